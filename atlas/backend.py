@@ -1,0 +1,149 @@
+"""Device selection, array placement and dispatch to the kernels.
+
+A :class:`Backend` is what a layer talks to: it allocates arrays on its device, moves data
+there and back, and exposes the kernels of its device as ``backend.kernels``: the module
+:mod:`atlas.kernels.cpu` or its twin :mod:`atlas.kernels.cuda`, which have the same function
+names and argument lists. Layers never import Numba.
+
+>>> from atlas.backend import get_backend
+>>> cpu = get_backend("cpu")
+>>> cpu.zeros((2, 3), "float32").shape
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+class BackendError(RuntimeError):
+    """Asked for a device that this machine cannot provide (the message says why)."""
+
+
+class Backend:
+    """Arrays and kernels of one device.
+
+    Parameters
+    ----------
+    name : {"cpu", "cuda"}
+    kernels : module
+        :mod:`atlas.kernels.cpu` or :mod:`atlas.kernels.cuda`.
+    """
+
+    def __init__(self, name, kernels):
+        self.name = name
+        self.kernels = kernels
+
+    def __repr__(self):
+        return f"Backend({self.name!r})"
+
+    # Placement -------------------------------------------------------------------------
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def asarray(self, array, dtype=None):
+        """``array`` on this device, contiguous (a view where no copy is needed)."""
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def to_numpy(self, array):
+        """A NumPy array on the host with the values of ``array``."""
+        return np.asarray(array)
+
+    def copy_into(self, dst, src):
+        """Overwrite device array ``dst`` with the values of host array ``src``."""
+        dst[...] = src
+
+
+class CUDABackend(Backend):
+    """Arrays live in GPU memory (Numba device arrays); kernels are the ``@cuda.jit`` twins."""
+
+    def __init__(self, kernels, cuda):
+        super().__init__("cuda", kernels)
+        self._cuda = cuda
+
+    def empty(self, shape, dtype):
+        return self._cuda.device_array(shape, dtype=np.dtype(dtype))
+
+    def zeros(self, shape, dtype):
+        return self._cuda.to_device(np.zeros(shape, dtype=dtype))
+
+    def asarray(self, array, dtype=None):
+        if self._cuda.is_cuda_array(array):
+            return array
+        return self._cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
+
+    def to_numpy(self, array):
+        if self._cuda.is_cuda_array(array):
+            return array.copy_to_host()
+        return np.asarray(array)
+
+    def copy_into(self, dst, src):
+        dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype))
+
+
+def flat(x):
+    """A 1-D view of a contiguous array (what the element-wise kernels take)."""
+    return x.reshape(x.size)
+
+
+def channel_view(x):
+    """A 3-D view ``(N, C, S)`` of ``(N, C, ...)``: dense features or image channels alike."""
+    return x.reshape(x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1]))
+
+
+_CACHE: dict[str, Backend] = {}
+
+
+def get_backend(device: str | Backend = "cpu") -> Backend:
+    """The backend for ``device`` ("cpu", the default, or "cuda").
+
+    Raises
+    ------
+    BackendError
+        For "cuda" when numba-cuda is not installed or no GPU (nor the CUDA simulator,
+        ``NUMBA_ENABLE_CUDASIM=1``) is available; the message says which.
+    ValueError
+        For a name other than "cpu" or "cuda".
+    """
+    if isinstance(device, Backend):
+        return device
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device not in _CACHE:
+        _CACHE[device] = _make(device)
+    return _CACHE[device]
+
+
+def _make(device):
+    if device == "cpu":
+        return Backend("cpu", importlib.import_module("atlas.kernels.cpu"))
+    try:
+        from numba import cuda
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise BackendError(
+            "device 'cuda' needs numba-cuda, which is not installed: "
+            "pip install 'atlas[cuda]' (or use device='cpu')"
+        ) from error
+    if not cuda.is_available():
+        raise BackendError(
+            "device 'cuda' asked for, but numba.cuda.is_available() is False: no NVIDIA GPU "
+            "and driver were found on this machine (use device='cpu', or set "
+            "NUMBA_ENABLE_CUDASIM=1 to run the CUDA kernels in Numba's simulator)"
+        )
+    return CUDABackend(importlib.import_module("atlas.kernels.cuda"), cuda)
+
+
+def cuda_available() -> bool:
+    """Whether :func:`get_backend` can give the "cuda" backend on this machine."""
+    try:
+        get_backend("cuda")
+    except BackendError:
+        return False
+    return True

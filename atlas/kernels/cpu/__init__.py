@@ -1,0 +1,43 @@
+"""``@njit`` kernels, one module per concept; :mod:`atlas.kernels.cuda` mirrors them."""
+
+from atlas.kernels.cpu.activations import (
+    activation_backward,
+    activation_forward,
+    prelu_backward,
+    prelu_forward,
+    softmax_backward,
+    softmax_forward,
+)
+from atlas.kernels.cpu.batchnorm import (
+    batchnorm_backward,
+    batchnorm_eval_forward,
+    batchnorm_train_forward,
+)
+from atlas.kernels.cpu.dense import (
+    dense_backward_input,
+    dense_backward_params,
+    dense_forward,
+)
+from atlas.kernels.cpu.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cpu.losses import (
+    absolute_error,
+    binary_cross_entropy,
+    huber,
+    js_divergence,
+    kl_divergence,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_soft,
+    squared_error,
+)
+from atlas.kernels.cpu.optimizers import (
+    adadelta_step,
+    adagrad_step,
+    adam_step,
+    rmsprop_step,
+    scale,
+    sgd_step,
+    squared_norm,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_") and name != "atlas"]

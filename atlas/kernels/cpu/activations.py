@@ -1,0 +1,98 @@
+r"""Activation kernels: element-wise functions, PReLU and the row-wise softmax.
+
+Element-wise kernels work on flat (1-D) arrays; the layer passes ``x.reshape(-1)``. The
+formulas live in :mod:`atlas.kernels.scalar`, shared with the CUDA twins.
+"""
+
+import math
+
+from numba import prange
+
+from atlas.kernels import scalar
+from atlas.kernels.jit import parallel_kernel
+
+
+@parallel_kernel
+def activation_forward(x, kind, alpha, y):
+    r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see :mod:`~atlas.kernels.scalar`)."""
+    for i in prange(x.size):
+        y[i] = scalar.activation(kind, x[i], alpha)
+
+
+@parallel_kernel
+def activation_backward(x, y, dy, kind, alpha, dx):
+    r"""Chain rule through an element-wise activation: :math:`dx_i = dy_i \, f'(x_i)`."""
+    for i in prange(x.size):
+        dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
+
+
+@parallel_kernel
+def prelu_forward(x, alpha, y):
+    r"""PReLU with one learned slope per channel: :math:`y = x` if :math:`x > 0` else
+    :math:`\alpha_c x`.
+
+    ``x`` and ``y`` are 3-D views ``(N, C, S)`` (S = 1 after a dense layer, H*W after a
+    convolution); ``alpha`` has shape ``(C,)``.
+    """
+    n, c, s = x.shape
+    for i in prange(n):
+        for j in range(c):
+            a = alpha[j]
+            for k in range(s):
+                v = x[i, j, k]
+                y[i, j, k] = v if v > 0 else a * v
+
+
+@parallel_kernel
+def prelu_backward(x, alpha, dy, dx, dalpha):
+    r"""Backward of :func:`prelu_forward`.
+
+    .. math:: \frac{\partial L}{\partial x} = dy \cdot (1 \text{ if } x > 0 \text{ else } \alpha_c),
+              \qquad \frac{\partial L}{\partial \alpha_c} = \sum_{n,s:\,x \le 0} dy \, x
+
+    Parallel over channels so that each thread owns its ``dalpha[c]`` (no race).
+    """
+    n, c, s = x.shape
+    for j in prange(c):
+        a = alpha[j]
+        acc = 0.0
+        for i in range(n):
+            for k in range(s):
+                v = x[i, j, k]
+                if v > 0:
+                    dx[i, j, k] = dy[i, j, k]
+                else:
+                    dx[i, j, k] = a * dy[i, j, k]
+                    acc += dy[i, j, k] * v
+        dalpha[j] = acc
+
+
+@parallel_kernel
+def softmax_forward(x, y):
+    r"""Row-wise softmax of a 2-D array: :math:`y_{ij} = e^{x_{ij} - m_i} / \sum_k e^{x_{ik} - m_i}`,
+    with :math:`m_i = \max_k x_{ik}` subtracted so that no exponential overflows."""
+    n, k = x.shape
+    for i in prange(n):
+        m = x[i, 0]
+        for j in range(1, k):
+            m = max(m, x[i, j])
+        total = 0.0
+        for j in range(k):
+            e = math.exp(x[i, j] - m)
+            y[i, j] = e
+            total += e
+        inv = 1.0 / total
+        for j in range(k):
+            y[i, j] *= inv
+
+
+@parallel_kernel
+def softmax_backward(y, dy, dx):
+    r"""Backward of the row-wise softmax: :math:`dx_{ij} = y_{ij}\,(dy_{ij} - \sum_k dy_{ik} y_{ik})`."""
+    n, k = y.shape
+    for i in prange(n):
+        dot = 0.0
+        for j in range(k):
+            dot += dy[i, j] * y[i, j]
+        for j in range(k):
+            dx[i, j] = y[i, j] * (dy[i, j] - dot)

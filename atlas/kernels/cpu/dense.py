@@ -1,0 +1,44 @@
+r"""Fully connected layer kernels: :math:`y = x W + b`.
+
+Shapes: ``x (N, in)``, ``W (in, out)``, ``b (out,)``, ``y (N, out)``. The matrix products
+go to BLAS (Numba's ``np.dot`` calls SciPy's), the bias loops are compiled.
+"""
+
+import numpy as np
+
+from atlas.kernels.jit import kernel
+
+
+@kernel
+def dense_forward(x, W, b, y):
+    r"""Forward pass: :math:`y = x W + b` (the bias broadcast over the batch)."""
+    np.dot(x, W, y)
+    n, m = y.shape
+    for i in range(n):
+        for j in range(m):
+            y[i, j] += b[j]
+
+
+@kernel
+def dense_backward_input(dy, W, dx):
+    r"""Gradient with respect to the input: :math:`dx = dy\, W^\top` ``(N, in)``.
+
+    A separate kernel, so that the first layer of a network, whose input needs no
+    gradient, skips this product (a third of its backward pass).
+    """
+    np.dot(dy, W.T, dx)
+
+
+@kernel
+def dense_backward_params(x, dy, dW, db):
+    r"""Gradients with respect to the parameters (overwritten, not accumulated):
+
+    .. math:: dW = x^\top dy \quad (in, out), \qquad db = \textstyle\sum_n dy_n \quad (out,)
+    """
+    np.dot(x.T, dy, dW)
+    n, m = dy.shape
+    for j in range(m):
+        db[j] = 0.0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dy[i, j]

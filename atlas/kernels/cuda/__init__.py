@@ -1,0 +1,52 @@
+"""``@cuda.jit`` twins of :mod:`atlas.kernels.cpu`: same module names, same function names,
+same argument lists.
+
+Each public function here is a thin host-side launcher that computes the launch
+configuration and starts one or more ``@cuda.jit`` kernels (private, ``_``-prefixed) on
+device arrays. Functions that return a value on the CPU (the losses, ``squared_norm``)
+return the same Python float here, copied back from the device.
+
+Importing this package needs numba-cuda (``pip install 'atlas[cuda]'``).
+"""
+
+from atlas.kernels.cuda.activations import (
+    activation_backward,
+    activation_forward,
+    prelu_backward,
+    prelu_forward,
+    softmax_backward,
+    softmax_forward,
+)
+from atlas.kernels.cuda.batchnorm import (
+    batchnorm_backward,
+    batchnorm_eval_forward,
+    batchnorm_train_forward,
+)
+from atlas.kernels.cuda.dense import (
+    dense_backward_input,
+    dense_backward_params,
+    dense_forward,
+)
+from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cuda.losses import (
+    absolute_error,
+    binary_cross_entropy,
+    huber,
+    js_divergence,
+    kl_divergence,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+    softmax_cross_entropy_soft,
+    squared_error,
+)
+from atlas.kernels.cuda.optimizers import (
+    adadelta_step,
+    adagrad_step,
+    adam_step,
+    rmsprop_step,
+    scale,
+    sgd_step,
+    squared_norm,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_") and name != "atlas"]

@@ -1,0 +1,29 @@
+"""CUDA twins of :mod:`atlas.kernels.cpu.dropout`: one thread per element."""
+
+from numba import cuda
+
+from atlas.kernels.cuda.launch import THREADS, blocks
+
+
+@cuda.jit
+def _dropout_forward(x, u, p, y, mask):
+    i = cuda.grid(1)
+    if i < x.size:
+        m = 1.0 / (1.0 - p) if u[i] >= p else 0.0
+        mask[i] = m
+        y[i] = m * x[i]
+
+
+@cuda.jit
+def _dropout_backward(dy, mask, dx):
+    i = cuda.grid(1)
+    if i < dy.size:
+        dx[i] = mask[i] * dy[i]
+
+
+def dropout_forward(x, u, p, y, mask):
+    _dropout_forward[blocks(x.size), THREADS](x, u, p, y, mask)
+
+
+def dropout_backward(dy, mask, dx):
+    _dropout_backward[blocks(dy.size), THREADS](dy, mask, dx)

@@ -1,0 +1,46 @@
+"""Launch configuration and small device helpers shared by the CUDA kernels."""
+
+import numpy as np
+from numba import cuda
+
+#: Threads per block of the 1-D kernels (a multiple of the 32-thread warp).
+THREADS = 256
+
+#: Threads per block of the per-channel reductions (a power of two).
+REDUCE_THREADS = 128
+
+
+def blocks(n, threads=THREADS):
+    """Number of blocks of ``threads`` threads that cover ``n`` elements (at least one)."""
+    return max(1, (n + threads - 1) // threads)
+
+
+@cuda.jit(device=True)
+def block_sum(shared, value):
+    """Sum ``value`` over the threads of a block by a tree reduction in shared memory.
+
+    ``shared`` holds ``blockDim.x`` elements and ``blockDim.x`` is a power of two. Every
+    thread gets the total.
+    """
+    t = cuda.threadIdx.x
+    shared[t] = value
+    cuda.syncthreads()
+    step = cuda.blockDim.x // 2
+    while step > 0:
+        if t < step:
+            shared[t] += shared[t + step]
+        cuda.syncthreads()
+        step //= 2
+    total = shared[0]
+    cuda.syncthreads()
+    return total
+
+
+def scalar_accumulator():
+    """A one-element float64 device array set to zero, for kernels that ``atomic.add`` a total."""
+    return cuda.to_device(np.zeros(1, dtype=np.float64))
+
+
+def read_scalar(acc):
+    """The value of a one-element device array, as a Python float."""
+    return float(acc.copy_to_host()[0])

@@ -1,0 +1,106 @@
+r"""Activation layers: the element-wise functions, PReLU (a learned slope) and softmax."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atlas.kernels.scalar import ACTIVATION_CODES
+from atlas.backend import channel_view, flat
+from atlas.nn.layer import Layer
+
+#: The parameter ``alpha`` of each activation that has one, when none is given.
+DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0, "swish": 1.0}
+
+ACTIVATIONS = (*ACTIVATION_CODES, "softmax")
+
+
+class Activation(Layer):
+    r"""An activation function applied to every element (softmax: to every row).
+
+    Parameters
+    ----------
+    function : str
+        One of ``identity, sigmoid, tanh, relu, leaky_relu, elu, swish, softplus, gelu,
+        softmax``.
+    alpha : float, optional
+        Leaky ReLU's negative slope (0.01), ELU's scale (1.0), Swish's :math:`\beta` (1.0).
+    """
+
+    def __init__(self, function: str, alpha: float | None = None, name=None):
+        super().__init__(name)
+        if function not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {function!r}; expected one of {ACTIVATIONS}")
+        self.function = function
+        self.alpha = float(DEFAULT_ALPHA.get(function, 0.0) if alpha is None else alpha)
+        self._code = ACTIVATION_CODES.get(function, -1)
+
+    def forward(self, x, training=True):
+        self.check_input(x)
+        y = self.backend.empty(x.shape, self.dtype)
+        k = self.backend.kernels
+        if self.function == "softmax":
+            k.softmax_forward(_rows(x), _rows(y))
+        else:
+            k.activation_forward(flat(x), self._code, self.alpha, flat(y))
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, dy):
+        dx = self.backend.empty(dy.shape, self.dtype)
+        k = self.backend.kernels
+        if self.function == "softmax":
+            k.softmax_backward(_rows(self._y), _rows(dy), _rows(dx))
+        else:
+            k.activation_backward(flat(self._x), flat(self._y), flat(dy), self._code,
+                                  self.alpha, flat(dx))
+        return dx
+
+    @property
+    def kind(self):
+        return f"Activation({self.function})"
+
+    def get_config(self):
+        config = {"function": self.function, "name": self.name}
+        if self.function in DEFAULT_ALPHA:
+            config["alpha"] = self.alpha
+        return config
+
+
+def _rows(x):
+    """2-D view whose rows run along the last axis (softmax normalises each row)."""
+    return x.reshape(x.size // x.shape[-1], x.shape[-1])
+
+
+class PReLU(Layer):
+    r"""Parametric ReLU: :math:`y = x` for :math:`x > 0`, else :math:`\alpha_c x`, with one
+    learned slope per feature (after a dense layer) or per channel (after a convolution).
+
+    Parameters
+    ----------
+    init : float
+        Initial slope (0.25, as in He et al., 2015).
+    """
+
+    def __init__(self, init: float = 0.25, name=None):
+        super().__init__(name)
+        self.init = float(init)
+
+    def init_params(self, input_shape, rng):
+        return {"alpha": np.full(input_shape[0], self.init)}
+
+    def forward(self, x, training=True):
+        self.check_input(x)
+        y = self.backend.empty(x.shape, self.dtype)
+        self.backend.kernels.prelu_forward(channel_view(x), self.params["alpha"], channel_view(y))
+        self._x = x
+        return y
+
+    def backward(self, dy):
+        dx = self.backend.empty(dy.shape, self.dtype)
+        self.backend.kernels.prelu_backward(channel_view(self._x), self.params["alpha"],
+                                            channel_view(dy), channel_view(dx),
+                                            self.grads["alpha"])
+        return dx
+
+    def get_config(self):
+        return {"init": self.init, "name": self.name}

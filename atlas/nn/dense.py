@@ -1,0 +1,74 @@
+r"""Fully connected layer: :math:`y = x W + b`, with ``W`` of shape ``(in, out)``."""
+
+from __future__ import annotations
+
+from atlas.initializers import get_initializer
+from atlas.nn.layer import Layer
+
+
+class Dense(Layer):
+    r"""Affine map of a batch of vectors: :math:`y = x W + b`.
+
+    Parameters
+    ----------
+    units : int
+        Output features.
+    use_bias : bool
+        Without it, :math:`y = x W` (``b`` stays a zero buffer).
+    weight_init, bias_init : str, dict or Initializer
+        See :mod:`atlas.initializers` (defaults: Glorot uniform and zeros, as in Keras).
+
+    Shapes: ``x (N, in) -> y (N, units)``; ``W (in, units)``, ``b (units,)``.
+    """
+
+    def __init__(self, units: int, *, use_bias=True, weight_init="glorot_uniform",
+                 bias_init="zeros", name=None):
+        super().__init__(name)
+        if int(units) < 1:
+            raise ValueError(f"Dense needs units >= 1, got {units}")
+        self.units = int(units)
+        self.use_bias = bool(use_bias)
+        self.weight_init = get_initializer(weight_init)
+        self.bias_init = get_initializer(bias_init)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense expects flat inputs (N, features), got per-sample shape "
+                             f"{input_shape}; put a Flatten layer before it")
+        return (self.units,)
+
+    def init_params(self, input_shape, rng):
+        shape = (input_shape[0], self.units)
+        params = {"W": self.weight_init(shape, rng, self.dtype, "dense")}
+        if self.use_bias:
+            params["b"] = self.bias_init((self.units,), rng, self.dtype)
+        return params
+
+    def _bias(self):
+        if self.use_bias:
+            return self.params["b"]
+        if getattr(self, "_zero_bias", None) is None:
+            self._zero_bias = self.backend.zeros((self.units,), self.dtype)
+        return self._zero_bias
+
+    def forward(self, x, training=True):
+        self.check_input(x)
+        self._x = x
+        y = self.backend.empty((x.shape[0], self.units), self.dtype)
+        self.backend.kernels.dense_forward(x, self.params["W"], self._bias(), y)
+        return y
+
+    def backward(self, dy):
+        k = self.backend.kernels
+        db = self.grads["b"] if self.use_bias else self.backend.empty((self.units,), self.dtype)
+        k.dense_backward_params(self._x, dy, self.grads["W"], db)
+        if not self.needs_input_grad:
+            return None
+        dx = self.backend.empty(self._x.shape, self.dtype)
+        k.dense_backward_input(dy, self.params["W"], dx)
+        return dx
+
+    def get_config(self):
+        return {"units": self.units, "use_bias": self.use_bias,
+                "weight_init": self.weight_init.get_config(),
+                "bias_init": self.bias_init.get_config(), "name": self.name}

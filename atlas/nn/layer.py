@@ -1,0 +1,130 @@
+"""The :class:`Layer` contract every layer follows.
+
+A layer owns ``params`` (learned arrays), ``grads`` (same keys, written by ``backward``)
+and ``buffers`` (state that is saved but not learned, such as running statistics). It is
+*built* once its per-sample input shape is known, which allocates its parameters on a
+backend. ``forward`` caches what ``backward`` needs; ``backward`` returns the gradient with
+respect to the input and overwrites ``grads``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from atlas.backend import get_backend
+
+#: Every Layer subclass by class name, for rebuilding a model from its saved config.
+LAYERS: dict[str, type[Layer]] = {}
+
+
+class Layer:
+    """Base class of all layers.
+
+    Attributes
+    ----------
+    params, grads, buffers : dict[str, array]
+    frozen : set[str]
+        Names of parameters that optimizers leave alone (see :meth:`freeze`).
+    input_shape, output_shape : tuple[int, ...]
+        Per-sample shapes (without the batch axis), set by :meth:`build`.
+    needs_input_grad : bool
+        Whether ``backward`` must return the gradient with respect to the input. A model
+        clears it for its leading layers (nothing upstream learns), and ``backward`` may
+        then skip that work and return None.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYERS[cls.__name__] = cls
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self.params: dict = {}
+        self.grads: dict = {}
+        self.buffers: dict = {}
+        self.frozen: set[str] = set()
+        self.built = False
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.needs_input_grad = True
+
+    # Building --------------------------------------------------------------------------
+    def build(self, input_shape, backend="cpu", rng=None, dtype="float32"):
+        """Allocate parameters for per-sample inputs of ``input_shape`` on ``backend``."""
+        self.backend = get_backend(backend)
+        self.dtype = np.dtype(dtype)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.output_shape = tuple(self.compute_output_shape(self.input_shape))
+        host = self.init_params(self.input_shape, rng or np.random.default_rng(0))
+        self.params = {k: self.backend.asarray(v, self.dtype) for k, v in host.items()}
+        self.grads = {k: self.backend.zeros(v.shape, self.dtype) for k, v in host.items()}
+        self.buffers = {k: self.backend.asarray(v, self.dtype)
+                        for k, v in self.init_buffers(self.input_shape).items()}
+        self.built = True
+        return self
+
+    def compute_output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample input shape (identity by default)."""
+        return input_shape
+
+    def init_params(self, input_shape, rng) -> dict:
+        """Initial values of the parameters, as host arrays (none by default)."""
+        return {}
+
+    def init_buffers(self, input_shape) -> dict:
+        """Initial values of the buffers, as host arrays (none by default)."""
+        return {}
+
+    # Computing ---------------------------------------------------------------------------
+    def forward(self, x, training=True):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dy):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, x, training=True):
+        return self.forward(x, training)
+
+    # Describing --------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Constructor arguments that rebuild this layer (JSON-serialisable)."""
+        return {"name": self.name}
+
+    def freeze(self, *names):
+        """Keep the named parameters fixed during training (all of them if none is named)."""
+        unknown = set(names) - set(self.params)
+        if unknown:
+            raise ValueError(f"{self.kind} has no parameter {sorted(unknown)}; "
+                             f"it has {sorted(self.params)}")
+        self.frozen |= set(names or self.params)
+        return self
+
+    @property
+    def kind(self):
+        return type(self).__name__
+
+    def count_params(self, trainable=True):
+        """Number of trainable (or, with ``trainable=False``, non-trainable) values."""
+        if trainable:
+            return sum(math.prod(v.shape) for k, v in self.params.items() if k not in self.frozen)
+        frozen = sum(math.prod(v.shape) for k, v in self.params.items() if k in self.frozen)
+        return frozen + sum(math.prod(v.shape) for v in self.buffers.values())
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
+        return f"{self.kind}({args})"
+
+    # Checking ----------------------------------------------------------------------------
+    def check_input(self, x):
+        """Raise a ValueError unless ``x`` is a batch of this layer's per-sample inputs."""
+        expected = self.input_shape
+        shape = tuple(x.shape)
+        if shape[1:] != expected:
+            raise ValueError(
+                f"{self.kind} expected input of shape (N, {', '.join(map(str, expected))}), "
+                f"got {shape}")
+        if np.dtype(x.dtype) != self.dtype:
+            raise ValueError(f"{self.kind} expected dtype {self.dtype}, got {np.dtype(x.dtype)}")
+

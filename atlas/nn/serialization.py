@@ -1,0 +1,75 @@
+"""Saving and loading models: arrays plus a JSON config in one ``.npz`` file, no pickle.
+
+The file is a NumPy ``.npz`` archive holding every parameter and buffer under
+``"<layer index>.<name>"`` and the model's config as JSON bytes under ``"__atlas__"``.
+It is written atomically (:func:`atlas.io.atomic_write`) and read with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from atlas.io import atomic_write
+
+FORMAT = "atlas.Sequential"
+VERSION = 1
+CONFIG_KEY = "__atlas__"
+
+
+def save_model(model, path):
+    """Write ``model``'s config and arrays to ``path`` atomically; return the path."""
+    header = {"format": FORMAT, "version": VERSION, "config": model.get_config()}
+    arrays = {CONFIG_KEY: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    for i, layer in enumerate(model.layers):
+        for store in (layer.params, layer.buffers):
+            for name, value in store.items():
+                arrays[f"{i}.{name}"] = model.backend.to_numpy(value)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def read_model_file(path):
+    """``(config, arrays)`` of a saved model, with clear errors for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable atlas model file (corrupt or truncated?): "
+                         f"{error}") from error
+    if CONFIG_KEY not in arrays:
+        raise ValueError(f"{path} is an .npz archive but not an atlas model file "
+                         f"(it has no {CONFIG_KEY!r} entry)")
+    try:
+        header = json.loads(arrays.pop(CONFIG_KEY).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: the model config is corrupt: {error}") from error
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise ValueError(f"{path}: unsupported format {header.get('format')!r} version "
+                         f"{header.get('version')!r}; expected {FORMAT!r} version {VERSION}")
+    return header["config"], arrays
+
+
+def architecture(config):
+    """The part of a config that must match for weights to fit: the layers and input shape."""
+    return {"input_shape": list(config["input_shape"]),
+            "layers": [{"class": layer["class"],
+                        "config": {k: v for k, v in layer["config"].items() if k != "name"}}
+                       for layer in config["layers"]]}
+
+
+def describe(config):
+    """A one-line description of an architecture, for error messages."""
+    layers = ", ".join(f"{layer['class']}{_short(layer['config'])}" for layer in config["layers"])
+    return f"input {tuple(config['input_shape'])} -> [{layers}]"
+
+
+def _short(config):
+    keys = [k for k in ("units", "function", "rate") if k in config]
+    return "(" + ", ".join(str(config[k]) for k in keys) + ")" if keys else ""

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from atlas.gradcheck import check_layer
+from atlas.kernels import cpu
+from atlas.nn import Dense
+
+from .twins import assert_twins_agree
+
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 3, 11), (13, 17, 9)]
+
+
+@pytest.mark.parametrize("n,d_in,d_out", SHAPES)
+def test_dense_matches_numpy(n, d_in, d_out, rng):
+    x = rng.standard_normal((n, d_in))
+    W = rng.standard_normal((d_in, d_out))
+    b = rng.standard_normal(d_out)
+    dy = rng.standard_normal((n, d_out))
+    y = np.empty((n, d_out))
+    cpu.dense_forward(x, W, b, y)
+    np.testing.assert_allclose(y, x @ W + b, rtol=1e-12)
+    dx, dW, db = np.empty_like(x), np.full_like(W, np.nan), np.full_like(b, np.nan)
+    cpu.dense_backward_input(dy, W, dx)
+    cpu.dense_backward_params(x, dy, dW, db)
+    np.testing.assert_allclose(dx, dy @ W.T, rtol=1e-12)
+    np.testing.assert_allclose(dW, x.T @ dy, rtol=1e-12)
+    np.testing.assert_allclose(db, dy.sum(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n,d_in,d_out", SHAPES)
+def test_dense_gradcheck(n, d_in, d_out, rng):
+    layer = Dense(d_out, bias_init="normal").build((d_in,), dtype="float64", rng=rng)
+    errors = check_layer(layer, rng.standard_normal((n, d_in)))
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_dense_without_bias(rng):
+    layer = Dense(3, use_bias=False).build((4,), dtype="float64", rng=rng)
+    x = rng.standard_normal((2, 4))
+    np.testing.assert_allclose(layer.forward(x), x @ layer.params["W"])
+    assert set(layer.params) == {"W"}
+    assert max(check_layer(layer, x).values()) < 1e-7
+
+
+def test_dense_rejects_wrong_shapes_and_dtypes(rng):
+    layer = Dense(3).build((4,))
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 4\), got \(2, 5\)"):
+        layer.forward(np.zeros((2, 5), np.float32))
+    with pytest.raises(ValueError, match="expected dtype float32, got float64"):
+        layer.forward(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="Flatten"):
+        Dense(3).build((2, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,d_in,d_out", [(1, 3, 2), (5, 17, 3)])
+def test_dense_cuda_twin(n, d_in, d_out, dtype, rng):
+    x = rng.standard_normal((n, d_in)).astype(dtype)
+    W = rng.standard_normal((d_in, d_out)).astype(dtype)
+    b = rng.standard_normal(d_out).astype(dtype)
+    dy = rng.standard_normal((n, d_out)).astype(dtype)
+    assert_twins_agree("dense_forward", x, W, b, np.empty((n, d_out), dtype))
+    assert_twins_agree("dense_backward_input", dy, W, np.empty_like(x))
+    assert_twins_agree("dense_backward_params", x, dy, np.empty_like(W), np.empty_like(b))

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from atlas.gradcheck import check_layer
+from atlas.kernels import cpu
+from atlas.nn import BatchNorm, Dropout
+
+from .twins import assert_twins_agree
+
+
+def test_dropout_is_inverted_and_masks_the_gradient(rng):
+    x = rng.standard_normal(10_000)
+    u = rng.random(10_000)
+    y, mask = np.empty_like(x), np.empty_like(x)
+    cpu.dropout_forward(x, u, 0.3, y, mask)
+    kept = u >= 0.3
+    np.testing.assert_allclose(y, np.where(kept, x / 0.7, 0.0))
+    assert abs(kept.mean() - 0.7) < 0.02
+    dx = np.empty_like(x)
+    cpu.dropout_backward(np.ones_like(x), mask, dx)
+    np.testing.assert_allclose(dx, np.where(kept, 1 / 0.7, 0.0))
+
+
+def test_dropout_layer_identity_at_inference_and_seeded(rng):
+    layer = Dropout(0.5).build((6,), rng=np.random.default_rng(0))
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    assert layer.forward(x, training=False) is x
+    a = Dropout(0.5).build((6,), rng=np.random.default_rng(7)).forward(x)
+    b = Dropout(0.5).build((6,), rng=np.random.default_rng(7)).forward(x)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        Dropout(1.0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (7, 1), (3, 4, 5), (2, 3, 2, 3)])
+def test_batchnorm_matches_formula_and_gradcheck(shape, rng):
+    layer = BatchNorm().build(shape[1:], dtype="float64", rng=rng)
+    layer.params["gamma"][:] = rng.uniform(0.5, 2, shape[1])
+    layer.params["beta"][:] = rng.standard_normal(shape[1])
+    x = rng.standard_normal(shape) * 3 + 1
+    axes = tuple(i for i in range(len(shape)) if i != 1)
+    bshape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    mean, var = x.mean(axes), x.var(axes)
+    expected = (layer.params["gamma"].reshape(bshape) * (x - mean.reshape(bshape))
+                / np.sqrt(var.reshape(bshape) + 1e-5) + layer.params["beta"].reshape(bshape))
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-10, atol=1e-12)
+    count = x.size // shape[1]
+    np.testing.assert_allclose(layer.buffers["running_mean"], 0.1 * mean)
+    np.testing.assert_allclose(layer.buffers["running_var"], 0.9 + 0.1 * var * count / (count - 1))
+    errors = check_layer(layer, x)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_batchnorm_inference_uses_running_statistics(rng):
+    layer = BatchNorm().build((3,), dtype="float64")
+    layer.buffers["running_mean"][:] = [1.0, 2.0, 3.0]
+    layer.buffers["running_var"][:] = [4.0, 1.0, 0.25]
+    x = rng.standard_normal((5, 3))
+    y = layer.forward(x, training=False)
+    np.testing.assert_allclose(y, (x - [1, 2, 3]) / np.sqrt(np.array([4, 1, 0.25]) + 1e-5))
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        layer.forward(np.zeros((1, 3)), training=True)
+
+
+def test_regularization_cuda_twins(rng):
+    x = rng.standard_normal(50)
+    assert_twins_agree("dropout_forward", x, rng.random(50), 0.4, np.empty(50), np.empty(50))
+    assert_twins_agree("dropout_backward", x, rng.random(50), np.empty(50))
+    x3 = rng.standard_normal((3, 2, 5))
+    g, b = rng.uniform(0.5, 2, 2), rng.standard_normal(2)
+    assert_twins_agree("batchnorm_train_forward", x3, g, b, 1e-5, 0.1, np.zeros(2), np.ones(2),
+                       np.empty_like(x3), np.empty_like(x3), np.empty(2))
+    assert_twins_agree("batchnorm_eval_forward", x3, g, b, rng.standard_normal(2),
+                       rng.uniform(0.5, 2, 2), 1e-5, np.empty_like(x3))
+    assert_twins_agree("batchnorm_backward", rng.standard_normal((3, 2, 5)), x3, g,
+                       rng.uniform(0.5, 2, 2), np.empty_like(x3), np.empty(2), np.empty(2))
