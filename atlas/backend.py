@@ -75,17 +75,22 @@ class CUDABackend(Backend):
         return self._cuda.to_device(np.zeros(shape, dtype=dtype))
 
     def asarray(self, array, dtype=None):
-        if self._cuda.is_cuda_array(array):
+        if _on_device(array):
             return array
         return self._cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
 
     def to_numpy(self, array):
-        if self._cuda.is_cuda_array(array):
+        if _on_device(array):
             return array.copy_to_host()
         return np.asarray(array)
 
     def copy_into(self, dst, src):
         dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype))
+
+
+def _on_device(array):
+    """Whether ``array`` is a Numba device array (real or simulated: both have copy_to_host)."""
+    return hasattr(array, "copy_to_host")
 
 
 def flat(x):

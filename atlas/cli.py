@@ -37,6 +37,10 @@ def main(argv=None):
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
+#: Images of the training file used for training; the rest are held out for validation.
+TRAIN_SPLIT = 55_000
+
+
 def train_mlp(args):
     from atlas.data import load_fashion_mnist
     from atlas.models import mlp
@@ -44,9 +48,10 @@ def train_mlp(args):
 
     x, y = load_fashion_mnist("train")
     x_test, y_test = load_fashion_mnist("test")
-    # The last 5,000 training images are held out for validation; the test set is only
-    # used once, at the end.
-    x_train, y_train, x_val, y_val = x[:55000], y[:55000], x[55000:], y[55000:]
+    # The last training images are held out for validation; the test set is used once, at
+    # the end. (With fewer images than TRAIN_SPLIT, as in the tests, the last tenth.)
+    split = min(TRAIN_SPLIT, len(x) * 9 // 10)
+    x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
     model = mlp(tuple(args.hidden), dropout=args.dropout, device=args.device, seed=args.seed)
     optimizer = AdamW(lr=args.lr, weight_decay=args.weight_decay,
                       schedule=CosineDecay(args.epochs))

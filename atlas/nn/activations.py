@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from atlas.kernels.scalar import ACTIVATION_CODES
 from atlas.backend import channel_view, flat
+from atlas.kernels.scalar import ACTIVATION_CODES
 from atlas.nn.layer import Layer
 
 #: The parameter ``alpha`` of each activation that has one, when none is given.

@@ -32,7 +32,9 @@ def test_dropout_layer_identity_at_inference_and_seeded(rng):
         Dropout(1.0)
 
 
-@pytest.mark.parametrize("shape", [(2, 3), (7, 1), (3, 4, 5), (2, 3, 2, 3)])
+# Batch of 3, not 2: with two values per channel the output is +-1 whatever x is, and
+# the gradient with respect to x vanishes (so a relative error says nothing).
+@pytest.mark.parametrize("shape", [(3, 3), (7, 1), (3, 4, 5), (2, 3, 2, 3)])
 def test_batchnorm_matches_formula_and_gradcheck(shape, rng):
     layer = BatchNorm().build(shape[1:], dtype="float64", rng=rng)
     layer.params["gamma"][:] = rng.uniform(0.5, 2, shape[1])

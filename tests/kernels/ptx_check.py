@@ -1,0 +1,112 @@
+"""Compile every ``@cuda.jit`` kernel of atlas for a real GPU (compute capability 9.0),
+without one. Run as a script, outside the simulator: ``python tests/kernels/ptx_check.py``.
+
+The simulator accepts things a GPU rejects (plain Python in kernels, any block size), so
+CI also compiles each kernel to PTX. numba-cuda asks the current device for its compute
+capability when it compiles a device function that a kernel calls; with no GPU there is
+none, so this script answers for it (9.0, an H100). Every kernel found in the modules must
+be listed in ``SIGNATURES``: a new kernel without one fails the check.
+"""
+
+import os
+import sys
+
+os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
+
+import numba.cuda.dispatcher as dispatcher  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import cuda, types  # noqa: E402
+
+
+class _Hopper:
+    compute_capability = (9, 0)
+
+
+dispatcher.get_current_device = lambda: _Hopper()
+
+import atlas.kernels.cuda.activations as activations  # noqa: E402
+import atlas.kernels.cuda.batchnorm as batchnorm  # noqa: E402
+import atlas.kernels.cuda.dense as dense  # noqa: E402
+import atlas.kernels.cuda.dropout as dropout  # noqa: E402
+import atlas.kernels.cuda.losses as losses  # noqa: E402
+import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
+
+MODULES = (activations, batchnorm, dense, dropout, losses, optimizers)
+
+
+def signatures(f):
+    """Argument types of every kernel for one float type ``f``."""
+    v, m, t3 = f[::1], f[:, ::1], f[:, :, ::1]
+    i64, b, acc = types.int64, types.boolean, types.float64[::1]
+    return {
+        "_activation_forward": (v, i64, f, v),
+        "_activation_backward": (v, v, v, i64, f, v),
+        "_prelu_forward": (t3, v, t3),
+        "_prelu_backward": (t3, v, t3, t3, v),
+        "_softmax_forward": (m, m),
+        "_softmax_backward": (m, m, m),
+        "_batchnorm_train_forward": (t3, v, v, f, f, v, v, t3, t3, v),
+        "_batchnorm_eval_forward": (t3, v, v, v, v, f, t3),
+        "_batchnorm_backward": (t3, t3, v, v, t3, v, v),
+        "matmul": (m, m, m, b, b),
+        "_add_bias": (m, v),
+        "_column_sums": (m, v),
+        "_dropout_forward": (v, v, f, v, v),
+        "_dropout_backward": (v, v, v),
+        "_softmax_cross_entropy": (m, types.int64[::1], m, acc),
+        "_softmax_cross_entropy_soft": (m, m, m, acc),
+        "_sigmoid_binary_cross_entropy": (v, v, f, v, acc),
+        "_binary_cross_entropy": (v, v, f, v, acc),
+        "_squared_error": (v, v, f, v, acc),
+        "_absolute_error": (v, v, f, v, acc),
+        "_huber": (v, v, f, f, v, acc),
+        "_kl_divergence": (v, v, f, v, acc),
+        "_js_divergence": (v, v, f, v, acc),
+        "_sgd_step": (v, v, v, f, f, b, f),
+        "_rmsprop_step": (v, v, v, f, f, f, f),
+        "_adagrad_step": (v, v, v, f, f, f),
+        "_adadelta_step": (v, v, v, v, f, f, f, f),
+        "_adam_step": (v, v, v, v, f, f, f, f, f, b, f, f),
+        "_squared_norm": (v, acc),
+        "_scale": (v, f),
+    }
+
+
+def kernels():
+    """Every ``@cuda.jit`` kernel (not device function) in the modules, by name."""
+    found = {}
+    for module in MODULES:
+        for name, obj in vars(module).items():
+            if hasattr(obj, "py_func") and not getattr(obj, "targetoptions", {}).get("device"):
+                found[name] = obj
+        if hasattr(module, "_MATMUL"):  # one tiled kernel per float type
+            found["matmul"] = module._MATMUL
+    return found
+
+
+def main():
+    failures = []
+    found = kernels()
+    for float_type in (types.float32, types.float64):
+        sigs = signatures(float_type)
+        missing = sorted(set(found) - set(sigs))
+        if missing:
+            failures.append(f"kernels with no signature in ptx_check.SIGNATURES: {missing}")
+        for name, kernel in sorted(found.items()):
+            if name not in sigs:
+                continue
+            if isinstance(kernel, dict):
+                kernel = kernel[np.dtype(str(float_type))]
+            try:
+                ptx, _ = cuda.compile_ptx(kernel.py_func, sigs[name], cc=(9, 0))
+                assert ".entry" in ptx
+            except Exception as error:  # report every failure, not only the first
+                failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
+    print(f"compiled {len(found)} kernels x 2 float types to PTX for sm_90")
+    for failure in failures:
+        print("FAIL", failure)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Every CPU kernel has a CUDA twin with the same name and argument list, and every CUDA
+kernel compiles for a real GPU (not only in the simulator)."""
+
+import inspect
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import atlas.kernels.cpu as cpu
+import atlas.kernels.cuda as gpu
+
+
+def cpu_kernels():
+    """Public functions of every module in atlas/kernels/cpu/, by module and name."""
+    found = {}
+    for info in pkgutil.iter_modules(cpu.__path__):
+        module = __import__(f"atlas.kernels.cpu.{info.name}", fromlist=["_"])
+        for name, obj in vars(module).items():
+            if hasattr(obj, "py_func") and not name.startswith("_"):
+                found[(info.name, name)] = obj
+    return found
+
+
+def test_every_cpu_kernel_has_a_cuda_twin_with_the_same_arguments():
+    kernels = cpu_kernels()
+    assert len(kernels) >= 29
+    for (module_name, name), kernel in kernels.items():
+        module = __import__(f"atlas.kernels.cuda.{module_name}", fromlist=["_"])
+        twin = getattr(module, name, None)
+        assert twin is not None, f"atlas.kernels.cuda.{module_name} lacks {name}"
+        cpu_args = list(inspect.signature(kernel.py_func).parameters)
+        cuda_args = list(inspect.signature(twin).parameters)
+        assert cpu_args == cuda_args, (name, cpu_args, cuda_args)
+        assert getattr(cpu, name) is kernel and getattr(gpu, name) is twin
+
+
+def test_every_cuda_kernel_compiles_to_ptx_for_sm90():
+    script = Path(__file__).with_name("ptx_check.py")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "compiled 30 kernels" in result.stdout

@@ -1,0 +1,29 @@
+import subprocess
+import sys
+
+import pytest
+
+from atlas import cli
+from tests.data.test_idx import make_dataset
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "atlas.cli", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "train" in out.stdout
+
+
+def test_train_mlp_end_to_end_on_a_tiny_data_set(tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path, n=5100)
+    monkeypatch.setenv("ATLAS_DATA", str(tmp_path))
+    assert cli.main(["train", "mlp", "--epochs", "1", "--hidden", "8", "--no-progress",
+                     "--save", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST test accuracy" in out and "Total params" in out
+    assert (tmp_path / "m.npz").exists()
+
+
+def test_bad_arguments_exit_with_usage():
+    with pytest.raises(SystemExit):
+        cli.main(["train", "resnet"])
+
