@@ -4,7 +4,7 @@ An initializer is called with the shape of the array to fill, a NumPy random gen
 a dtype. Schemes that scale with the layer's size read its fans from the shape:
 
 ========================= ============================== ===============================
-layout                    weight shape                   fan_in / fan_out
+weight of                 shape                          fan_in / fan_out
 ========================= ============================== ===============================
 dense                     ``(in, out)``                  in / out
 conv                      ``(C_out, C_in, kh, kw)``      C_in*kh*kw / C_out*kh*kw
@@ -22,32 +22,27 @@ import math
 
 import numpy as np
 
-LAYOUTS = ("dense", "conv", "conv_transpose")
 
+def compute_fans(shape):
+    """``(fan_in, fan_out)`` of a weight of ``shape`` (see the table above).
 
-def compute_fans(shape, layout="dense"):
-    """``(fan_in, fan_out)`` of a weight of ``shape`` in ``layout`` (see the table above)."""
+    Transposed-convolution weights ``(C_in, C_out, kh, kw)`` get the same rule as
+    convolution weights, as in PyTorch: ``fan_in = shape[1] * kh * kw``.
+    """
     shape = tuple(shape)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if len(shape) == 1:
         return shape[0], shape[0]
-    if layout == "dense":
-        if len(shape) != 2:
-            raise ValueError(f"a dense weight is 2-D (in, out), got shape {shape}")
+    if len(shape) == 2:
         return shape[0], shape[1]
-    if len(shape) < 3:
-        raise ValueError(f"a {layout} weight is (C, C, *kernel), got shape {shape}")
     receptive = math.prod(shape[2:])
-    first, second = shape[0] * receptive, shape[1] * receptive
-    return (second, first) if layout == "conv" else (first, second)
+    return shape[1] * receptive, shape[0] * receptive
 
 
 class Initializer:
-    """Base class: ``init(shape, rng, dtype="float32", layout="dense") -> ndarray``."""
+    """Base class: ``init(shape, rng, dtype="float32") -> ndarray``."""
 
-    def __call__(self, shape, rng, dtype="float32", layout="dense"):
-        fan_in, fan_out = compute_fans(shape, layout)
+    def __call__(self, shape, rng, dtype="float32"):
+        fan_in, fan_out = compute_fans(shape)
         return self.sample(tuple(shape), rng, fan_in, fan_out).astype(dtype, copy=False)
 
     def sample(self, shape, rng, fan_in, fan_out):  # pragma: no cover - abstract

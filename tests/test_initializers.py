@@ -4,12 +4,10 @@ import pytest
 from atlas import initializers as init
 
 
-def test_fans_for_each_layout():
-    assert init.compute_fans((784, 256)) == (784, 256)
-    assert init.compute_fans((32, 3, 5, 5), "conv") == (75, 800)
-    assert init.compute_fans((3, 32, 5, 5), "conv_transpose") == (800, 75)
-    with pytest.raises(ValueError, match="layout must be one of"):
-        init.compute_fans((2, 2), "dense3d")
+def test_fans_for_dense_conv_and_transposed_conv_weights():
+    assert init.compute_fans((784, 256)) == (784, 256)  # dense (in, out)
+    assert init.compute_fans((32, 3, 5, 5)) == (75, 800)  # conv (C_out, C_in, kh, kw)
+    assert init.compute_fans((3, 32, 5, 5)) == (800, 75)  # transposed (C_in, C_out, kh, kw)
 
 
 @pytest.mark.parametrize("name,std", [

@@ -39,7 +39,7 @@ class Dense(Layer):
 
     def init_params(self, input_shape, rng):
         shape = (input_shape[0], self.units)
-        params = {"W": self.weight_init(shape, rng, self.dtype, "dense")}
+        params = {"W": self.weight_init(shape, rng, self.dtype)}
         if self.use_bias:
             params["b"] = self.bias_init((self.units,), rng, self.dtype)
         return params

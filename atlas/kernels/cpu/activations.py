@@ -6,27 +6,25 @@ formulas live in :mod:`atlas.kernels.scalar`, shared with the CUDA twins.
 
 import math
 
-from numba import prange
-
 from atlas.kernels import scalar
-from atlas.kernels.jit import parallel_kernel
+from atlas.kernels.jit import kernel
 
 
-@parallel_kernel
+@kernel
 def activation_forward(x, kind, alpha, y):
     r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see :mod:`~atlas.kernels.scalar`)."""
-    for i in prange(x.size):
+    for i in range(x.size):
         y[i] = scalar.activation(kind, x[i], alpha)
 
 
-@parallel_kernel
+@kernel
 def activation_backward(x, y, dy, kind, alpha, dx):
     r"""Chain rule through an element-wise activation: :math:`dx_i = dy_i \, f'(x_i)`."""
-    for i in prange(x.size):
+    for i in range(x.size):
         dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
 
 
-@parallel_kernel
+@kernel
 def prelu_forward(x, alpha, y):
     r"""PReLU with one learned slope per channel: :math:`y = x` if :math:`x > 0` else
     :math:`\alpha_c x`.
@@ -35,7 +33,7 @@ def prelu_forward(x, alpha, y):
     convolution); ``alpha`` has shape ``(C,)``.
     """
     n, c, s = x.shape
-    for i in prange(n):
+    for i in range(n):
         for j in range(c):
             a = alpha[j]
             for k in range(s):
@@ -43,7 +41,7 @@ def prelu_forward(x, alpha, y):
                 y[i, j, k] = v if v > 0 else a * v
 
 
-@parallel_kernel
+@kernel
 def prelu_backward(x, alpha, dy, dx, dalpha):
     r"""Backward of :func:`prelu_forward`.
 
@@ -53,7 +51,7 @@ def prelu_backward(x, alpha, dy, dx, dalpha):
     Parallel over channels so that each thread owns its ``dalpha[c]`` (no race).
     """
     n, c, s = x.shape
-    for j in prange(c):
+    for j in range(c):
         a = alpha[j]
         acc = 0.0
         for i in range(n):
@@ -67,12 +65,12 @@ def prelu_backward(x, alpha, dy, dx, dalpha):
         dalpha[j] = acc
 
 
-@parallel_kernel
+@kernel
 def softmax_forward(x, y):
     r"""Row-wise softmax of a 2-D array: :math:`y_{ij} = e^{x_{ij} - m_i} / \sum_k e^{x_{ik} - m_i}`,
     with :math:`m_i = \max_k x_{ik}` subtracted so that no exponential overflows."""
     n, k = x.shape
-    for i in prange(n):
+    for i in range(n):
         m = x[i, 0]
         for j in range(1, k):
             m = max(m, x[i, j])
@@ -86,11 +84,11 @@ def softmax_forward(x, y):
             y[i, j] *= inv
 
 
-@parallel_kernel
+@kernel
 def softmax_backward(y, dy, dx):
     r"""Backward of the row-wise softmax: :math:`dx_{ij} = y_{ij}\,(dy_{ij} - \sum_k dy_{ik} y_{ik})`."""
     n, k = y.shape
-    for i in prange(n):
+    for i in range(n):
         dot = 0.0
         for j in range(k):
             dot += dy[i, j] * y[i, j]

@@ -12,18 +12,16 @@ variance); inference uses the running statistics.
 
 import math
 
-from numba import prange
-
-from atlas.kernels.jit import parallel_kernel
+from atlas.kernels.jit import kernel
 
 
-@parallel_kernel
+@kernel
 def batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running_var,
                             y, xhat, inv_std):
     """Normalise with batch statistics; cache ``xhat`` and ``inv_std`` for the backward pass."""
     n, c, s = x.shape
     count = n * s
-    for j in prange(c):
+    for j in range(c):
         total = 0.0
         for i in range(n):
             for k in range(s):
@@ -49,11 +47,11 @@ def batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running
         running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased
 
 
-@parallel_kernel
+@kernel
 def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
     r"""Inference: :math:`y = \gamma (x - \mu_{run}) / \sqrt{\sigma^2_{run} + \epsilon} + \beta`."""
     n, c, s = x.shape
-    for j in prange(c):
+    for j in range(c):
         a = gamma[j] / math.sqrt(running_var[j] + eps)
         b = beta[j] - a * running_mean[j]
         for i in range(n):
@@ -61,7 +59,7 @@ def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
                 y[i, j, k] = a * x[i, j, k] + b
 
 
-@parallel_kernel
+@kernel
 def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     r"""Backward through the batch statistics (training mode).
 
@@ -71,7 +69,7 @@ def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     """
     n, c, s = dy.shape
     count = n * s
-    for j in prange(c):
+    for j in range(c):
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for i in range(n):

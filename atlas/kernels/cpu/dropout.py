@@ -6,23 +6,22 @@ rescaling. The random numbers come in as an array ``u`` of uniforms in [0, 1), d
 caller's seeded generator: the kernel itself is deterministic.
 """
 
-from numba import prange
 
-from atlas.kernels.jit import parallel_kernel
+from atlas.kernels.jit import kernel
 
 
-@parallel_kernel
+@kernel
 def dropout_forward(x, u, p, y, mask):
     r""":math:`m_i = [u_i \ge p] / (1 - p)`, :math:`y_i = m_i x_i` (flat arrays)."""
     keep = 1.0 / (1.0 - p)
-    for i in prange(x.size):
+    for i in range(x.size):
         m = keep if u[i] >= p else 0.0
         mask[i] = m
         y[i] = m * x[i]
 
 
-@parallel_kernel
+@kernel
 def dropout_backward(dy, mask, dx):
     r""":math:`dx_i = m_i \, dy_i`: gradient flows only through the kept units."""
-    for i in prange(dy.size):
+    for i in range(dy.size):
         dx[i] = mask[i] * dy[i]

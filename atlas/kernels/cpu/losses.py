@@ -9,16 +9,14 @@ rows. Element-wise losses take flat arrays and a ``scale``: the loss is
 
 import math
 
-from numba import prange
-
 from atlas.kernels import scalar
-from atlas.kernels.jit import parallel_kernel
+from atlas.kernels.jit import kernel
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before a logarithm.
 EPS = 1e-12
 
 
-@parallel_kernel
+@kernel
 def softmax_cross_entropy(logits, labels, dlogits):
     r"""Softmax followed by cross-entropy, fused, for integer class labels.
 
@@ -31,7 +29,7 @@ def softmax_cross_entropy(logits, labels, dlogits):
     n, k = logits.shape
     total = 0.0
     inv_n = 1.0 / n
-    for i in prange(n):
+    for i in range(n):
         m = logits[i, 0]
         for j in range(1, k):
             m = max(m, logits[i, j])
@@ -47,7 +45,7 @@ def softmax_cross_entropy(logits, labels, dlogits):
     return total * inv_n
 
 
-@parallel_kernel
+@kernel
 def softmax_cross_entropy_soft(logits, targets, dlogits):
     r"""Softmax cross-entropy against target distributions (one-hot or soft) of shape (N, K).
 
@@ -57,7 +55,7 @@ def softmax_cross_entropy_soft(logits, targets, dlogits):
     n, k = logits.shape
     total = 0.0
     inv_n = 1.0 / n
-    for i in prange(n):
+    for i in range(n):
         m = logits[i, 0]
         for j in range(1, k):
             m = max(m, logits[i, j])
@@ -78,7 +76,7 @@ def softmax_cross_entropy_soft(logits, targets, dlogits):
     return total * inv_n
 
 
-@parallel_kernel
+@kernel
 def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
     r"""Sigmoid followed by binary cross-entropy, fused (flat arrays).
 
@@ -86,7 +84,7 @@ def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
               \frac{\partial L}{\partial z_i} = s\,(\sigma(z_i) - t_i)
     """
     total = 0.0
-    for i in prange(logits.size):
+    for i in range(logits.size):
         z = logits[i]
         t = targets[i]
         total += max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
@@ -94,7 +92,7 @@ def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def binary_cross_entropy(probs, targets, scale, dprobs):
     r"""Binary cross-entropy on probabilities (flat arrays), clipped to [EPS, 1 - EPS].
 
@@ -102,7 +100,7 @@ def binary_cross_entropy(probs, targets, scale, dprobs):
               \frac{\partial L}{\partial p_i} = s\,\frac{p_i - t_i}{p_i (1 - p_i)}
     """
     total = 0.0
-    for i in prange(probs.size):
+    for i in range(probs.size):
         p = min(max(probs[i], EPS), 1.0 - EPS)
         t = targets[i]
         total -= t * math.log(p) + (1.0 - t) * math.log(1.0 - p)
@@ -110,41 +108,41 @@ def binary_cross_entropy(probs, targets, scale, dprobs):
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def squared_error(pred, target, scale, dpred):
     r""":math:`L = s \sum_i (y_i - t_i)^2`, :math:`\partial L / \partial y_i = 2 s (y_i - t_i)`."""
     total = 0.0
-    for i in prange(pred.size):
+    for i in range(pred.size):
         r = pred[i] - target[i]
         total += r * r
         dpred[i] = 2.0 * scale * r
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def absolute_error(pred, target, scale, dpred):
     r""":math:`L = s \sum_i |y_i - t_i|`, :math:`\partial L / \partial y_i = s \operatorname{sign}(y_i - t_i)`."""
     total = 0.0
-    for i in prange(pred.size):
+    for i in range(pred.size):
         r = pred[i] - target[i]
         total += abs(r)
         dpred[i] = scale * scalar.sign(r)
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def huber(pred, target, delta, scale, dpred):
     r"""Huber loss: quadratic for residuals within :math:`\delta`, linear beyond
     (see :func:`atlas.kernels.scalar.huber_value`)."""
     total = 0.0
-    for i in prange(pred.size):
+    for i in range(pred.size):
         r = pred[i] - target[i]
         total += scalar.huber_value(r, delta)
         dpred[i] = scale * scalar.huber_derivative(r, delta)
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def kl_divergence(target, pred, scale, dpred):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` of the prediction q from
     the target p (flat arrays of probabilities; terms with :math:`p_i = 0` contribute 0).
@@ -153,7 +151,7 @@ def kl_divergence(target, pred, scale, dpred):
               \frac{\partial L}{\partial q_i} = -s\,\frac{p_i}{q_i}
     """
     total = 0.0
-    for i in prange(pred.size):
+    for i in range(pred.size):
         p = target[i]
         q = max(pred[i], EPS)
         if p > 0:
@@ -162,7 +160,7 @@ def kl_divergence(target, pred, scale, dpred):
     return total * scale
 
 
-@parallel_kernel
+@kernel
 def js_divergence(target, pred, scale, dpred):
     r"""Jensen-Shannon divergence, the symmetric, bounded cousin of KL.
 
@@ -173,7 +171,7 @@ def js_divergence(target, pred, scale, dpred):
     (the terms :math:`-p/2m - q/2m + 1` of the derivative cancel exactly).
     """
     total = 0.0
-    for i in prange(pred.size):
+    for i in range(pred.size):
         p = target[i]
         q = max(pred[i], EPS)
         m = 0.5 * (p + q)

@@ -8,12 +8,10 @@ parameters decay directly: :math:`\theta \leftarrow \theta - \eta\lambda\theta`.
 
 import math
 
-from numba import prange
-
-from atlas.kernels.jit import parallel_kernel
+from atlas.kernels.jit import kernel
 
 
-@parallel_kernel
+@kernel
 def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
     r"""SGD, with optional momentum and Nesterov momentum (PyTorch's formulation).
 
@@ -22,7 +20,7 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
 
     With ``momentum = 0`` this is plain gradient descent and ``velocity`` is unused.
     """
-    for i in prange(param.size):
+    for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         if momentum != 0.0:
             v = momentum * velocity[i] + g
@@ -31,27 +29,27 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
         param[i] -= lr * g
 
 
-@parallel_kernel
+@kernel
 def rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
     r"""RMSProp: :math:`s \leftarrow \rho s + (1-\rho) g^2`, :math:`\theta \leftarrow \theta - \eta g / (\sqrt{s} + \epsilon)`."""
-    for i in prange(param.size):
+    for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         s = rho * square_avg[i] + (1.0 - rho) * g * g
         square_avg[i] = s
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
-@parallel_kernel
+@kernel
 def adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
     r"""Adagrad: :math:`G \leftarrow G + g^2`, :math:`\theta \leftarrow \theta - \eta g / (\sqrt{G} + \epsilon)`."""
-    for i in prange(param.size):
+    for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         s = sum_sq[i] + g * g
         sum_sq[i] = s
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
-@parallel_kernel
+@kernel
 def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay):
     r"""Adadelta: a step whose units match the parameters'.
 
@@ -60,7 +58,7 @@ def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay
               u \leftarrow \rho u + (1-\rho) \Delta^2, \quad
               \theta \leftarrow \theta - \eta \Delta
     """
-    for i in prange(param.size):
+    for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         s = rho * square_avg[i] + (1.0 - rho) * g * g
         square_avg[i] = s
@@ -69,7 +67,7 @@ def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay
         param[i] -= lr * delta
 
 
-@parallel_kernel
+@kernel
 def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     r"""Adam (and AdamW with ``decoupled``), with bias correction at step t = ``step`` >= 1.
 
@@ -79,7 +77,7 @@ def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
     """
     c1 = 1.0 / (1.0 - beta1**step)
     c2 = 1.0 / (1.0 - beta2**step)
-    for i in prange(param.size):
+    for i in range(param.size):
         if decoupled:
             param[i] -= lr * weight_decay * param[i]
             g = grad[i]
@@ -92,17 +90,17 @@ def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
         param[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
 
 
-@parallel_kernel
+@kernel
 def squared_norm(x):
     r""":math:`\sum_i x_i^2` of a flat array (for clipping by global norm)."""
     total = 0.0
-    for i in prange(x.size):
+    for i in range(x.size):
         total += x[i] * x[i]
     return total
 
 
-@parallel_kernel
+@kernel
 def scale(x, factor):
     """``x *= factor`` in place (flat array)."""
-    for i in prange(x.size):
+    for i in range(x.size):
         x[i] *= factor
