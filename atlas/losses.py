@@ -24,6 +24,8 @@ class Loss:
     def __call__(self, pred, target, backend="cpu"):
         backend = get_backend(backend)
         _check_float(pred, "prediction")
+        if isinstance(target, (list, tuple)):
+            target = np.asarray(target)
         target = self.prepare_target(pred, target)
         grad = backend.empty(pred.shape, pred.dtype)
         value = self.compute(backend.kernels, pred, backend.asarray(target), grad)
@@ -31,7 +33,6 @@ class Loss:
 
     def prepare_target(self, pred, target):
         """Validate the target against the prediction; return it as the kernel wants it."""
-        target = np.asarray(target) if isinstance(target, (list, tuple)) else target
         if tuple(target.shape) != tuple(pred.shape):
             raise ValueError(f"{type(self).__name__}: target shape {tuple(target.shape)} "
                              f"does not match prediction shape {tuple(pred.shape)}")
@@ -66,7 +67,6 @@ class SoftmaxCrossEntropy(Loss):
     classification = True
 
     def prepare_target(self, pred, target):
-        target = np.asarray(target) if isinstance(target, (list, tuple)) else target
         n, k = pred.shape
         if target.ndim == 1:
             if np.dtype(target.dtype).kind not in "iu":

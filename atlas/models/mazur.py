@@ -95,6 +95,6 @@ def train(steps, device="cpu"):
     x = model.backend.asarray(INPUTS)
     errors = [forward_pass(model)["error"]]
     for _ in range(steps):
-        value, _ = model.train_step(x, TARGETS)
+        model.train_step(x, TARGETS)
         errors.append(forward_pass(model)["error"])
     return model, np.array(errors)
