@@ -1,16 +1,23 @@
-# Deep Learning Atlas. Two commands, each works alone from a fresh clone:
-#   make run    set up, train the MLP on Fashion-MNIST, print its test accuracy
-#   make test   set up, run the whole test suite
+# Deep Learning Atlas. Each command works alone from a fresh clone:
+#   make run     set up, draw missing figures, build the textbook and serve it on
+#                http://127.0.0.1:8000/
+#   make test    set up, lint, run the test suite (engine tests, then the built site in
+#                headless Chromium)
+#   make train   train the MLP on Fashion-MNIST and print its test accuracy
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+KATEX  := 0.19.1
+PORT   ?= 8000
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: run test lint bench setup data clean
+.PHONY: run test train lint unit figures site serve bench setup data browser clean
 
 $(BIN)/atlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $@
 
 setup: $(BIN)/atlas data
@@ -18,16 +25,45 @@ setup: $(BIN)/atlas data
 # Fashion-MNIST from Debian's package where apt-get exists (else atlas downloads it once).
 data:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && command -v apt-get >/dev/null; then \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+		$(APT_INSTALL) dataset-fashion-mnist; \
 	fi
 
-run: setup
-	$(BIN)/atlas train mlp
+# Debian's Chromium and its driver, for the browser tests.
+browser:
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
+		$(APT_INSTALL) chromium chromium-driver; \
+	fi
 
-test: setup
-	$(BIN)/ruff check atlas tests benchmarks
-	$(BIN)/python -m pytest -q
+# KaTeX from the npm registry, served by the site so that math renders offline.
+docs/assets/katex/katex.min.js:
+	rm -rf build/katex && mkdir -p build/katex docs/assets/katex
+	cd build/katex && npm pack --silent katex@$(KATEX) >/dev/null && tar xzf katex-$(KATEX).tgz
+	cp -r build/katex/package/dist/katex.min.js build/katex/package/dist/katex.min.css \
+		build/katex/package/dist/fonts docs/assets/katex/
+
+figures: setup
+	$(BIN)/atlas figures --missing
+
+site: setup docs/assets/katex/katex.min.js figures
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+serve:
+	@echo "Deep Learning Atlas: open http://127.0.0.1:$(PORT)/"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory site
+
+run: site serve
+
+lint: setup
+	$(BIN)/ruff check atlas tests benchmarks mkdocs_hooks.py
+
+unit: setup
+	$(BIN)/python -m pytest -q --ignore=tests/site
+
+test: lint unit site browser
+	$(BIN)/python -m pytest -q tests/site
+
+train: setup
+	$(BIN)/atlas train mlp
 
 bench: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
@@ -36,5 +72,5 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mlp.py --startup
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex
 	find atlas tests -name __pycache__ -type d -exec rm -rf {} +

@@ -2,11 +2,11 @@
 
 The public API, listed explicitly:
 
-- layers and models: :class:`Sequential`, :class:`Dense`, :class:`Activation`,
-  :class:`PReLU`, :class:`Dropout`, :class:`BatchNorm`, :class:`Flatten`, :func:`load`
-- :mod:`atlas.losses`, :mod:`atlas.optimizers`, :mod:`atlas.initializers`
-- :mod:`atlas.data` (IDX, Fashion-MNIST, MNIST, toy sets), :mod:`atlas.models`
-- :mod:`atlas.gradcheck`, :func:`get_backend`
+- layers and models: `Sequential`, `Dense`, `Activation`,
+  `PReLU`, `Dropout`, `BatchNorm`, `Flatten`, `load`
+- `losses`, `optimizers`, `initializers`
+- `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`
+- `gradcheck`, `get_backend`
 """
 
 from atlas import data, gradcheck, initializers, losses, models, optimizers

@@ -1,8 +1,8 @@
 """Device selection, array placement and dispatch to the kernels.
 
-A :class:`Backend` is what a layer talks to: it allocates arrays on its device, moves data
+A `Backend` is what a layer talks to: it allocates arrays on its device, moves data
 there and back, and exposes the kernels of its device as ``backend.kernels``: the module
-:mod:`atlas.kernels.cpu` or its twin :mod:`atlas.kernels.cuda`, which have the same function
+`cpu` or its twin `cuda`, which have the same function
 names and argument lists. Layers never import Numba.
 
 >>> from atlas.backend import get_backend
@@ -31,7 +31,7 @@ class Backend:
     ----------
     name : {"cpu", "cuda"}
     kernels : module
-        :mod:`atlas.kernels.cpu` or :mod:`atlas.kernels.cuda`.
+        `cpu` or `cuda`.
     """
 
     def __init__(self, name, kernels):
@@ -146,7 +146,7 @@ def _make(device):
 
 
 def cuda_available() -> bool:
-    """Whether :func:`get_backend` can give the "cuda" backend on this machine."""
+    """Whether `get_backend` can give the "cuda" backend on this machine."""
     try:
         get_backend("cuda")
     except BackendError:

@@ -3,6 +3,7 @@
 ::
 
     atlas train mlp [--epochs 20] [--device cpu] [--save runs/mlp.npz]
+    atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
     atlas --help
 """
 
@@ -31,42 +32,63 @@ def main(argv=None):
     train.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     train.add_argument("--save", default=None, help="save the trained model to this .npz file")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    figures = sub.add_parser("figures", help="regenerate the textbook's figures into figures/")
+    figures.add_argument("--only", nargs="+", metavar="NAME", help="just these figures")
+    figures.add_argument("--missing", action="store_true",
+                         help="only the figures whose file does not exist yet")
+    figures.add_argument("--list", action="store_true", help="list the figures and exit")
+    figures.add_argument("--out", default="figures", help="output folder (default: figures)")
+    figures.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_mlp(args)
+    if args.command == "figures":
+        return make_figures(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-#: Images of the training file used for training; the rest are held out for validation.
-TRAIN_SPLIT = 55_000
-
-
 def train_mlp(args):
-    from atlas.data import load_fashion_mnist
-    from atlas.models import mlp
-    from atlas.optimizers import AdamW, CosineDecay
+    from atlas.models.mlp import train_fashion_mnist
 
-    x, y = load_fashion_mnist("train")
-    x_test, y_test = load_fashion_mnist("test")
-    # The last training images are held out for validation; the test set is used once, at
-    # the end. (With fewer images than TRAIN_SPLIT, as in the tests, the last tenth.)
-    split = min(TRAIN_SPLIT, len(x) * 9 // 10)
-    x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
-    model = mlp(tuple(args.hidden), dropout=args.dropout, device=args.device, seed=args.seed)
-    optimizer = AdamW(lr=args.lr, weight_decay=args.weight_decay,
-                      schedule=CosineDecay(args.epochs))
-    model.compile(loss="softmax_cross_entropy", optimizer=optimizer)
-    model.summary()
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=(x_val, y_val), patience=args.patience,
-              progress=not args.no_progress)
+    model, _, scores = train_fashion_mnist(
+        hidden=args.hidden, dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
+        device=args.device, progress=not args.no_progress)
     seconds = time.perf_counter() - start
-    scores = model.evaluate(x_test, y_test)
     print(f"trained in {seconds:.1f} s; Fashion-MNIST test accuracy "
           f"{scores['accuracy']:.4f} (loss {scores['loss']:.4f})")
     if args.save:
         print(f"saved to {model.save(args.save)}")
+    return 0
+
+
+def make_figures(args):
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from atlas.figures import render, select
+
+    try:
+        specs = select(args.only)
+    except KeyError as error:
+        print(f"atlas figures: {error.args[0]}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if args.list:
+        for spec in specs:
+            note = "  (trains a model)" if spec.trains else ""
+            print(f"{spec.name:20s} {spec.caption}{note}")
+        return 0
+    if args.missing:
+        specs = [spec for spec in specs if not (out / spec.filename()).exists()]
+    start = time.perf_counter()
+    bar = tqdm(specs, desc="figures", unit="fig", disable=args.no_progress or not specs)
+    for spec in bar:
+        bar.set_postfix_str(spec.name)
+        render(spec, out)
+    print(f"wrote {len(specs)} figure(s) to {out}/ in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -1,12 +1,14 @@
 r"""Gradient checking by central differences, in float64.
 
-For a scalar function :math:`L(\theta)` the numerical gradient is
+For a scalar function $L(\theta)$ the numerical gradient is
 
-.. math:: \frac{\partial L}{\partial \theta_i} \approx
-          \frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h},
+$$
+\frac{\partial L}{\partial \theta_i} \approx
+\frac{L(\theta + h e_i) - L(\theta - h e_i)}{2h},
+$$
 
-with error :math:`O(h^2)`. It is compared with the analytic gradient by the relative error
-:math:`\|a - n\| / \max(\|a\| + \|n\|, \text{tiny})`: about 1e-8 or below in float64 when
+with error $O(h^2)$. It is compared with the analytic gradient by the relative error
+$\|a - n\| / \max(\|a\| + \|n\|, \text{tiny})$: about 1e-8 or below in float64 when
 the backward pass is right, near 1 when it is wrong.
 """
 
@@ -43,8 +45,8 @@ def relative_error(analytic, numeric):
 def check_layer(layer, x, *, seed=0, h=1e-6, training=True):
     """Check a built float64 layer's backward pass against central differences.
 
-    The scalar is :math:`L = \\sum y \\odot r` for a fixed random ``r``, so
-    :math:`\\partial L / \\partial y = r`. Returns ``{"x": err, "<param>": err, ...}``, the
+    The scalar is $L = \\sum y \\odot r$ for a fixed random ``r``, so
+    $\\partial L / \\partial y = r$. Returns ``{"x": err, "<param>": err, ...}``, the
     relative error of the gradient with respect to the input and to every parameter.
     Layers with randomness (dropout) must draw the same numbers on every call: check them
     with ``training=False`` or a fixed mask.

@@ -12,8 +12,8 @@ conv_transpose            ``(C_in, C_out, kh, kw)``      C_out*kh*kw / C_in*kh*k
 ========================= ============================== ===============================
 
 Glorot (Xavier) keeps the variance of activations and gradients equal across a layer
-with a symmetric activation, :math:`\operatorname{Var} W = 2 / (n_{in} + n_{out})`;
-Kaiming (He) compensates for ReLU halving it, :math:`\operatorname{Var} W = 2 / n_{in}`.
+with a symmetric activation, $\operatorname{Var} W = 2 / (n_{in} + n_{out})$;
+Kaiming (He) compensates for ReLU halving it, $\operatorname{Var} W = 2 / n_{in}$.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Constant(Initializer):
 
 
 class Uniform(Initializer):
-    """:math:`U(\\text{low}, \\text{high})`."""
+    """$U(\\text{low}, \\text{high})$."""
 
     def __init__(self, low=-0.05, high=0.05):
         self.low, self.high = float(low), float(high)
@@ -80,7 +80,7 @@ class Uniform(Initializer):
 
 
 class Normal(Initializer):
-    """:math:`\\mathcal N(\\text{mean}, \\text{std}^2)`."""
+    """$\\mathcal N(\\text{mean}, \\text{std}^2)$."""
 
     def __init__(self, mean=0.0, std=0.05):
         self.mean, self.std = float(mean), float(std)
@@ -110,7 +110,7 @@ class TruncatedNormal(Initializer):
 
 
 class GlorotUniform(Initializer):
-    """:math:`U(-a, a)`, :math:`a = \\sqrt{6 / (n_{in} + n_{out})}` (Glorot & Bengio, 2010)."""
+    """$U(-a, a)$, $a = \\sqrt{6 / (n_{in} + n_{out})}$ (Glorot & Bengio, 2010)."""
 
     def sample(self, shape, rng, fan_in, fan_out):
         limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -118,14 +118,14 @@ class GlorotUniform(Initializer):
 
 
 class GlorotNormal(Initializer):
-    """:math:`\\mathcal N(0, 2 / (n_{in} + n_{out}))`."""
+    """$\\mathcal N(0, 2 / (n_{in} + n_{out}))$."""
 
     def sample(self, shape, rng, fan_in, fan_out):
         return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), shape)
 
 
 class HeUniform(Initializer):
-    """Kaiming uniform: :math:`U(-a, a)`, :math:`a = \\sqrt{6 / n_{in}}` (He et al., 2015)."""
+    """Kaiming uniform: $U(-a, a)$, $a = \\sqrt{6 / n_{in}}$ (He et al., 2015)."""
 
     def sample(self, shape, rng, fan_in, fan_out):
         limit = math.sqrt(6.0 / fan_in)
@@ -133,7 +133,7 @@ class HeUniform(Initializer):
 
 
 class HeNormal(Initializer):
-    """Kaiming normal: :math:`\\mathcal N(0, 2 / n_{in})`."""
+    """Kaiming normal: $\\mathcal N(0, 2 / n_{in})$."""
 
     def sample(self, shape, rng, fan_in, fan_out):
         return rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
@@ -151,7 +151,7 @@ _REGISTRY.update({cls.__name__: cls for cls in set(_REGISTRY.values())})
 
 
 def get_initializer(spec) -> Initializer:
-    """An :class:`Initializer` from a name ("he_normal"), a config dict or an instance."""
+    """An `Initializer` from a name ("he_normal"), a config dict or an instance."""
     if isinstance(spec, Initializer):
         return spec
     if isinstance(spec, dict):

@@ -61,7 +61,7 @@ class SoftmaxCrossEntropy(Loss):
 
     ``pred`` are logits ``(N, K)``; ``target`` is either integer labels ``(N,)`` in
     ``[0, K)`` or distributions ``(N, K)`` (one-hot or soft). The gradient is
-    :math:`(\operatorname{softmax}(z) - t) / N`.
+    $(\operatorname{softmax}(z) - t) / N$.
     """
 
     classification = True
@@ -101,10 +101,10 @@ class _Elementwise(Loss):
 
 
 class MSE(_Elementwise):
-    r"""Squared error :math:`c \cdot \operatorname{reduce}_i (y_i - t_i)^2`.
+    r"""Squared error $c \cdot \operatorname{reduce}_i (y_i - t_i)^2$.
 
     The default is the mean; ``MSE(reduction="sum", factor=0.5)`` is the
-    :math:`\tfrac12\sum` of the classic backpropagation example.
+    $\tfrac12\sum$ of the classic backpropagation example.
     """
 
     def compute(self, kernels, pred, target, grad):
@@ -112,7 +112,7 @@ class MSE(_Elementwise):
 
 
 class L1(_Elementwise):
-    r"""Absolute error :math:`c \cdot \operatorname{reduce}_i |y_i - t_i|`."""
+    r"""Absolute error $c \cdot \operatorname{reduce}_i |y_i - t_i|$."""
 
     def compute(self, kernels, pred, target, grad):
         return kernels.absolute_error(flat(pred), flat(target), self.scale(pred), flat(grad))
@@ -151,15 +151,15 @@ class _Divergence(Loss):
 
 
 class KLDivergence(_Divergence):
-    r""":math:`\mathrm{KL}(t \,\|\, q) = \sum t \log(t / q)` per sample, q the prediction."""
+    r"""$\mathrm{KL}(t \,\|\, q) = \sum t \log(t / q)$ per sample, q the prediction."""
 
     def compute(self, kernels, pred, target, grad):
         return kernels.kl_divergence(flat(target), flat(pred), self.scale(pred), flat(grad))
 
 
 class JSDivergence(_Divergence):
-    r"""Jensen-Shannon divergence :math:`\tfrac12 \mathrm{KL}(t\|m) + \tfrac12 \mathrm{KL}(q\|m)`,
-    :math:`m = (t + q)/2`, per sample."""
+    r"""Jensen-Shannon divergence $\tfrac12 \mathrm{KL}(t\|m) + \tfrac12 \mathrm{KL}(q\|m)$,
+    $m = (t + q)/2$, per sample."""
 
     def compute(self, kernels, pred, target, grad):
         return kernels.js_divergence(flat(target), flat(pred), self.scale(pred), flat(grad))
@@ -174,7 +174,7 @@ _REGISTRY.update({cls.__name__: cls for cls in set(_REGISTRY.values())})
 
 
 def get_loss(spec) -> Loss:
-    """A :class:`Loss` from a name ("mse"), a config dict or an instance."""
+    """A `Loss` from a name ("mse"), a config dict or an instance."""
     if isinstance(spec, Loss):
         return spec
     if isinstance(spec, dict):

@@ -1,10 +1,10 @@
 r"""Optimizers: they update parameters in place from their gradients.
 
 Every optimizer takes a learning rate ``lr``, an optional ``weight_decay`` (L2; decoupled in
-:class:`AdamW`), an optional ``clip_norm`` (the gradients are rescaled together when their
-global norm :math:`\sqrt{\sum_p \|g_p\|^2}` exceeds it) and an optional ``schedule`` that
-scales ``lr`` by the training progress in epochs (see :class:`StepDecay`,
-:class:`CosineDecay`).
+`AdamW`), an optional ``clip_norm`` (the gradients are rescaled together when their
+global norm $\sqrt{\sum_p \|g_p\|^2}$ exceeds it) and an optional ``schedule`` that
+scales ``lr`` by the training progress in epochs (see `StepDecay`,
+`CosineDecay`).
 
 ``step(params)`` takes ``(key, param, grad)`` triples (``Sequential.trainable_parameters()``
 gives them); the optimizer keeps its state arrays (velocity, moments) per key.
@@ -19,7 +19,7 @@ from atlas.backend import flat, get_backend
 
 class StepDecay:
     r"""Multiply the learning rate by ``gamma`` every ``every`` epochs:
-    :math:`\eta_e = \eta\,\gamma^{\lfloor e / \text{every} \rfloor}`."""
+    $\eta_e = \eta\,\gamma^{\lfloor e / \text{every} \rfloor}$."""
 
     def __init__(self, every: float, gamma: float = 0.1):
         self.every, self.gamma = float(every), float(gamma)
@@ -32,8 +32,8 @@ class StepDecay:
 
 
 class CosineDecay:
-    r"""Cosine annealing from :math:`\eta` to :math:`\eta \cdot` ``floor`` over ``epochs``:
-    :math:`\eta_e = \eta\,(f + (1 - f)\,\tfrac12 (1 + \cos(\pi e / E)))`."""
+    r"""Cosine annealing from $\eta$ to $\eta \cdot$ ``floor`` over ``epochs``:
+    $\eta_e = \eta\,(f + (1 - f)\,\tfrac12 (1 + \cos(\pi e / E)))$."""
 
     def __init__(self, epochs: float, floor: float = 0.0):
         self.epochs, self.floor = float(epochs), float(floor)
@@ -48,7 +48,7 @@ class CosineDecay:
 
 class Optimizer:
     """Base class. Subclasses name their per-parameter state arrays in ``state_names`` and
-    implement :meth:`update`."""
+    implement `update`."""
 
     state_names: tuple[str, ...] = ()
 
@@ -101,7 +101,9 @@ class Optimizer:
 class SGD(Optimizer):
     r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
 
-    .. math:: v \leftarrow \mu v + g, \qquad \theta \leftarrow \theta - \eta v
+    $$
+    v \leftarrow \mu v + g, \qquad \theta \leftarrow \theta - \eta v
+    $$
     """
 
     state_names = ("velocity",)

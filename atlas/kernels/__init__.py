@@ -2,7 +2,7 @@
 
 ``cpu/`` holds ``@njit`` kernels, ``cuda/`` their ``@cuda.jit`` twins with the same names
 and argument lists. Per-element math that both backends share lives once, in
-:mod:`atlas.kernels.scalar`, as ``@njit`` functions that Numba also compiles for the GPU.
+`scalar`, as ``@njit`` functions that Numba also compiles for the GPU.
 Kernels know nothing about layers: they read the arrays they are given and write into
 preallocated outputs.
 """

@@ -6,8 +6,8 @@ their loops; numba-cuda compiles the very same functions as device functions whe
 once, and both backends compute it.
 
 Activations are selected by an integer code (the ``kind`` argument of the activation
-kernels). For each activation :math:`y = f(x)` the backward function returns
-:math:`f'(x)` written in terms of both :math:`x` and :math:`y`, whichever is cheaper.
+kernels). For each activation $y = f(x)$ the backward function returns
+$f'(x)$ written in terms of both $x$ and $y$, whichever is cheaper.
 """
 
 import math
@@ -43,7 +43,7 @@ _INV_SQRT_2PI = 0.3989422804014327
 
 @kernel
 def sigmoid(x):
-    r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, evaluated without overflow for any sign of x."""
+    r"""$\sigma(x) = 1 / (1 + e^{-x})$, evaluated without overflow for any sign of x."""
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
@@ -52,23 +52,23 @@ def sigmoid(x):
 
 @kernel
 def heaviside(x):
-    """The unit step :math:`[x > 0]`: 1.0 for positive x, else 0.0."""
+    """The unit step $[x > 0]$: 1.0 for positive x, else 0.0."""
     return 1.0 if x > 0 else 0.0
 
 
 @kernel
 def softplus(x):
-    r""":math:`\log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|})`, stable for large |x|."""
+    r"""$\log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|})$, stable for large |x|."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 @kernel
 def activation(kind, x, alpha):
-    r"""Forward value :math:`f(x)` of activation ``kind``.
+    r"""Forward value $f(x)$ of activation ``kind``.
 
     ``alpha`` is the negative slope of Leaky ReLU, the scale of ELU and the
-    :math:`\beta` of Swish (:math:`x\,\sigma(\beta x)`); other activations ignore it.
-    GELU is the exact form :math:`x\,\Phi(x)` with :math:`\Phi` the normal CDF.
+    $\beta$ of Swish ($x\,\sigma(\beta x)$); other activations ignore it.
+    GELU is the exact form $x\,\Phi(x)$ with $\Phi$ the normal CDF.
 
     The piecewise functions are written with ``max``/``min`` rather than ``if``: the loop
     then compiles to branch-free SIMD code (45x faster for ReLU on random signs), and a
@@ -95,17 +95,17 @@ def activation(kind, x, alpha):
 
 @kernel
 def activation_derivative(kind, x, y, alpha):
-    r"""Derivative :math:`f'(x)` of activation ``kind``, given the input x and output y.
+    r"""Derivative $f'(x)$ of activation ``kind``, given the input x and output y.
 
     ========== ===================================================
-    sigmoid    :math:`y (1 - y)`
-    tanh       :math:`1 - y^2`
-    ReLU       :math:`[x > 0]`
-    Leaky ReLU :math:`1` if :math:`x > 0` else :math:`\alpha`
-    ELU        :math:`1` if :math:`x > 0` else :math:`y + \alpha`
-    Swish      :math:`s + \beta x s (1 - s)`, :math:`s = \sigma(\beta x)`
-    softplus   :math:`\sigma(x)`
-    GELU       :math:`\Phi(x) + x \varphi(x)`
+    sigmoid    $y (1 - y)$
+    tanh       $1 - y^2$
+    ReLU       $[x > 0]$
+    Leaky ReLU $1$ if $x > 0$ else $\alpha$
+    ELU        $1$ if $x > 0$ else $y + \alpha$
+    Swish      $s + \beta x s (1 - s)$, $s = \sigma(\beta x)$
+    softplus   $\sigma(x)$
+    GELU       $\Phi(x) + x \varphi(x)$
     ========== ===================================================
     """
     if kind == SIGMOID:
@@ -132,8 +132,8 @@ def activation_derivative(kind, x, y, alpha):
 
 @kernel
 def huber_value(r, delta):
-    r"""Huber loss of a residual: :math:`r^2/2` if :math:`|r| \le \delta`, else
-    :math:`\delta (|r| - \delta/2)`."""
+    r"""Huber loss of a residual: $r^2/2$ if $|r| \le \delta$, else
+    $\delta (|r| - \delta/2)$."""
     a = abs(r)
     if a <= delta:
         return 0.5 * r * r
@@ -142,13 +142,13 @@ def huber_value(r, delta):
 
 @kernel
 def huber_derivative(r, delta):
-    r"""Derivative of :func:`huber_value`: :math:`r` clipped to :math:`[-\delta, \delta]`."""
+    r"""Derivative of `huber_value`: $r$ clipped to $[-\delta, \delta]$."""
     return min(max(r, -delta), delta)
 
 
 @kernel
 def sign(x):
-    """-1, 0 or 1: the subgradient of :math:`|x|` used by the L1 loss (0 at 0)."""
+    """-1, 0 or 1: the subgradient of $|x|$ used by the L1 loss (0 at 0)."""
     if x > 0:
         return 1.0
     if x < 0:

@@ -1,7 +1,7 @@
 """The 2-2-2 network of Matt Mazur's step-by-step backpropagation example, in the engine.
 
 Two inputs (0.05, 0.10), a hidden layer of two sigmoid units, two sigmoid outputs with
-targets (0.01, 0.99); squared error :math:`E = \\tfrac12 \\sum (t - o)^2`; plain gradient
+targets (0.01, 0.99); squared error $E = \\tfrac12 \\sum (t - o)^2$; plain gradient
 descent with learning rate 0.5; the biases (0.35 and 0.60) are not updated.
 
 The published weights ``w1..w8`` map onto the engine's ``W (in, out)`` matrices as
@@ -24,7 +24,7 @@ INITIAL_WEIGHTS = {"w1": 0.15, "w2": 0.20, "w3": 0.25, "w4": 0.30,
 BIASES = (0.35, 0.60)
 LEARNING_RATE = 0.5
 
-#: The post's numbers that follow exactly from its method (see :func:`train`).
+#: The post's numbers that follow exactly from its method (see `train`).
 PUBLISHED = {
     "out_o1": 0.75136507, "out_o2": 0.772928465, "error": 0.298371109,
     "w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,

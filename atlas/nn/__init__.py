@@ -1,4 +1,4 @@
-"""Layers and models: the :class:`Layer` contract, the layers, and :class:`Sequential`."""
+"""Layers and models: the `Layer` contract, the layers, and `Sequential`."""
 
 from atlas.nn.activations import Activation, PReLU
 from atlas.nn.dense import Dense

@@ -23,7 +23,7 @@ class Activation(Layer):
         One of ``identity, sigmoid, tanh, relu, leaky_relu, elu, swish, softplus, gelu,
         softmax``.
     alpha : float, optional
-        Leaky ReLU's negative slope (0.01), ELU's scale (1.0), Swish's :math:`\beta` (1.0).
+        Leaky ReLU's negative slope (0.01), ELU's scale (1.0), Swish's $\beta$ (1.0).
     """
 
     def __init__(self, function: str, alpha: float | None = None, name=None):
@@ -72,7 +72,7 @@ def _rows(x):
 
 
 class PReLU(Layer):
-    r"""Parametric ReLU: :math:`y = x` for :math:`x > 0`, else :math:`\alpha_c x`, with one
+    r"""Parametric ReLU: $y = x$ for $x > 0$, else $\alpha_c x$, with one
     learned slope per feature (after a dense layer) or per channel (after a convolution).
 
     Parameters

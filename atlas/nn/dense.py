@@ -1,4 +1,4 @@
-r"""Fully connected layer: :math:`y = x W + b`, with ``W`` of shape ``(in, out)``."""
+r"""Fully connected layer: $y = x W + b$, with ``W`` of shape ``(in, out)``."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ from atlas.nn.layer import Layer
 
 
 class Dense(Layer):
-    r"""Affine map of a batch of vectors: :math:`y = x W + b`.
+    r"""Affine map of a batch of vectors: $y = x W + b$.
 
     Parameters
     ----------
     units : int
         Output features.
     use_bias : bool
-        Without it, :math:`y = x W` (``b`` stays a zero buffer).
+        Without it, $y = x W$ (``b`` stays a zero buffer).
     weight_init, bias_init : str, dict or Initializer
-        See :mod:`atlas.initializers` (defaults: Glorot uniform and zeros, as in Keras).
+        See `initializers` (defaults: Glorot uniform and zeros, as in Keras).
 
+    Notes
+    -----
     Shapes: ``x (N, in) -> y (N, units)``; ``W (in, units)``, ``b (units,)``.
     """
 

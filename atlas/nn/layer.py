@@ -1,4 +1,4 @@
-"""The :class:`Layer` contract every layer follows.
+"""The `Layer` contract every layer follows.
 
 A layer owns ``params`` (learned arrays), ``grads`` (same keys, written by ``backward``)
 and ``buffers`` (state that is saved but not learned, such as running statistics). It is
@@ -26,9 +26,9 @@ class Layer:
     ----------
     params, grads, buffers : dict[str, array]
     frozen : set[str]
-        Names of parameters that optimizers leave alone (see :meth:`freeze`).
+        Names of parameters that optimizers leave alone (see `freeze`).
     input_shape, output_shape : tuple[int, ...]
-        Per-sample shapes (without the batch axis), set by :meth:`build`.
+        Per-sample shapes (without the batch axis), set by `build`.
     needs_input_grad : bool
         Whether ``backward`` must return the gradient with respect to the input. A model
         clears it for its leading layers (nothing upstream learns), and ``backward`` may

@@ -10,7 +10,7 @@ from atlas.nn.layer import Layer
 
 class Dropout(Layer):
     r"""Inverted dropout: in training, zero each unit with probability ``rate`` and scale the
-    rest by :math:`1 / (1 - \text{rate})`; at inference, the identity.
+    rest by $1 / (1 - \text{rate})$; at inference, the identity.
 
     The random draws come from the generator the model gives at build time (seeded), so a
     training run is reproducible.
@@ -52,9 +52,11 @@ class BatchNorm(Layer):
     r"""Batch normalisation over the feature axis (dense inputs ``(N, F)``) or the channel
     axis (images ``(N, C, H, W)``).
 
-    .. math:: y = \gamma\,\frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+    $$
+    y = \gamma\,\frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+    $$
 
-    In training, :math:`\mu, \sigma^2` are the batch's statistics, and the running averages
+    In training, $\mu, \sigma^2$ are the batch's statistics, and the running averages
     (``buffers``) move towards them by ``momentum``; at inference the running averages are
     used. Parameters ``gamma`` (ones) and ``beta`` (zeros) have one entry per channel.
     """

@@ -1,4 +1,4 @@
-"""A stack of layers trained end to end: :class:`Sequential`."""
+"""A stack of layers trained end to end: `Sequential`."""
 
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ class Sequential:
     layers : list of Layer
     input_shape : tuple of int, optional
         Per-sample input shape (no batch axis). Given here, the model is built at once;
-        otherwise call :meth:`build`.
+        otherwise call `build`.
     device : {"cpu", "cuda"}
     dtype : str
         Floating type of parameters and activations ("float32"; "float64" for checks).
     seed : int
-        Seeds the initial weights, dropout masks and the shuffling in :meth:`fit`.
+        Seeds the initial weights, dropout masks and the shuffling in `fit`.
 
     Examples
     --------
@@ -109,7 +109,7 @@ class Sequential:
     __call__ = forward
 
     def compile(self, loss, optimizer, metrics=("accuracy",)):
-        """Choose the loss (name or :class:`~atlas.losses.Loss`) and the optimizer."""
+        """Choose the loss (name or `Loss`) and the optimizer."""
         self.loss = get_loss(loss)
         self.optimizer = optimizer
         self.metrics = tuple(m for m in metrics if m == "accuracy" and self.loss.classification)

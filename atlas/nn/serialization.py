@@ -2,7 +2,7 @@
 
 The file is a NumPy ``.npz`` archive holding every parameter and buffer under
 ``"<layer index>.<name>"`` and the model's config as JSON bytes under ``"__atlas__"``.
-It is written atomically (:func:`atlas.io.atomic_write`) and read with
+It is written atomically (`atomic_write`) and read with
 ``allow_pickle=False``.
 """
 

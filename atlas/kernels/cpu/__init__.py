@@ -1,4 +1,4 @@
-"""``@njit`` kernels, one module per concept; :mod:`atlas.kernels.cuda` mirrors them."""
+"""``@njit`` kernels, one module per concept; `cuda` mirrors them."""
 
 from atlas.kernels.cpu.activations import (
     activation_backward,

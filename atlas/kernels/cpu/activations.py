@@ -1,7 +1,7 @@
 r"""Activation kernels: element-wise functions, PReLU and the row-wise softmax.
 
 Element-wise kernels work on flat (1-D) arrays; the layer passes ``x.reshape(-1)``. The
-formulas live in :mod:`atlas.kernels.scalar`, shared with the CUDA twins.
+formulas live in `scalar`, shared with the CUDA twins.
 """
 
 import math
@@ -12,22 +12,22 @@ from atlas.kernels.jit import kernel
 
 @kernel
 def activation_forward(x, kind, alpha, y):
-    r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see :mod:`~atlas.kernels.scalar`)."""
+    r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see `scalar`)."""
     for i in range(x.size):
         y[i] = scalar.activation(kind, x[i], alpha)
 
 
 @kernel
 def activation_backward(x, y, dy, kind, alpha, dx):
-    r"""Chain rule through an element-wise activation: :math:`dx_i = dy_i \, f'(x_i)`."""
+    r"""Chain rule through an element-wise activation: $dx_i = dy_i \, f'(x_i)$."""
     for i in range(x.size):
         dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
 
 
 @kernel
 def prelu_forward(x, alpha, y):
-    r"""PReLU with one learned slope per channel: :math:`y = x` if :math:`x > 0` else
-    :math:`\alpha_c x`.
+    r"""PReLU with one learned slope per channel: $y = x$ if $x > 0$ else
+    $\alpha_c x$.
 
     ``x`` and ``y`` are 3-D views ``(N, C, S)`` (S = 1 after a dense layer, H*W after a
     convolution); ``alpha`` has shape ``(C,)``.
@@ -43,10 +43,12 @@ def prelu_forward(x, alpha, y):
 
 @kernel
 def prelu_backward(x, alpha, dy, dx, dalpha):
-    r"""Backward of :func:`prelu_forward`.
+    r"""Backward of `prelu_forward`.
 
-    .. math:: \frac{\partial L}{\partial x} = dy \cdot (1 \text{ if } x > 0 \text{ else } \alpha_c),
-              \qquad \frac{\partial L}{\partial \alpha_c} = \sum_{n,s:\,x \le 0} dy \, x
+    $$
+    \frac{\partial L}{\partial x} = dy \cdot (1 \text{ if } x > 0 \text{ else } \alpha_c),
+    \qquad \frac{\partial L}{\partial \alpha_c} = \sum_{n,s:\,x \le 0} dy \, x
+    $$
 
     Parallel over channels so that each thread owns its ``dalpha[c]`` (no race).
     """
@@ -67,8 +69,8 @@ def prelu_backward(x, alpha, dy, dx, dalpha):
 
 @kernel
 def softmax_forward(x, y):
-    r"""Row-wise softmax of a 2-D array: :math:`y_{ij} = e^{x_{ij} - m_i} / \sum_k e^{x_{ik} - m_i}`,
-    with :math:`m_i = \max_k x_{ik}` subtracted so that no exponential overflows."""
+    r"""Row-wise softmax of a 2-D array: $y_{ij} = e^{x_{ij} - m_i} / \sum_k e^{x_{ik} - m_i}$,
+    with $m_i = \max_k x_{ik}$ subtracted so that no exponential overflows."""
     n, k = x.shape
     for i in range(n):
         m = x[i, 0]
@@ -86,7 +88,7 @@ def softmax_forward(x, y):
 
 @kernel
 def softmax_backward(y, dy, dx):
-    r"""Backward of the row-wise softmax: :math:`dx_{ij} = y_{ij}\,(dy_{ij} - \sum_k dy_{ik} y_{ik})`."""
+    r"""Backward of the row-wise softmax: $dx_{ij} = y_{ij}\,(dy_{ij} - \sum_k dy_{ik} y_{ik})$."""
     n, k = y.shape
     for i in range(n):
         dot = 0.0

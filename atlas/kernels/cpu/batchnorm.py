@@ -3,7 +3,9 @@ r"""Batch normalisation over the channel axis of a 3-D view ``(N, C, S)``.
 After a dense layer the view is ``(N, features, 1)``; after a convolution it is
 ``(N, C, H*W)``. Statistics are taken over the ``M = N * S`` values of each channel.
 
-.. math:: \hat x = \frac{x - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}}, \qquad y = \gamma_c \hat x + \beta_c
+$$
+\hat x = \frac{x - \mu_c}{\sqrt{\sigma_c^2 + \epsilon}}, \qquad y = \gamma_c \hat x + \beta_c
+$$
 
 Training uses the batch's mean and biased variance and updates the running statistics as
 PyTorch does (``running = (1 - momentum) * running + momentum * batch``, with the unbiased
@@ -49,7 +51,7 @@ def batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running
 
 @kernel
 def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
-    r"""Inference: :math:`y = \gamma (x - \mu_{run}) / \sqrt{\sigma^2_{run} + \epsilon} + \beta`."""
+    r"""Inference: $y = \gamma (x - \mu_{run}) / \sqrt{\sigma^2_{run} + \epsilon} + \beta$."""
     n, c, s = x.shape
     for j in range(c):
         a = gamma[j] / math.sqrt(running_var[j] + eps)
@@ -63,9 +65,11 @@ def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
 def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     r"""Backward through the batch statistics (training mode).
 
-    .. math:: \frac{\partial L}{\partial \beta_c} = \sum dy, \quad
-              \frac{\partial L}{\partial \gamma_c} = \sum dy\,\hat x, \quad
-              dx = \frac{\gamma_c\,\sigma_c^{-1}}{M}\Big(M\,dy - \sum dy - \hat x \sum dy\,\hat x\Big)
+    $$
+    \frac{\partial L}{\partial \beta_c} = \sum dy, \quad
+    \frac{\partial L}{\partial \gamma_c} = \sum dy\,\hat x, \quad
+    dx = \frac{\gamma_c\,\sigma_c^{-1}}{M}\Big(M\,dy - \sum dy - \hat x \sum dy\,\hat x\Big)
+    $$
     """
     n, c, s = dy.shape
     count = n * s

@@ -1,4 +1,4 @@
-r"""Fully connected layer kernels: :math:`y = x W + b`.
+r"""Fully connected layer kernels: $y = x W + b$.
 
 Shapes: ``x (N, in)``, ``W (in, out)``, ``b (out,)``, ``y (N, out)``. The matrix products
 go to BLAS (Numba's ``np.dot`` calls SciPy's), the bias loops are compiled.
@@ -11,7 +11,7 @@ from atlas.kernels.jit import kernel
 
 @kernel
 def dense_forward(x, W, b, y):
-    r"""Forward pass: :math:`y = x W + b` (the bias broadcast over the batch)."""
+    r"""Forward pass: $y = x W + b$ (the bias broadcast over the batch)."""
     np.dot(x, W, y)
     n, m = y.shape
     for i in range(n):
@@ -21,7 +21,7 @@ def dense_forward(x, W, b, y):
 
 @kernel
 def dense_backward_input(dy, W, dx):
-    r"""Gradient with respect to the input: :math:`dx = dy\, W^\top` ``(N, in)``.
+    r"""Gradient with respect to the input: $dx = dy\, W^\top$ ``(N, in)``.
 
     A separate kernel, so that the first layer of a network, whose input needs no
     gradient, skips this product (a third of its backward pass).
@@ -33,7 +33,9 @@ def dense_backward_input(dy, W, dx):
 def dense_backward_params(x, dy, dW, db):
     r"""Gradients with respect to the parameters (overwritten, not accumulated):
 
-    .. math:: dW = x^\top dy \quad (in, out), \qquad db = \textstyle\sum_n dy_n \quad (out,)
+    $$
+    dW = x^\top dy \quad (in, out), \qquad db = \textstyle\sum_n dy_n \quad (out,)
+    $$
     """
     np.dot(x.T, dy, dW)
     n, m = dy.shape

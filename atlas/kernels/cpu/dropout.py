@@ -1,7 +1,7 @@
 r"""Inverted dropout.
 
-In training each unit is kept with probability :math:`1 - p` and scaled by
-:math:`1 / (1 - p)`, so that the expected activation is unchanged and inference needs no
+In training each unit is kept with probability $1 - p$ and scaled by
+$1 / (1 - p)$, so that the expected activation is unchanged and inference needs no
 rescaling. The random numbers come in as an array ``u`` of uniforms in [0, 1), drawn by the
 caller's seeded generator: the kernel itself is deterministic.
 """
@@ -12,7 +12,7 @@ from atlas.kernels.jit import kernel
 
 @kernel
 def dropout_forward(x, u, p, y, mask):
-    r""":math:`m_i = [u_i \ge p] / (1 - p)`, :math:`y_i = m_i x_i` (flat arrays)."""
+    r"""$m_i = [u_i \ge p] / (1 - p)$, $y_i = m_i x_i$ (flat arrays)."""
     keep = 1.0 / (1.0 - p)
     for i in range(x.size):
         m = keep if u[i] >= p else 0.0
@@ -22,6 +22,6 @@ def dropout_forward(x, u, p, y, mask):
 
 @kernel
 def dropout_backward(dy, mask, dx):
-    r""":math:`dx_i = m_i \, dy_i`: gradient flows only through the kept units."""
+    r"""$dx_i = m_i \, dy_i$: gradient flows only through the kept units."""
     for i in range(dy.size):
         dx[i] = mask[i] * dy[i]

@@ -4,7 +4,7 @@ prediction into a preallocated array.
 Row-wise losses (the cross-entropies) take 2-D ``(N, K)`` arrays and average over the N
 rows. Element-wise losses take flat arrays and a ``scale``: the loss is
 ``scale * sum(term)``, so ``scale = 1 / size`` gives the mean and ``scale = 0.5`` the
-:math:`\tfrac12 \sum` of the classic backpropagation example.
+$\tfrac12 \sum$ of the classic backpropagation example.
 """
 
 import math
@@ -20,11 +20,13 @@ EPS = 1e-12
 def softmax_cross_entropy(logits, labels, dlogits):
     r"""Softmax followed by cross-entropy, fused, for integer class labels.
 
-    .. math:: L = -\frac1N \sum_n \log \operatorname{softmax}(z_n)_{y_n}, \qquad
-              \frac{\partial L}{\partial z_{nk}} = \frac{p_{nk} - [k = y_n]}{N}
+    $$
+    L = -\frac1N \sum_n \log \operatorname{softmax}(z_n)_{y_n}, \qquad
+    \frac{\partial L}{\partial z_{nk}} = \frac{p_{nk} - [k = y_n]}{N}
+    $$
 
-    Fusing is what makes it stable: :math:`\log\operatorname{softmax}(z)_k = z_k - m -
-    \log\sum_j e^{z_j - m}` never takes the logarithm of an underflowed probability.
+    Fusing is what makes it stable: $\log\operatorname{softmax}(z)_k = z_k - m -
+    \log\sum_j e^{z_j - m}$ never takes the logarithm of an underflowed probability.
     """
     n, k = logits.shape
     total = 0.0
@@ -49,8 +51,10 @@ def softmax_cross_entropy(logits, labels, dlogits):
 def softmax_cross_entropy_soft(logits, targets, dlogits):
     r"""Softmax cross-entropy against target distributions (one-hot or soft) of shape (N, K).
 
-    .. math:: L = -\frac1N \sum_{n,k} t_{nk} \log \operatorname{softmax}(z_n)_k, \qquad
-              \frac{\partial L}{\partial z_{nk}} = \frac{p_{nk} \sum_j t_{nj} - t_{nk}}{N}
+    $$
+    L = -\frac1N \sum_{n,k} t_{nk} \log \operatorname{softmax}(z_n)_k, \qquad
+    \frac{\partial L}{\partial z_{nk}} = \frac{p_{nk} \sum_j t_{nj} - t_{nk}}{N}
+    $$
     """
     n, k = logits.shape
     total = 0.0
@@ -80,8 +84,10 @@ def softmax_cross_entropy_soft(logits, targets, dlogits):
 def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
     r"""Sigmoid followed by binary cross-entropy, fused (flat arrays).
 
-    .. math:: L = s \sum_i \max(z_i, 0) - z_i t_i + \log(1 + e^{-|z_i|}), \qquad
-              \frac{\partial L}{\partial z_i} = s\,(\sigma(z_i) - t_i)
+    $$
+    L = s \sum_i \max(z_i, 0) - z_i t_i + \log(1 + e^{-|z_i|}), \qquad
+    \frac{\partial L}{\partial z_i} = s\,(\sigma(z_i) - t_i)
+    $$
     """
     total = 0.0
     for i in range(logits.size):
@@ -96,8 +102,10 @@ def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
 def binary_cross_entropy(probs, targets, scale, dprobs):
     r"""Binary cross-entropy on probabilities (flat arrays), clipped to [EPS, 1 - EPS].
 
-    .. math:: L = -s \sum_i t_i \log p_i + (1 - t_i) \log(1 - p_i), \qquad
-              \frac{\partial L}{\partial p_i} = s\,\frac{p_i - t_i}{p_i (1 - p_i)}
+    $$
+    L = -s \sum_i t_i \log p_i + (1 - t_i) \log(1 - p_i), \qquad
+    \frac{\partial L}{\partial p_i} = s\,\frac{p_i - t_i}{p_i (1 - p_i)}
+    $$
     """
     total = 0.0
     for i in range(probs.size):
@@ -110,7 +118,7 @@ def binary_cross_entropy(probs, targets, scale, dprobs):
 
 @kernel
 def squared_error(pred, target, scale, dpred):
-    r""":math:`L = s \sum_i (y_i - t_i)^2`, :math:`\partial L / \partial y_i = 2 s (y_i - t_i)`."""
+    r"""$L = s \sum_i (y_i - t_i)^2$, $\partial L / \partial y_i = 2 s (y_i - t_i)$."""
     total = 0.0
     for i in range(pred.size):
         r = pred[i] - target[i]
@@ -121,7 +129,7 @@ def squared_error(pred, target, scale, dpred):
 
 @kernel
 def absolute_error(pred, target, scale, dpred):
-    r""":math:`L = s \sum_i |y_i - t_i|`, :math:`\partial L / \partial y_i = s \operatorname{sign}(y_i - t_i)`."""
+    r"""$L = s \sum_i |y_i - t_i|$, $\partial L / \partial y_i = s \operatorname{sign}(y_i - t_i)$."""
     total = 0.0
     for i in range(pred.size):
         r = pred[i] - target[i]
@@ -132,8 +140,8 @@ def absolute_error(pred, target, scale, dpred):
 
 @kernel
 def huber(pred, target, delta, scale, dpred):
-    r"""Huber loss: quadratic for residuals within :math:`\delta`, linear beyond
-    (see :func:`atlas.kernels.scalar.huber_value`)."""
+    r"""Huber loss: quadratic for residuals within $\delta$, linear beyond
+    (see `huber_value`)."""
     total = 0.0
     for i in range(pred.size):
         r = pred[i] - target[i]
@@ -144,11 +152,13 @@ def huber(pred, target, delta, scale, dpred):
 
 @kernel
 def kl_divergence(target, pred, scale, dpred):
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` of the prediction q from
-    the target p (flat arrays of probabilities; terms with :math:`p_i = 0` contribute 0).
+    r"""Kullback-Leibler divergence $\mathrm{KL}(p \,\|\, q)$ of the prediction q from
+    the target p (flat arrays of probabilities; terms with $p_i = 0$ contribute 0).
 
-    .. math:: L = s \sum_i p_i \log \frac{p_i}{q_i}, \qquad
-              \frac{\partial L}{\partial q_i} = -s\,\frac{p_i}{q_i}
+    $$
+    L = s \sum_i p_i \log \frac{p_i}{q_i}, \qquad
+    \frac{\partial L}{\partial q_i} = -s\,\frac{p_i}{q_i}
+    $$
     """
     total = 0.0
     for i in range(pred.size):
@@ -164,11 +174,13 @@ def kl_divergence(target, pred, scale, dpred):
 def js_divergence(target, pred, scale, dpred):
     r"""Jensen-Shannon divergence, the symmetric, bounded cousin of KL.
 
-    .. math:: L = \frac{s}{2} \sum_i p_i \log\frac{p_i}{m_i} + q_i \log\frac{q_i}{m_i},
-              \quad m = \tfrac12 (p + q), \qquad
-              \frac{\partial L}{\partial q_i} = \frac{s}{2} \log\frac{q_i}{m_i}
+    $$
+    L = \frac{s}{2} \sum_i p_i \log\frac{p_i}{m_i} + q_i \log\frac{q_i}{m_i},
+    \quad m = \tfrac12 (p + q), \qquad
+    \frac{\partial L}{\partial q_i} = \frac{s}{2} \log\frac{q_i}{m_i}
+    $$
 
-    (the terms :math:`-p/2m - q/2m + 1` of the derivative cancel exactly).
+    (the terms $-p/2m - q/2m + 1$ of the derivative cancel exactly).
     """
     total = 0.0
     for i in range(pred.size):

@@ -1,9 +1,9 @@
 r"""Parameter updates of the optimizers, in place, on flat arrays.
 
 Each step kernel updates one parameter array ``param`` from its gradient ``grad`` and the
-optimizer's state arrays for it. ``weight_decay`` adds :math:`\lambda\theta` to the gradient
-(L2 regularisation), except in :func:`adam_step` with ``decoupled`` (AdamW), where the
-parameters decay directly: :math:`\theta \leftarrow \theta - \eta\lambda\theta`.
+optimizer's state arrays for it. ``weight_decay`` adds $\lambda\theta$ to the gradient
+(L2 regularisation), except in `adam_step` with ``decoupled`` (AdamW), where the
+parameters decay directly: $\theta \leftarrow \theta - \eta\lambda\theta$.
 """
 
 import math
@@ -15,8 +15,10 @@ from atlas.kernels.jit import kernel
 def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
     r"""SGD, with optional momentum and Nesterov momentum (PyTorch's formulation).
 
-    .. math:: g = \nabla + \lambda\theta, \quad v \leftarrow \mu v + g, \quad
-              \theta \leftarrow \theta - \eta \,(g + \mu v \text{ if Nesterov else } v)
+    $$
+    g = \nabla + \lambda\theta, \quad v \leftarrow \mu v + g, \quad
+    \theta \leftarrow \theta - \eta \,(g + \mu v \text{ if Nesterov else } v)
+    $$
 
     With ``momentum = 0`` this is plain gradient descent and ``velocity`` is unused.
     """
@@ -31,7 +33,7 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
 
 @kernel
 def rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
-    r"""RMSProp: :math:`s \leftarrow \rho s + (1-\rho) g^2`, :math:`\theta \leftarrow \theta - \eta g / (\sqrt{s} + \epsilon)`."""
+    r"""RMSProp: $s \leftarrow \rho s + (1-\rho) g^2$, $\theta \leftarrow \theta - \eta g / (\sqrt{s} + \epsilon)$."""
     for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         s = rho * square_avg[i] + (1.0 - rho) * g * g
@@ -41,7 +43,7 @@ def rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
 
 @kernel
 def adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
-    r"""Adagrad: :math:`G \leftarrow G + g^2`, :math:`\theta \leftarrow \theta - \eta g / (\sqrt{G} + \epsilon)`."""
+    r"""Adagrad: $G \leftarrow G + g^2$, $\theta \leftarrow \theta - \eta g / (\sqrt{G} + \epsilon)$."""
     for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
         s = sum_sq[i] + g * g
@@ -53,10 +55,12 @@ def adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
 def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay):
     r"""Adadelta: a step whose units match the parameters'.
 
-    .. math:: s \leftarrow \rho s + (1-\rho) g^2, \quad
-              \Delta = \frac{\sqrt{u + \epsilon}}{\sqrt{s + \epsilon}}\, g, \quad
-              u \leftarrow \rho u + (1-\rho) \Delta^2, \quad
-              \theta \leftarrow \theta - \eta \Delta
+    $$
+    s \leftarrow \rho s + (1-\rho) g^2, \quad
+    \Delta = \frac{\sqrt{u + \epsilon}}{\sqrt{s + \epsilon}}\, g, \quad
+    u \leftarrow \rho u + (1-\rho) \Delta^2, \quad
+    \theta \leftarrow \theta - \eta \Delta
+    $$
     """
     for i in range(param.size):
         g = grad[i] + weight_decay * param[i]
@@ -71,9 +75,11 @@ def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay
 def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     r"""Adam (and AdamW with ``decoupled``), with bias correction at step t = ``step`` >= 1.
 
-    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
-              v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
-              \theta \leftarrow \theta - \eta\,\frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+    $$
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
+    \theta \leftarrow \theta - \eta\,\frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+    $$
     """
     c1 = 1.0 / (1.0 - beta1**step)
     c2 = 1.0 / (1.0 - beta2**step)
@@ -92,7 +98,7 @@ def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
 
 @kernel
 def squared_norm(x):
-    r""":math:`\sum_i x_i^2` of a flat array (for clipping by global norm)."""
+    r"""$\sum_i x_i^2$ of a flat array (for clipping by global norm)."""
     total = 0.0
     for i in range(x.size):
         total += x[i] * x[i]

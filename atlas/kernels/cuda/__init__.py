@@ -1,4 +1,4 @@
-"""``@cuda.jit`` twins of :mod:`atlas.kernels.cpu`: same module names, same function names,
+"""``@cuda.jit`` twins of `cpu`: same module names, same function names,
 same argument lists.
 
 Each public function here is a thin host-side launcher that computes the launch

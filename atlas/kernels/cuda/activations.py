@@ -1,6 +1,6 @@
-"""CUDA twins of :mod:`atlas.kernels.cpu.activations`: one thread per element (or per row
+"""CUDA twins of `activations`: one thread per element (or per row
 for softmax, per channel for the PReLU slope gradient). The formulas are the shared ones of
-:mod:`atlas.kernels.scalar`."""
+`scalar`."""
 
 import math
 

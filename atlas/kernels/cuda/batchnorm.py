@@ -1,4 +1,4 @@
-"""CUDA twins of :mod:`atlas.kernels.cpu.batchnorm`: one block per channel, its threads
+"""CUDA twins of `batchnorm`: one block per channel, its threads
 striding over the channel's ``N * S`` values and reducing through shared memory."""
 
 import math

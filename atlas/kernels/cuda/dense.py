@@ -1,9 +1,9 @@
-r"""CUDA twins of :mod:`atlas.kernels.cpu.dense`.
+r"""CUDA twins of `dense`.
 
 The matrix products run in one tiled kernel: each block computes a ``TILE x TILE`` tile of
 the output, staging ``TILE x TILE`` tiles of both operands through shared memory so that
 each element read from global memory is used ``TILE`` times. Flags select
-:math:`A^\top` or :math:`B^\top` without copying, which is all the backward pass needs.
+$A^\top$ or $B^\top$ without copying, which is all the backward pass needs.
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""CUDA twins of :mod:`atlas.kernels.cpu.dropout`: one thread per element."""
+"""CUDA twins of `dropout`: one thread per element."""
 
 from numba import cuda
 

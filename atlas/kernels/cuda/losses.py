@@ -1,4 +1,4 @@
-"""CUDA twins of :mod:`atlas.kernels.cpu.losses`.
+"""CUDA twins of `losses`.
 
 One thread per element (per row for the cross-entropies) writes its gradient and adds its
 term of the loss into a float64 accumulator with ``cuda.atomic.add``; the launcher copies

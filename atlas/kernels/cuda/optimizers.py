@@ -1,4 +1,4 @@
-"""CUDA twins of :mod:`atlas.kernels.cpu.optimizers`: one thread per parameter."""
+"""CUDA twins of `optimizers`: one thread per parameter."""
 
 import math
 

@@ -1,0 +1,11 @@
+"""Importing this module registers every figure family (one module per page family)."""
+
+from atlas.figures import (  # noqa: F401
+    activations,
+    backprop,
+    fashion_mnist,
+    initialization,
+    losses,
+    optimization,
+    regularization,
+)

@@ -1,0 +1,89 @@
+"""The figure registry behind ``atlas figures``.
+
+Each figure is a function that takes no argument and returns a matplotlib ``Figure``; the
+:func:`figure` decorator registers it under a name, and :func:`render` writes it to
+``<out>/<name>.svg``. Rendering is deterministic: every figure seeds its own random
+generators, and SVGs are written without a date and with a fixed hash salt, so a second run
+writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from atlas.io import atomic_write
+
+#: Where ``atlas figures`` writes, relative to the working directory (the repository root).
+DEFAULT_OUT = Path("figures")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A registered figure: its file name (without ``.svg``), a one-line caption, the
+    function that draws it, and whether drawing it trains a model on Fashion-MNIST."""
+
+    name: str
+    caption: str
+    draw: Callable
+    trains: bool = False
+
+    def filename(self):
+        return f"{self.name}.svg"
+
+
+FIGURES: dict[str, FigureSpec] = {}
+
+
+def figure(name, caption, *, trains=False):
+    """Register the decorated function as the figure ``name``."""
+    def register(draw):
+        if name in FIGURES:
+            raise ValueError(f"two figures are named {name!r}: "
+                             f"{FIGURES[name].draw.__module__} and {draw.__module__}")
+        FIGURES[name] = FigureSpec(name, caption, draw, trains)
+        return draw
+    return register
+
+
+def all_figures():
+    """Every registered figure, in registration order (the families are imported here)."""
+    from atlas.figures import families  # noqa: F401  (importing registers them)
+    return dict(FIGURES)
+
+
+def select(names=None):
+    """The figures named in ``names`` (all when None); an unknown name is an error that
+    lists the known ones."""
+    figures = all_figures()
+    if not names:
+        return list(figures.values())
+    unknown = [n for n in names if n not in figures]
+    if unknown:
+        raise KeyError(f"no figure named {', '.join(map(repr, unknown))}; "
+                       f"known figures: {', '.join(figures)}")
+    return [figures[n] for n in names]
+
+
+def to_svg_bytes(fig):
+    """The figure as SVG bytes, with no date and a fixed hash salt (same bytes every run)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "deep-learning-atlas"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "atlas figures"})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def render(spec, out=DEFAULT_OUT):
+    """Draw ``spec`` and write it atomically to ``out/<name>.svg``; return the path."""
+    from atlas.figures import style, trained
+
+    with style.context(), trained.directory(Path(out) / "models"):
+        fig = spec.draw()
+    data = to_svg_bytes(fig)
+    return atomic_write(Path(out) / spec.filename(), lambda f: f.write(data))

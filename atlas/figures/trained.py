@@ -1,0 +1,53 @@
+"""Models that figures need trained, trained once and kept beside the figures.
+
+``atlas figures`` writes each trained model to ``<out>/models/<name>.npz`` with its history
+in ``<name>.json``; the figures of the same family, later runs, and the pages that report
+on the run load them instead of training again. Deleting the folder retrains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from atlas.io import atomic_write
+from atlas.nn import load
+
+_directory = Path("figures") / "models"
+_memory: dict = {}
+
+
+@contextlib.contextmanager
+def directory(path):
+    """Keep trained models under ``path`` inside the ``with`` block."""
+    global _directory
+    previous, _directory = _directory, Path(path)
+    try:
+        yield
+    finally:
+        _directory = previous
+
+
+def paths(name):
+    """Where the model ``name`` and its history are kept."""
+    return _directory / f"{name}.npz", _directory / f"{name}.json"
+
+
+def trained(name, train):
+    """``(model, history)`` for ``name``: from memory, from disk, or by calling ``train()``
+    (which returns them) and saving the result atomically."""
+    weights, history_path = paths(name)
+    key = weights.resolve()
+    if key in _memory:
+        return _memory[key]
+    if weights.exists() and history_path.exists():
+        result = load(weights), json.loads(history_path.read_text())
+    else:
+        model, history = train()
+        model.save(weights)
+        text = json.dumps(history, indent=1, sort_keys=True)
+        atomic_write(history_path, lambda f: f.write(text.encode()))
+        result = model, history
+    _memory[key] = result
+    return result
