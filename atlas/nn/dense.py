@@ -15,8 +15,10 @@ class Dense(Layer):
         Output features.
     use_bias : bool
         Without it, $y = x W$ (``b`` stays a zero buffer).
-    weight_init, bias_init : str, dict or Initializer
-        See `initializers` (defaults: Glorot uniform and zeros, as in Keras).
+    weight_init : str, dict or Initializer
+        See `initializers` (default: Glorot uniform, as in Keras).
+    bias_init : str, dict or Initializer
+        See `initializers` (default: zeros).
 
     Notes
     -----
