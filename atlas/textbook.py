@@ -10,16 +10,19 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+#: The folder that holds the ``atlas`` package: source paths are shown relative to it.
+_REPOSITORY = Path(__file__).resolve().parent.parent
+
 
 def source_of(obj):
     """``(source, path, first_line)`` of a function, class or module; for a Numba
     dispatcher, of the Python function it compiles."""
     obj = getattr(obj, "py_func", obj)
     lines, first = inspect.getsourcelines(obj)
-    path = Path(inspect.getsourcefile(obj))
-    parts = path.parts
-    shown = Path(*parts[len(parts) - 1 - parts[::-1].index("atlas"):]) if "atlas" in parts else path
-    return "".join(lines), shown.as_posix(), max(first, 1)
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    if path.is_relative_to(_REPOSITORY):
+        path = path.relative_to(_REPOSITORY)
+    return "".join(lines), path.as_posix(), max(first, 1)
 
 
 def source_block(*objects):

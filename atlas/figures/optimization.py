@@ -7,6 +7,7 @@ a two-element parameter vector on a surface whose gradient is written out below.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -125,11 +126,18 @@ RACERS = {
 RACE_SETTINGS = {"bowl": (0.02, 150), "rosenbrock": (0.001, 600), "saddle": (0.02, 150)}
 
 
+@cache
 def race(surface_name):
-    """``{optimizer: trajectory}`` of every racer on one surface."""
+    """``{optimizer: trajectory}`` of every racer on one surface (computed once per process:
+    the two race figures and the page share it; treat the arrays as read-only)."""
     surface = SURFACES[surface_name]
     lr, steps = RACE_SETTINGS[surface_name]
     return {name: trajectory(make(lr), surface, steps) for name, make in RACERS.items()}
+
+
+def loss_above_minimum(surface, path):
+    """The loss above the surface's minimum at every point of ``path``."""
+    return np.array([surface.value(p) for p in path]) - surface.value(np.array(surface.minimum))
 
 
 @figure("optimizer-race", "Seven optimizers from the same start on three surfaces, each "
@@ -152,9 +160,8 @@ def optimizer_loss():
     fig, axes = style.subplots(1, 3, width=11.0, height=3.2)
     for ax, surface_name in zip(axes, SURFACES):
         surface = SURFACES[surface_name]
-        floor = surface.value(np.array(surface.minimum))
         for color, (name, path) in zip(style.COLORS, race(surface_name).items()):
-            gap = np.array([surface.value(p) for p in path]) - floor
+            gap = loss_above_minimum(surface, path)
             ax.semilogy(np.maximum(gap, 1e-12), color=color, label=name)
         ax.set(title=surface.name, xlabel="step", ylabel="loss - minimum")
     axes[0].legend(ncols=2)
