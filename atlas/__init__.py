@@ -2,8 +2,9 @@
 
 The public API, listed explicitly:
 
-- layers and models: `Sequential`, `Dense`, `Activation`,
-  `PReLU`, `Dropout`, `BatchNorm`, `Flatten`, `load`
+- layers and models: `Sequential`, `Dense`, `Activation`, `PReLU`, `Dropout`,
+  `BatchNorm`, `Flatten`, `load`; for images `Conv2D`, `ConvTranspose2D`, `MaxPool2D`,
+  `AvgPool2D`, `GlobalAvgPool2D`, `BatchNorm2D`
 - `losses`, `optimizers`, `initializers`
 - `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`
 - `gradcheck`, `get_backend`
@@ -11,12 +12,29 @@ The public API, listed explicitly:
 
 from atlas import data, gradcheck, initializers, losses, models, optimizers
 from atlas.backend import BackendError, get_backend
-from atlas.nn import Activation, BatchNorm, Dense, Dropout, Flatten, Layer, PReLU, Sequential, load
+from atlas.nn import (
+    Activation,
+    AvgPool2D,
+    BatchNorm,
+    BatchNorm2D,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Layer,
+    MaxPool2D,
+    PReLU,
+    Sequential,
+    load,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "BackendError", "BatchNorm", "Dense", "Dropout", "Flatten", "Layer", "PReLU",
-    "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
+    "Activation", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Conv2D",
+    "ConvTranspose2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D", "Layer", "MaxPool2D",
+    "PReLU", "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
     "models", "optimizers",
 ]

@@ -3,6 +3,7 @@
 ::
 
     atlas train mlp [--epochs 20] [--device cpu] [--save runs/mlp.npz]
+    atlas train lenet|cnn|cnn-bn [--epochs 8] [--batch-size 64]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
     atlas --help
 """
@@ -19,12 +20,16 @@ def main(argv=None):
                                      "course's models with the atlas engine.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on Fashion-MNIST and report test accuracy")
-    train.add_argument("model", choices=["mlp"], help="which model to train")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("model", choices=["mlp", "lenet", "cnn", "cnn-bn"],
+                       help="which model to train: the MLP, LeNet-5, the two-convolution "
+                            "network of the TensorFlow tutorial (cnn-bn: with batch norm)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="default: 20 for the MLP, 8 for the convolutional networks")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="default: 128 for the MLP, 64 for the convolutional networks")
     train.add_argument("--hidden", type=int, nargs="+", default=[512, 256],
-                       help="hidden layer sizes (default: 512 256)")
-    train.add_argument("--dropout", type=float, default=0.2)
+                       help="MLP hidden layer sizes (default: 512 256)")
+    train.add_argument("--dropout", type=float, default=0.2, help="MLP dropout")
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     train.add_argument("--patience", type=int, default=None, help="early-stopping patience")
@@ -41,20 +46,25 @@ def main(argv=None):
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     if args.command == "train":
-        return train_mlp(args)
+        return train_model(args)
     if args.command == "figures":
         return make_figures(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def train_mlp(args):
-    from atlas.models.mlp import train_fashion_mnist
+def train_model(args):
+    from atlas.models import cnn, mlp
 
     start = time.perf_counter()
-    model, _, scores = train_fashion_mnist(
-        hidden=args.hidden, dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
-        device=args.device, progress=not args.no_progress)
+    common = {"lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience,
+              "seed": args.seed, "device": args.device, "progress": not args.no_progress}
+    if args.model == "mlp":
+        model, _, scores = mlp.train_fashion_mnist(
+            hidden=args.hidden, dropout=args.dropout, epochs=args.epochs or 20,
+            batch_size=args.batch_size or 128, **common)
+    else:
+        model, _, scores = cnn.train_fashion_mnist(
+            args.model, epochs=args.epochs or 8, batch_size=args.batch_size or 64, **common)
     seconds = time.perf_counter() - start
     print(f"trained in {seconds:.1f} s; Fashion-MNIST test accuracy "
           f"{scores['accuracy']:.4f} (loss {scores['loss']:.4f})")

@@ -154,3 +154,23 @@ def sign(x):
     if x < 0:
         return -1.0
     return 0.0
+
+
+@kernel
+def ceil_div(a, b):
+    """$\\lceil a / b \\rceil$ for integers, any sign of ``a``, ``b > 0``."""
+    return -((-a) // b)
+
+
+@kernel
+def window_range(out_size, in_size, stride, offset):
+    r"""The output positions ``o`` whose input index ``o * stride + offset`` falls inside
+    ``[0, in_size)``, as a half-open range ``(lo, hi)``.
+
+    A sliding window reads input index $o s + (i d - p)$ for output position $o$, tap $i$,
+    stride $s$, dilation $d$ and padding $p$. The positions outside this range read the zero
+    padding; looping only over ``range(lo, hi)`` keeps the bounds test out of the inner loop.
+    """
+    lo = max(0, ceil_div(-offset, stride))
+    hi = min(out_size, ceil_div(in_size - offset, stride))
+    return lo, max(lo, hi)

@@ -1,6 +1,8 @@
-"""The architectures the chapters train: Mazur's 2-2-2 network, multi-layer perceptrons."""
+"""The architectures the chapters train: Mazur's 2-2-2 network, multi-layer perceptrons,
+convolutional networks (LeNet-5, the two-convolution network, VGG-16)."""
 
 from atlas.models import mazur
+from atlas.models.cnn import lenet5, two_conv_net, vgg16
 from atlas.models.mlp import mlp
 
-__all__ = ["mazur", "mlp"]
+__all__ = ["lenet5", "mazur", "mlp", "two_conv_net", "vgg16"]

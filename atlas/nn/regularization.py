@@ -6,6 +6,7 @@ import numpy as np
 
 from atlas.backend import channel_view, flat
 from atlas.nn.layer import Layer
+from atlas.nn.windows import image_shape
 
 
 class Dropout(Layer):
@@ -102,3 +103,11 @@ class BatchNorm(Layer):
 
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps, "name": self.name}
+
+
+class BatchNorm2D(BatchNorm):
+    r"""`BatchNorm` for images only: statistics per channel over the batch and all pixels,
+    ``(N, C, H, W)`` inputs (a clear error for anything else)."""
+
+    def compute_output_shape(self, input_shape):
+        return image_shape(self.kind, input_shape)

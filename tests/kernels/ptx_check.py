@@ -26,19 +26,38 @@ dispatcher.get_current_device = lambda: _Hopper()
 
 import atlas.kernels.cuda.activations as activations  # noqa: E402
 import atlas.kernels.cuda.batchnorm as batchnorm  # noqa: E402
+import atlas.kernels.cuda.conv as conv  # noqa: E402
 import atlas.kernels.cuda.dense as dense  # noqa: E402
 import atlas.kernels.cuda.dropout as dropout  # noqa: E402
 import atlas.kernels.cuda.losses as losses  # noqa: E402
 import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
+import atlas.kernels.cuda.pooling as pooling  # noqa: E402
 
-MODULES = (activations, batchnorm, dense, dropout, losses, optimizers)
+MODULES = (activations, batchnorm, conv, dense, dropout, losses, optimizers, pooling)
 
 
 def signatures(f):
     """Argument types of every kernel for one float type ``f``."""
     v, m, t3 = f[::1], f[:, ::1], f[:, :, ::1]
+    t4, t6 = f[:, :, :, ::1], f[:, :, :, :, :, ::1]
     i64, b, acc = types.int64, types.boolean, types.float64[::1]
+    pair, idx4 = types.UniTuple(types.int64, 2), types.int64[:, :, :, ::1]
     return {
+        "_im2col": (t4, pair, pair, pair, t6),
+        "_col2im": (t6, pair, pair, pair, t4),
+        "_to_channel_major": (t4, m),
+        "_from_channel_major": (m, v, t4),
+        "_channel_sums": (t4, v),
+        "_fill": (m, f),
+        "_accumulate": (m, m),
+        "_add_channel_bias": (t4, v),
+        "_zero": (t4,),
+        "_maxpool2d_forward": (t4, pair, pair, pair, t4, idx4),
+        "_maxpool2d_backward": (t4, idx4, t4),
+        "_avgpool2d_forward": (t4, pair, pair, pair, b, t4),
+        "_avgpool2d_backward": (t4, pair, pair, pair, b, t4),
+        "_global_avgpool_forward": (t3, m),
+        "_global_avgpool_backward": (m, t3),
         "_activation_forward": (v, i64, f, v),
         "_activation_backward": (v, v, v, i64, f, v),
         "_prelu_forward": (t3, v, t3),

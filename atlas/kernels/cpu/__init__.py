@@ -13,6 +13,14 @@ from atlas.kernels.cpu.batchnorm import (
     batchnorm_eval_forward,
     batchnorm_train_forward,
 )
+from atlas.kernels.cpu.conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    im2col,
+)
 from atlas.kernels.cpu.dense import (
     dense_backward_input,
     dense_backward_params,
@@ -38,6 +46,14 @@ from atlas.kernels.cpu.optimizers import (
     scale,
     sgd_step,
     squared_norm,
+)
+from atlas.kernels.cpu.pooling import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    global_avgpool_backward,
+    global_avgpool_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
 )
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "atlas"]

@@ -1,0 +1,214 @@
+r"""CUDA twins of `conv`: the same algorithm, im2col + matrix products.
+
+`im2col` and `col2im` run one thread per output element (``col2im`` gathers the columns
+that came from its input position instead of scattering with atomics, so it is
+deterministic); the matrix products go through the shared-memory tiled kernel of `dense`.
+The batch goes through in chunks sized by the workspace, exactly as on the CPU (a GPU
+layer gives a workspace for the whole batch: one chunk). The layout changes between
+``(N, C, S)`` and ``(C, N*S)`` and the bias are small element-wise kernels.
+"""
+
+import numpy as np
+from numba import cuda
+
+from atlas.kernels.cuda.dense import matmul
+from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks
+
+
+@cuda.jit
+def _im2col(x, stride, padding, dilation, cols):
+    t = cuda.grid(1)
+    if t >= cols.size:
+        return
+    channels, kh, kw, batch, oh, ow = cols.shape
+    q = t % ow
+    r = t // ow
+    p = r % oh
+    r //= oh
+    n = r % batch
+    r //= batch
+    j = r % kw
+    r //= kw
+    i = r % kh
+    c = r // kh
+    h = p * stride[0] + i * dilation[0] - padding[0]
+    w = q * stride[1] + j * dilation[1] - padding[1]
+    value = 0.0
+    if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
+        value = x[n, c, h, w]
+    cols[c, i, j, n, p, q] = value
+
+
+@cuda.jit
+def _col2im(cols, stride, padding, dilation, x):
+    t = cuda.grid(1)
+    if t >= x.size:
+        return
+    batch, channels, height, width = x.shape
+    _, kh, kw, _, oh, ow = cols.shape
+    w = t % width
+    h = (t // width) % height
+    c = (t // (width * height)) % channels
+    n = t // (width * height * channels)
+    total = 0.0
+    for i in range(kh):
+        hh = h + padding[0] - i * dilation[0]
+        if hh < 0 or hh % stride[0] != 0 or hh // stride[0] >= oh:
+            continue
+        for j in range(kw):
+            ww = w + padding[1] - j * dilation[1]
+            if ww < 0 or ww % stride[1] != 0 or ww // stride[1] >= ow:
+                continue
+            total += cols[c, i, j, n, hh // stride[0], ww // stride[1]]
+    x[n, c, h, w] = total
+
+
+@cuda.jit
+def _to_channel_major(x, out):
+    t = cuda.grid(1)
+    if t < x.size:
+        batch, channels, height, width = x.shape
+        size = height * width
+        s = t % size
+        c = (t // size) % channels
+        n = t // (size * channels)
+        out[c, n * size + s] = x[n, c, s // width, s % width]
+
+
+@cuda.jit
+def _from_channel_major(cm, bias, y):
+    t = cuda.grid(1)
+    if t < y.size:
+        batch, channels, height, width = y.shape
+        size = height * width
+        s = t % size
+        c = (t // size) % channels
+        n = t // (size * channels)
+        y[n, c, s // width, s % width] = cm[c, n * size + s] + bias[c]
+
+
+@cuda.jit
+def _channel_sums(y, out):
+    c = cuda.blockIdx.x
+    batch, channels, height, width = y.shape
+    size = height * width
+    shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
+    part = 0.0
+    for t in range(cuda.threadIdx.x, batch * size, cuda.blockDim.x):
+        s = t % size
+        part += y[t // size, c, s // width, s % width]
+    total = block_sum(shared, part)
+    if cuda.threadIdx.x == 0:
+        out[c] = total
+
+
+@cuda.jit
+def _fill(a, value):
+    t = cuda.grid(1)
+    if t < a.size:
+        a[t // a.shape[1], t % a.shape[1]] = value
+
+
+@cuda.jit
+def _accumulate(total, part):
+    t = cuda.grid(1)
+    if t < total.size:
+        total[t // total.shape[1], t % total.shape[1]] += part[t // part.shape[1],
+                                                               t % part.shape[1]]
+
+
+@cuda.jit
+def _add_channel_bias(y, bias):
+    t = cuda.grid(1)
+    if t < y.size:
+        batch, channels, height, width = y.shape
+        size = height * width
+        s = t % size
+        c = (t // size) % channels
+        y[t // (size * channels), c, s // width, s % width] += bias[c]
+
+
+def im2col(x, stride, padding, dilation, cols):
+    _im2col[blocks(cols.size), THREADS](x, stride, padding, dilation, cols)
+
+
+def col2im(cols, stride, padding, dilation, x):
+    _col2im[blocks(x.size), THREADS](cols, stride, padding, dilation, x)
+
+
+def _channel_major(x):
+    """``x (N, C, H, W)`` as a new ``(C, N*H*W)`` device array."""
+    out = cuda.device_array((x.shape[1], x.size // x.shape[1]), dtype=x.dtype)
+    _to_channel_major[blocks(x.size), THREADS](x, out)
+    return out
+
+
+def _chunks(workspace, channels, kh, kw, batch, oh, ow):
+    """``(start, stop, columns)`` for each chunk of samples whose columns fit in the 1-D
+    ``workspace`` (the CPU kernels' rule; a GPU layer passes one chunk for the batch)."""
+    per_sample = channels * kh * kw * oh * ow
+    chunk = min(batch, max(1, workspace.size // per_sample))
+    for start in range(0, batch, chunk):
+        stop = min(start + chunk, batch)
+        view = workspace[:(stop - start) * per_sample]
+        yield start, stop, view.reshape((channels, kh, kw, stop - start, oh, ow))
+
+
+def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
+    c_out, c_in, kh, kw = W.shape
+    k = c_in * kh * kw
+    for start, stop, columns in _chunks(cols, c_in, kh, kw, x.shape[0], *y.shape[2:]):
+        im2col(x[start:stop], stride, padding, dilation, columns)
+        out = cuda.device_array((c_out, columns.size // k), dtype=y.dtype)
+        matmul(W.reshape(c_out, k), columns.reshape(k, columns.size // k), out)
+        chunk_y = y[start:stop]
+        _from_channel_major[blocks(chunk_y.size), THREADS](out, b, chunk_y)
+
+
+def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    c_out, c_in, kh, kw = W.shape
+    k = c_in * kh * kw
+    _channel_sums[c_out, REDUCE_THREADS](dy, db)
+    part = cuda.device_array((c_out, k), dtype=dW.dtype)
+    grad_w = dW.reshape(c_out, k)
+    _fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    for start, stop, columns in _chunks(cols, c_in, kh, kw, x.shape[0], *dy.shape[2:]):
+        im2col(x[start:stop], stride, padding, dilation, columns)
+        matrix = columns.reshape(k, columns.size // k)
+        dy_cm = _channel_major(dy[start:stop])
+        matmul(dy_cm, matrix, part, trans_b=True)
+        _accumulate[blocks(part.size), THREADS](grad_w, part)
+        if input_grad:
+            matmul(W.reshape(c_out, k), dy_cm, matrix, trans_a=True)
+            col2im(columns, stride, padding, dilation, dx[start:stop])
+
+
+def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
+    c_in, c_out, kh, kw = W.shape
+    k = c_out * kh * kw
+    for start, stop, columns in _chunks(cols, c_out, kh, kw, x.shape[0], *x.shape[2:]):
+        matmul(W.reshape(c_in, k), _channel_major(x[start:stop]),
+               columns.reshape(k, columns.size // k), trans_a=True)
+        col2im(columns, stride, padding, dilation, y[start:stop])
+    _add_channel_bias[blocks(y.size), THREADS](y, b)
+
+
+def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
+                              input_grad):
+    c_in, c_out, kh, kw = W.shape
+    k = c_out * kh * kw
+    _channel_sums[c_out, REDUCE_THREADS](dy, db)
+    part = cuda.device_array((c_in, k), dtype=dW.dtype)
+    grad_w = dW.reshape(c_in, k)
+    _fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    zero_bias = cuda.to_device(np.zeros(c_in, dtype=dx.dtype))
+    for start, stop, columns in _chunks(cols, c_out, kh, kw, x.shape[0], *x.shape[2:]):
+        im2col(dy[start:stop], stride, padding, dilation, columns)
+        matrix = columns.reshape(k, columns.size // k)
+        x_cm = _channel_major(x[start:stop])
+        matmul(x_cm, matrix, part, trans_b=True)
+        _accumulate[blocks(part.size), THREADS](grad_w, part)
+        if input_grad:
+            matmul(W.reshape(c_in, k), matrix, x_cm)
+            chunk_dx = dx[start:stop]
+            _from_channel_major[blocks(chunk_dx.size), THREADS](x_cm, zero_bias, chunk_dx)

@@ -1,0 +1,165 @@
+"""CUDA twins of `pooling`: one thread per output element forward. Average pooling's
+backward runs one thread per input element, which gathers from the windows that contain
+it (no atomics, deterministic). Max pooling's backward scatters each output's gradient to
+its recorded maximum with an atomic add (exact where windows do not overlap, the usual case;
+overlapping windows that share a maximum add in an unspecified order)."""
+
+import math
+
+from numba import cuda
+
+from atlas.kernels.cuda.launch import THREADS, blocks
+
+
+@cuda.jit(device=True)
+def _unravel(t, shape):
+    """``(n, c, h, w)`` of flat index ``t`` in an NCHW array of ``shape``."""
+    w = t % shape[3]
+    h = (t // shape[3]) % shape[2]
+    c = (t // (shape[3] * shape[2])) % shape[1]
+    n = t // (shape[3] * shape[2] * shape[1])
+    return n, c, h, w
+
+
+@cuda.jit(device=True)
+def _windows_containing(h, k, stride, pad, out_size):
+    """Output positions ``[lo, hi)`` whose window (size ``k``) covers input index ``h``."""
+    lo = max(0, (h + pad - k + stride) // stride)
+    hi = min(out_size, (h + pad) // stride + 1)
+    return lo, hi
+
+
+@cuda.jit(device=True)
+def _window_size(p, q, height, width, kernel_size, stride, padding, count_include_pad):
+    h0 = p * stride[0] - padding[0]
+    w0 = q * stride[1] - padding[1]
+    if count_include_pad:
+        rows = min(h0 + kernel_size[0], height + padding[0]) - h0
+        cols = min(w0 + kernel_size[1], width + padding[1]) - w0
+    else:
+        rows = min(h0 + kernel_size[0], height) - max(h0, 0)
+        cols = min(w0 + kernel_size[1], width) - max(w0, 0)
+    return rows * cols
+
+
+@cuda.jit
+def _maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
+    t = cuda.grid(1)
+    if t >= y.size:
+        return
+    n, c, p, q = _unravel(t, y.shape)
+    height, width = x.shape[2], x.shape[3]
+    h0 = p * stride[0] - padding[0]
+    w0 = q * stride[1] - padding[1]
+    best = -math.inf
+    where = -1
+    for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
+        for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
+            v = x[n, c, h, w]
+            if where < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
+                best = v
+                where = h * width + w
+    y[n, c, p, q] = best
+    argmax[n, c, p, q] = where
+
+
+@cuda.jit
+def _zero(x):
+    t = cuda.grid(1)
+    if t < x.size:
+        n, c, h, w = _unravel(t, x.shape)
+        x[n, c, h, w] = 0.0
+
+
+@cuda.jit
+def _maxpool2d_backward(dy, argmax, dx):
+    t = cuda.grid(1)
+    if t >= dy.size:
+        return
+    n, c, p, q = _unravel(t, dy.shape)
+    where = argmax[n, c, p, q]
+    width = dx.shape[3]
+    cuda.atomic.add(dx, (n, c, where // width, where % width), dy[n, c, p, q])
+
+
+@cuda.jit
+def _avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
+    t = cuda.grid(1)
+    if t >= y.size:
+        return
+    n, c, p, q = _unravel(t, y.shape)
+    height, width = x.shape[2], x.shape[3]
+    h0 = p * stride[0] - padding[0]
+    w0 = q * stride[1] - padding[1]
+    total = 0.0
+    for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
+        for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
+            total += x[n, c, h, w]
+    y[n, c, p, q] = total / _window_size(p, q, height, width, kernel_size, stride, padding,
+                                         count_include_pad)
+
+
+@cuda.jit
+def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
+    t = cuda.grid(1)
+    if t >= dx.size:
+        return
+    n, c, h, w = _unravel(t, dx.shape)
+    height, width = dx.shape[2], dx.shape[3]
+    p_lo, p_hi = _windows_containing(h, kernel_size[0], stride[0], padding[0], dy.shape[2])
+    q_lo, q_hi = _windows_containing(w, kernel_size[1], stride[1], padding[1], dy.shape[3])
+    total = 0.0
+    for p in range(p_lo, p_hi):
+        for q in range(q_lo, q_hi):
+            total += dy[n, c, p, q] / _window_size(p, q, height, width, kernel_size, stride,
+                                                   padding, count_include_pad)
+    dx[n, c, h, w] = total
+
+
+@cuda.jit
+def _global_avgpool_forward(x, y):
+    t = cuda.grid(1)
+    if t < y.size:
+        n = t // y.shape[1]
+        c = t % y.shape[1]
+        total = 0.0
+        for s in range(x.shape[2]):
+            total += x[n, c, s]
+        y[n, c] = total / x.shape[2]
+
+
+@cuda.jit
+def _global_avgpool_backward(dy, dx):
+    t = cuda.grid(1)
+    if t < dx.size:
+        size = dx.shape[2]
+        n = t // (dx.shape[1] * size)
+        c = (t // size) % dx.shape[1]
+        dx[n, c, t % size] = dy[n, c] / size
+
+
+def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
+    _maxpool2d_forward[blocks(y.size), THREADS](x, kernel_size, stride, padding, y, argmax)
+
+
+def maxpool2d_backward(dy, argmax, dx):
+    _zero[blocks(dx.size), THREADS](dx)
+    _maxpool2d_backward[blocks(dy.size), THREADS](dy, argmax, dx)
+
+
+def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
+    _avgpool2d_forward[blocks(y.size), THREADS](x, kernel_size, stride, padding,
+                                                count_include_pad, y)
+
+
+def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
+    _avgpool2d_backward[blocks(dx.size), THREADS](dy, kernel_size, stride, padding,
+                                                  count_include_pad, dx)
+
+
+def global_avgpool_forward(x, y):
+    _global_avgpool_forward[blocks(y.size), THREADS](x, y)
+
+
+def global_avgpool_backward(dy, dx):
+    _global_avgpool_backward[blocks(dx.size), THREADS](dy, dx)

@@ -1,0 +1,214 @@
+"""Convolution, pooling and CNN training in atlas and, when installed, PyTorch on the same
+CPU, side by side: times (best of several runs) and the ratio atlas / torch.
+
+    python benchmarks/bench_conv.py                 # kernels and both epochs
+    python benchmarks/bench_conv.py --skip-epochs   # kernels only (about a minute)
+    python benchmarks/bench_conv.py --startup       # atlas cold (compiling) vs warm start
+
+Kernels: conv forward and forward+backward at the four shapes of the issue, max pooling 2x2
+on (64, 32, 28, 28). Epochs: one epoch of Fashion-MNIST (60,000 images, batch 64, SGD with
+momentum 0.9) for LeNet-5 and for the two-convolution network, with the same architecture
+in both engines. Engines alternate in one process; both use --threads BLAS/OpenMP threads.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--repeats", type=int, default=5, help="kernel timings: best of this many")
+parser.add_argument("--epoch-repeats", type=int, default=1)
+parser.add_argument("--skip-epochs", action="store_true")
+parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
+args = parser.parse_args()
+os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+
+import numpy as np  # noqa: E402
+
+# (N, C_in, H, C_out, k, stride, padding)
+CONV_SHAPES = [(64, 1, 28, 32, 5, 1, 2), (64, 32, 14, 64, 5, 1, 2), (32, 64, 32, 64, 3, 1, 1),
+               (32, 3, 32, 16, 3, 2, 1)]
+BATCH, LR, MOMENTUM = 64, 0.01, 0.9
+
+STARTUP_SNIPPET = """
+import time; t0 = time.perf_counter()
+import numpy as np
+from atlas.models import two_conv_net
+from atlas.optimizers import SGD
+m = two_conv_net().compile("softmax_cross_entropy", SGD(0.01, momentum=0.9))
+x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+m.train_step(x, np.arange(64) % 10)
+print(f"{time.perf_counter() - t0:.3f}")
+"""
+
+
+def best(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def atlas_conv(shape, rng):
+    from atlas.nn import Conv2D
+    n, c, h, o, k, s, p = shape
+    layer = Conv2D(o, k, stride=s, padding=p).build((c, h, h))
+    x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+    dy = rng.standard_normal((n, *layer.output_shape), dtype=np.float32)
+    return (lambda: layer.forward(x)), (lambda: (layer.forward(x), layer.backward(dy)))
+
+
+def torch_conv(shape, rng):
+    import torch
+    n, c, h, o, k, s, p = shape
+    conv = torch.nn.Conv2d(c, o, k, stride=s, padding=p)
+    x = torch.tensor(rng.standard_normal((n, c, h, h), dtype=np.float32), requires_grad=True)
+    dy = torch.tensor(rng.standard_normal(conv(x).shape, dtype=np.float32))
+
+    def forward():
+        with torch.no_grad():
+            conv(x)
+
+    def both():
+        x.grad = None
+        conv.zero_grad()
+        conv(x).backward(dy)
+    return forward, both
+
+
+def atlas_pool(rng):
+    from atlas.nn import MaxPool2D
+    layer = MaxPool2D(2).build((32, 28, 28))
+    x = rng.standard_normal((64, 32, 28, 28), dtype=np.float32)
+    dy = rng.standard_normal((64, 32, 14, 14), dtype=np.float32)
+    return (lambda: layer.forward(x)), (lambda: (layer.forward(x), layer.backward(dy)))
+
+
+def torch_pool(rng):
+    import torch
+    x = torch.tensor(rng.standard_normal((64, 32, 28, 28), dtype=np.float32),
+                     requires_grad=True)
+    dy = torch.tensor(rng.standard_normal((64, 32, 14, 14), dtype=np.float32))
+
+    def forward():
+        with torch.no_grad():
+            torch.nn.functional.max_pool2d(x, 2)
+
+    def both():
+        x.grad = None
+        torch.nn.functional.max_pool2d(x, 2).backward(dy)
+    return forward, both
+
+
+def torch_lenet():
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(),
+                         nn.Linear(84, 10))
+
+
+def torch_two_conv():
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.4),
+                         nn.Linear(1024, 10))
+
+
+def atlas_epoch(build, x, y, order):
+    from atlas.optimizers import SGD
+    model = build().compile("softmax_cross_entropy", SGD(LR, momentum=MOMENTUM))
+    start = time.perf_counter()
+    for s in range(0, len(order), BATCH):
+        idx = order[s:s + BATCH]
+        model.train_step(x[idx], y[idx])
+    return time.perf_counter() - start
+
+
+def torch_epoch(build, x, y, order):
+    import torch
+    torch.manual_seed(0)
+    net = build()
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X, Y, order = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(order)
+    start = time.perf_counter()
+    for s in range(0, len(order), BATCH):
+        idx = order[s:s + BATCH]
+        loss = loss_fn(net(X[idx]), Y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def report(label, atlas_time, torch_time, unit="ms"):
+    scale = 1e3 if unit == "ms" else 1.0
+    line = f"  {label:42s} atlas {atlas_time * scale:9.2f} {unit}"
+    if torch_time is not None:
+        line += (f"   torch {torch_time * scale:9.2f} {unit}   "
+                 f"atlas/torch {atlas_time / torch_time:5.2f}")
+    print(line, flush=True)
+
+
+def startup():
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        times = [float(subprocess.run([sys.executable, "-c", STARTUP_SNIPPET], env=env,
+                                      capture_output=True, text=True, check=True).stdout)
+                 for _ in range(2)]
+    print(f"atlas start-up to the first training step of the two-convolution network: "
+          f"cold (compiling) {times[0]:.2f} s, warm (cache=True) {times[1]:.2f} s")
+
+
+def main():
+    if args.startup:
+        startup()
+        return
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed (pip install 'atlas[bench]'): timing atlas alone")
+    rng = np.random.default_rng(0)
+    print(f"{args.threads} thread(s); kernels: best of {args.repeats}")
+    cases = [(f"conv {s[:3]}->{s[3]} {s[4]}x{s[4]} s{s[5]} p{s[6]}",
+              atlas_conv(s, rng), torch_conv(s, rng) if torch else None) for s in CONV_SHAPES]
+    cases.append(("maxpool 2x2 (64, 32, 28, 28)", atlas_pool(rng),
+                  torch_pool(rng) if torch else None))
+    for label, (a_fwd, a_both), theirs in cases:
+        for kind, a, t in (("forward", a_fwd, theirs and theirs[0]),
+                           ("forward+backward", a_both, theirs and theirs[1])):
+            report(f"{label} {kind}", best(a, args.repeats),
+                   best(t, args.repeats) if t else None)
+    if args.skip_epochs:
+        return
+    from atlas.data import load_fashion_mnist
+    from atlas.models import lenet5, two_conv_net
+    x, y = load_fashion_mnist("train")
+    x = x.reshape(len(x), 1, 28, 28)
+    order = np.random.default_rng(0).permutation(len(x))
+    for label, ours, theirs in (("LeNet-5", lenet5, torch_lenet),
+                                ("two-convolution network", two_conv_net, torch_two_conv)):
+        small = order[order < 3200]  # warm-up: compilation, allocator, thread pools
+        atlas_epoch(ours, x, y, small)
+        if torch:
+            torch_epoch(theirs, x, y, small)
+        a = statistics.median(atlas_epoch(ours, x, y, order) for _ in range(args.epoch_repeats))
+        t = (statistics.median(torch_epoch(theirs, x, y, order)
+                               for _ in range(args.epoch_repeats)) if torch else None)
+        report(f"{label}: one epoch, batch {BATCH}", a, t, unit="s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Convolution kernels: naive loops as the reference, the course's edge-detection examples,
+and the CUDA twins under the simulator."""
+
+import numpy as np
+import pytest
+
+from atlas.kernels import cpu
+
+from .twins import assert_twins_agree
+
+# (N, C_in, H, W, C_out, kh, kw, stride, padding, dilation): odd sizes, stride > 1, batch 1,
+# asymmetric kernels, dilation, padding wider than the kernel's reach.
+GEOMETRIES = [
+    (1, 1, 5, 5, 1, 3, 3, (1, 1), (0, 0), (1, 1)),
+    (2, 3, 7, 5, 4, 3, 2, (2, 1), (1, 0), (1, 1)),
+    (1, 2, 6, 9, 3, 3, 3, (1, 2), (2, 1), (2, 1)),
+    (3, 1, 9, 8, 2, 5, 5, (3, 3), (2, 2), (1, 1)),
+    (2, 2, 4, 4, 2, 1, 1, (2, 2), (0, 0), (1, 1)),
+]
+
+
+def conv_output(size, k, s, p, d):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def naive_conv2d(x, W, b, stride, padding, dilation):
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = W.shape
+    oh = conv_output(h, kh, stride[0], padding[0], dilation[0])
+    ow = conv_output(w, kw, stride[1], padding[1], dilation[1])
+    y = np.zeros((n, c_out, oh, ow))
+    for a in range(n):
+        for o in range(c_out):
+            for p in range(oh):
+                for q in range(ow):
+                    total = b[o]
+                    for c in range(c_in):
+                        for i in range(kh):
+                            for j in range(kw):
+                                r = p * stride[0] + i * dilation[0] - padding[0]
+                                s = q * stride[1] + j * dilation[1] - padding[1]
+                                if 0 <= r < h and 0 <= s < w:
+                                    total += W[o, c, i, j] * x[a, c, r, s]
+                    y[a, o, p, q] = total
+    return y
+
+
+def naive_conv_transpose2d(x, W, b, stride, padding, dilation, out_hw):
+    n, c_in, h, w = x.shape
+    _, c_out, kh, kw = W.shape
+    y = np.zeros((n, c_out, *out_hw)) + b[None, :, None, None]
+    for a in range(n):
+        for c in range(c_in):
+            for p in range(h):
+                for q in range(w):
+                    for i in range(kh):
+                        for j in range(kw):
+                            r = p * stride[0] + i * dilation[0] - padding[0]
+                            s = q * stride[1] + j * dilation[1] - padding[1]
+                            if 0 <= r < out_hw[0] and 0 <= s < out_hw[1]:
+                                y[a, :, r, s] += W[c, :, i, j] * x[a, c, p, q]
+    return y
+
+
+def conv_arrays(geometry, rng, dtype=np.float64):
+    n, c_in, h, w, c_out, kh, kw, stride, padding, dilation = geometry
+    oh = conv_output(h, kh, stride[0], padding[0], dilation[0])
+    ow = conv_output(w, kw, stride[1], padding[1], dilation[1])
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    W = rng.standard_normal((c_out, c_in, kh, kw)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    # A 1-D workspace for two samples' columns (and a bit): the batch goes in chunks of 2.
+    cols = np.empty(c_in * kh * kw * oh * ow * 2 + 5, dtype)
+    y = np.empty((n, c_out, oh, ow), dtype)
+    return x, W, b, cols, y
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_conv2d_matches_naive_loops_and_its_adjoint(geometry, rng):
+    stride, padding, dilation = geometry[7:]
+    x, W, b, cols, y = conv_arrays(geometry, rng)
+    cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
+                               rtol=1e-10, atol=1e-12)
+    # Backward: <dy, conv(x)> is linear in x and W, so its exact gradients are the adjoints,
+    # checked here against the naive transposed convolution and the naive weight gradient.
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    cpu.conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+    expected_dx = naive_conv_transpose2d(dy, W, np.zeros(x.shape[1]), stride, padding,
+                                         dilation, x.shape[2:])
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-10)
+    eps = 1e-6  # dW by the definition: the conv is linear in W, so differences are exact
+    for index in [(0, 0, 0, 0), tuple(s - 1 for s in W.shape)]:
+        bumped = W.copy()
+        bumped[index] += eps
+        change = naive_conv2d(x, bumped, b, stride, padding, dilation) - y
+        assert dW[index] == pytest.approx(np.sum(change * dy) / eps, rel=1e-5, abs=1e-8)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_conv_transpose2d_matches_naive_loops(geometry, rng):
+    n, c_in, h, w, c_out, kh, kw, stride, padding, dilation = geometry
+    x = rng.standard_normal((n, c_in, h, w))
+    W = rng.standard_normal((c_in, c_out, kh, kw))
+    b = rng.standard_normal(c_out)
+    out_hw = tuple((size - 1) * s - 2 * p + d * (k - 1) + 1
+                   for size, k, s, p, d in zip((h, w), (kh, kw), stride, padding, dilation))
+    if min(out_hw) < 1:
+        pytest.skip("padding removes the whole output")
+    cols = np.empty(c_out * kh * kw * h * w)  # one sample at a time
+    y = np.empty((n, c_out, *out_hw))
+    cpu.conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    np.testing.assert_allclose(y, naive_conv_transpose2d(x, W, b, stride, padding, dilation,
+                                                         out_hw), rtol=1e-10, atol=1e-12)
+
+
+def test_im2col_and_col2im_are_adjoint(rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = np.empty((3, 3, 2, 2, 4, 3))
+    cpu.im2col(x, (2, 2), (1, 0), (1, 2), cols)
+    c = rng.standard_normal(cols.shape)
+    back = np.empty_like(x)
+    cpu.col2im(c, (2, 2), (1, 0), (1, 2), back)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
+
+
+# The course's edge-detection examples, exactly.
+SOBEL = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
+PREWITT_HORIZONTAL = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float64)
+
+
+def filter_image(image, kernel):
+    x = image[None, None].astype(np.float64)
+    W = kernel[None, None]
+    oh, ow = image.shape[0] - 2, image.shape[1] - 2
+    y = np.empty((1, 1, oh, ow))
+    cpu.conv2d_forward(x, W, np.zeros(1), (1, 1), (0, 0), (1, 1), np.empty(9 * oh * ow), y)
+    return y[0, 0]
+
+
+def test_sobel_finds_the_vertical_edge_of_the_6x6_image():
+    image = np.array([[5, 5, 5, 0, 0, 0]] * 6)
+    np.testing.assert_array_equal(filter_image(image, SOBEL), [[0, 20, 20, 0]] * 4)
+
+
+def test_prewitt_finds_the_horizontal_edge_of_the_6x3_image():
+    image = np.array([[40] * 3] * 3 + [[10] * 3] * 3)
+    np.testing.assert_array_equal(filter_image(image, PREWITT_HORIZONTAL).ravel(),
+                                  [0, 90, 90, 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2]])
+def test_conv_cuda_twins(geometry, dtype, rng):
+    stride, padding, dilation = geometry[7:]
+    x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
+    cols6 = np.empty((x.shape[1], *W.shape[2:], x.shape[0], *y.shape[2:]), dtype)
+    assert_twins_agree("im2col", x, stride, padding, dilation, cols6)
+    assert_twins_agree("col2im", rng.standard_normal(cols6.shape).astype(dtype), stride,
+                       padding, dilation, np.empty_like(x))
+    assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y)
+    cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for input_grad in (True, False):
+        assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
+                           np.zeros_like(x), np.empty_like(W), np.empty_like(b), input_grad)
+    # The transposed convolution with the same weight maps y-shaped inputs to x-shaped ones.
+    bias_t = rng.standard_normal(x.shape[1]).astype(dtype)
+    tcols = np.empty(x.shape[1] * W.shape[2] * W.shape[3] * y.shape[2] * y.shape[3], dtype)
+    assert_twins_agree("conv_transpose2d_forward", dy, W, bias_t, stride, padding, dilation,
+                       tcols, np.empty_like(x))
+    for input_grad in (True, False):
+        assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
+                           tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
+                           input_grad)

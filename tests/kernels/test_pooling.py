@@ -1,0 +1,109 @@
+"""Pooling kernels against naive loops, the course's 2x2 example, and the CUDA twins."""
+
+import numpy as np
+import pytest
+
+from atlas.kernels import cpu
+
+from .twins import assert_twins_agree
+
+# (kernel, stride, padding) on a 7x6 input: non-overlapping, overlapping, padded.
+GEOMETRIES = [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((3, 2), (1, 2), (1, 0))]
+
+
+def output_hw(hw, kernel, stride, padding):
+    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(hw, kernel, stride, padding))
+
+
+def naive_pool(x, kernel, stride, padding, reduce):
+    n, c, h, w = x.shape
+    oh, ow = output_hw((h, w), kernel, stride, padding)
+    y = np.empty((n, c, oh, ow))
+    for p in range(oh):
+        for q in range(ow):
+            r0, s0 = p * stride[0] - padding[0], q * stride[1] - padding[1]
+            window = x[:, :, max(r0, 0):r0 + kernel[0], max(s0, 0):s0 + kernel[1]]
+            y[:, :, p, q] = reduce(window, r0, s0)
+    return y
+
+
+@pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES)
+def test_max_and_average_pooling_match_naive_loops(kernel, stride, padding, rng):
+    x = rng.standard_normal((2, 3, 7, 6))
+    oh, ow = output_hw((7, 6), kernel, stride, padding)
+    y = np.empty((2, 3, oh, ow))
+    argmax = np.empty(y.shape, np.int64)
+    cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
+    np.testing.assert_array_equal(
+        y, naive_pool(x, kernel, stride, padding, lambda win, *_: win.max(axis=(2, 3))))
+    np.testing.assert_array_equal(np.take_along_axis(x.reshape(2, 3, -1),
+                                                     argmax.reshape(2, 3, -1), 2),
+                                  y.reshape(2, 3, -1))
+    for include in (True, False):
+        def mean(win, r0, s0, include=include):
+            if not include:
+                return win.mean(axis=(2, 3))
+            rows = min(r0 + kernel[0], 7 + padding[0]) - r0
+            cols = min(s0 + kernel[1], 6 + padding[1]) - s0
+            return win.sum(axis=(2, 3)) / (rows * cols)
+        cpu.avgpool2d_forward(x, kernel, stride, padding, include, y)
+        np.testing.assert_allclose(y, naive_pool(x, kernel, stride, padding, mean), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES)
+def test_pooling_backward_is_the_adjoint(kernel, stride, padding, rng):
+    """For the (piecewise) linear maps, <dy, J x> = <J^T dy, x> with J fixed by argmax."""
+    x = rng.standard_normal((2, 3, 7, 6))
+    oh, ow = output_hw((7, 6), kernel, stride, padding)
+    y, dy = np.empty((2, 3, oh, ow)), rng.standard_normal((2, 3, oh, ow))
+    dx = np.empty_like(x)
+    argmax = np.empty(y.shape, np.int64)
+    cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
+    cpu.maxpool2d_backward(dy, argmax, dx)
+    assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12)
+    for include in (True, False):
+        cpu.avgpool2d_forward(x, kernel, stride, padding, include, y)
+        cpu.avgpool2d_backward(dy, kernel, stride, padding, include, dx)
+        assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12)
+
+
+def test_max_pooling_2x2_stride_2_on_the_4x4_example():
+    x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], np.float64)
+    y = np.empty((1, 1, 2, 2))
+    cpu.maxpool2d_forward(x[None, None], (2, 2), (2, 2), (0, 0), y, np.empty(y.shape, np.int64))
+    np.testing.assert_array_equal(y[0, 0], [[6, 8], [3, 4]])
+
+
+def test_max_pooling_propagates_nan():
+    x = np.array([[[[1.0, np.nan], [3.0, 2.0]]]])
+    y = np.empty((1, 1, 1, 1))
+    cpu.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), y, np.empty(y.shape, np.int64))
+    assert np.isnan(y[0, 0, 0, 0])
+
+
+def test_global_average_pooling(rng):
+    x = rng.standard_normal((2, 3, 5))
+    y, dx = np.empty((2, 3)), np.empty_like(x)
+    cpu.global_avgpool_forward(x, y)
+    np.testing.assert_allclose(y, x.mean(axis=2))
+    cpu.global_avgpool_backward(np.ones((2, 3)), dx)
+    np.testing.assert_allclose(dx, np.full_like(x, 0.2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES[1:])
+def test_pooling_cuda_twins(kernel, stride, padding, dtype, rng):
+    x = rng.standard_normal((1, 2, 7, 6)).astype(dtype)
+    oh, ow = output_hw((7, 6), kernel, stride, padding)
+    y, dy = np.empty((1, 2, oh, ow), dtype), rng.standard_normal((1, 2, oh, ow)).astype(dtype)
+    argmax = np.empty(y.shape, np.int64)
+    assert_twins_agree("maxpool2d_forward", x, kernel, stride, padding, y, argmax)
+    cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
+    assert_twins_agree("maxpool2d_backward", dy, argmax, np.empty_like(x))
+    for include in (True, False):
+        assert_twins_agree("avgpool2d_forward", x, kernel, stride, padding, include, y)
+        assert_twins_agree("avgpool2d_backward", dy, kernel, stride, padding, include,
+                           np.empty_like(x))
+    x3 = x.reshape(1, 2, -1)
+    assert_twins_agree("global_avgpool_forward", x3, np.empty((1, 2), dtype))
+    assert_twins_agree("global_avgpool_backward", dy[:, :, 0, 0].copy(), np.empty_like(x3))
