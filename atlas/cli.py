@@ -53,13 +53,14 @@ def main(argv=None):
 
 
 def train_model(args):
-    from atlas.models import cnn, mlp
+    from atlas.models import cnn
+    from atlas.models.mlp import train_fashion_mnist as train_mlp
 
     start = time.perf_counter()
     common = {"lr": args.lr, "weight_decay": args.weight_decay, "patience": args.patience,
               "seed": args.seed, "device": args.device, "progress": not args.no_progress}
     if args.model == "mlp":
-        model, _, scores = mlp.train_fashion_mnist(
+        model, _, scores = train_mlp(
             hidden=args.hidden, dropout=args.dropout, epochs=args.epochs or 20,
             batch_size=args.batch_size or 128, **common)
     else:

@@ -23,6 +23,14 @@ def test_train_mlp_end_to_end_on_a_tiny_data_set(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "m.npz").exists()
 
 
+def test_train_lenet_end_to_end_on_a_tiny_data_set(tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path, n=600)
+    monkeypatch.setenv("ATLAS_DATA", str(tmp_path))
+    assert cli.main(["train", "lenet", "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST test accuracy" in out and "(None, 6, 28, 28)" in out
+
+
 def test_bad_arguments_exit_with_usage():
     with pytest.raises(SystemExit):
         cli.main(["train", "resnet"])

@@ -3,6 +3,7 @@
 from atlas.figures import (  # noqa: F401
     activations,
     backprop,
+    convolution,
     fashion_mnist,
     initialization,
     losses,

@@ -16,7 +16,9 @@ from tests.site.conftest import ARTIFACTS, pages
 EXPECTED = ["", "concepts/neuron/", "concepts/tensors/", "concepts/activations/",
             "concepts/losses/", "concepts/backpropagation/", "concepts/gradient-descent/",
             "concepts/optimizers/", "concepts/initialization/", "concepts/dropout/",
-            "concepts/batch-normalization/", "models/mlp-fashion-mnist/", "engine/",
+            "concepts/batch-normalization/", "concepts/convolution/",
+            "concepts/transposed-convolution/", "concepts/pooling/", "models/cnn/",
+            "models/mlp-fashion-mnist/", "engine/",
             "api/atlas/", "api/nn/", "api/kernels/"]
 
 
