@@ -17,7 +17,9 @@ def cpu_kernels():
     for info in pkgutil.iter_modules(cpu.__path__):
         module = __import__(f"atlas.kernels.cpu.{info.name}", fromlist=["_"])
         for name, obj in vars(module).items():
-            if hasattr(obj, "py_func") and not name.startswith("_"):
+            defined_here = getattr(getattr(obj, "py_func", None), "__module__", None) == \
+                module.__name__
+            if defined_here and not name.startswith("_"):
                 found[(info.name, name)] = obj
     return found
 

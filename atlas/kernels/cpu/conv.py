@@ -152,7 +152,7 @@ def _matrix(buffer, rows, cols):
 
 
 @kernel
-def chunk_samples(workspace, channels, kh, kw, oh, ow):
+def _chunk_samples(workspace, channels, kh, kw, oh, ow):
     """How many samples' columns fit in ``workspace`` (at least one)."""
     return max(1, workspace.size // (channels * kh * kw * oh * ow))
 
@@ -169,7 +169,7 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh, ow = y.shape[2], y.shape[3]
-    chunk = min(batch, chunk_samples(cols, c_in, kh, kw, oh, ow))
+    chunk = min(batch, _chunk_samples(cols, c_in, kh, kw, oh, ow))
     k = c_in * kh * kw
     weights = W.reshape(c_out, k)
     buffer = np.empty(c_out * chunk * oh * ow, dtype=y.dtype)
@@ -192,7 +192,7 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    chunk = min(batch, chunk_samples(cols, c_in, kh, kw, oh, ow))
+    chunk = min(batch, _chunk_samples(cols, c_in, kh, kw, oh, ow))
     k = c_in * kh * kw
     weights = W.reshape(c_out, k)
     grad_w = dW.reshape(c_out, k)
@@ -226,7 +226,7 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     """
     batch, c_in, height, width = x.shape
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
-    chunk = min(batch, chunk_samples(cols, c_out, kh, kw, height, width))
+    chunk = min(batch, _chunk_samples(cols, c_out, kh, kw, height, width))
     k = c_out * kh * kw
     weights = W.reshape(c_in, k)
     buffer = np.empty(c_in * chunk * height * width, dtype=x.dtype)
@@ -249,7 +249,7 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     when ``input_grad`` is true, $dx = W\,\text{cols}$, a plain convolution of $dY$."""
     batch, c_in, height, width = x.shape
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
-    chunk = min(batch, chunk_samples(cols, c_out, kh, kw, height, width))
+    chunk = min(batch, _chunk_samples(cols, c_out, kh, kw, height, width))
     k = c_out * kh * kw
     weights = W.reshape(c_in, k)
     grad_w = dW.reshape(c_in, k)
