@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mlp.py --threads 2
 	$(BIN)/python benchmarks/bench_mlp.py --threads 1
 	$(BIN)/python benchmarks/bench_mlp.py --startup
+	$(BIN)/python benchmarks/bench_conv.py --threads 2
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex

@@ -174,3 +174,18 @@ def window_range(out_size, in_size, stride, offset):
     lo = max(0, ceil_div(-offset, stride))
     hi = min(out_size, ceil_div(in_size - offset, stride))
     return lo, max(lo, hi)
+
+
+@kernel
+def pool_divisor(p, q, height, width, kernel_size, stride, padding, count_include_pad):
+    """Number of positions average pooling divides by at output position ``(p, q)``: the
+    window clipped to the padded image (``count_include_pad``, as PyTorch) or to the image."""
+    h0 = p * stride[0] - padding[0]
+    w0 = q * stride[1] - padding[1]
+    if count_include_pad:
+        rows = min(h0 + kernel_size[0], height + padding[0]) - h0
+        cols = min(w0 + kernel_size[1], width + padding[1]) - w0
+    else:
+        rows = min(h0 + kernel_size[0], height) - max(h0, 0)
+        cols = min(w0 + kernel_size[1], width) - max(w0, 0)
+    return rows * cols

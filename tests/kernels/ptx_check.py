@@ -96,7 +96,9 @@ def kernels():
     found = {}
     for module in MODULES:
         for name, obj in vars(module).items():
-            if hasattr(obj, "py_func") and not getattr(obj, "targetoptions", {}).get("device"):
+            defined_here = getattr(getattr(obj, "py_func", None), "__module__", None) == \
+                module.__name__  # not the shared scalar functions a module imports
+            if defined_here and not getattr(obj, "targetoptions", {}).get("device"):
                 found[name] = obj
         if hasattr(module, "_MATMUL"):  # one tiled kernel per float type
             found["matmul"] = module._MATMUL

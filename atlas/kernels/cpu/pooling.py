@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from atlas.kernels.jit import kernel
+from atlas.kernels.scalar import pool_divisor
 
 
 @kernel
@@ -69,20 +70,6 @@ def maxpool2d_backward(dy, argmax, dx):
 
 
 @kernel
-def _window_size(p, q, height, width, kernel_size, stride, padding, count_include_pad):
-    """Number of positions average pooling divides by for output position ``(p, q)``."""
-    h0 = p * stride[0] - padding[0]
-    w0 = q * stride[1] - padding[1]
-    if count_include_pad:  # the window clipped to the padded image, as PyTorch does
-        rows = min(h0 + kernel_size[0], height + padding[0]) - h0
-        cols = min(w0 + kernel_size[1], width + padding[1]) - w0
-    else:
-        rows = min(h0 + kernel_size[0], height) - max(h0, 0)
-        cols = min(w0 + kernel_size[1], width) - max(w0, 0)
-    return rows * cols
-
-
-@kernel
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
     """``y (N, C, OH, OW)`` = window means of ``x (N, C, H, W)``."""
     batch, channels, height, width = x.shape
@@ -98,7 +85,7 @@ def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
                     for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
                         for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
                             total += plane[h, w]
-                    y[n, c, p, q] = total / _window_size(p, q, height, width, kernel_size,
+                    y[n, c, p, q] = total / pool_divisor(p, q, height, width, kernel_size,
                                                          stride, padding, count_include_pad)
 
 
@@ -115,7 +102,7 @@ def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
                 h0 = p * stride[0] - padding[0]
                 for q in range(ow):
                     w0 = q * stride[1] - padding[1]
-                    g = dy[n, c, p, q] / _window_size(p, q, height, width, kernel_size,
+                    g = dy[n, c, p, q] / pool_divisor(p, q, height, width, kernel_size,
                                                       stride, padding, count_include_pad)
                     for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
                         for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):

@@ -9,6 +9,7 @@ import math
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.scalar import pool_divisor
 
 
 @cuda.jit(device=True)
@@ -27,19 +28,6 @@ def _windows_containing(h, k, stride, pad, out_size):
     lo = max(0, (h + pad - k + stride) // stride)
     hi = min(out_size, (h + pad) // stride + 1)
     return lo, hi
-
-
-@cuda.jit(device=True)
-def _window_size(p, q, height, width, kernel_size, stride, padding, count_include_pad):
-    h0 = p * stride[0] - padding[0]
-    w0 = q * stride[1] - padding[1]
-    if count_include_pad:
-        rows = min(h0 + kernel_size[0], height + padding[0]) - h0
-        cols = min(w0 + kernel_size[1], width + padding[1]) - w0
-    else:
-        rows = min(h0 + kernel_size[0], height) - max(h0, 0)
-        cols = min(w0 + kernel_size[1], width) - max(w0, 0)
-    return rows * cols
 
 
 @cuda.jit
@@ -95,7 +83,7 @@ def _avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
     for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
         for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
             total += x[n, c, h, w]
-    y[n, c, p, q] = total / _window_size(p, q, height, width, kernel_size, stride, padding,
+    y[n, c, p, q] = total / pool_divisor(p, q, height, width, kernel_size, stride, padding,
                                          count_include_pad)
 
 
@@ -111,7 +99,7 @@ def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx)
     total = 0.0
     for p in range(p_lo, p_hi):
         for q in range(q_lo, q_hi):
-            total += dy[n, c, p, q] / _window_size(p, q, height, width, kernel_size, stride,
+            total += dy[n, c, p, q] / pool_divisor(p, q, height, width, kernel_size, stride,
                                                    padding, count_include_pad)
     dx[n, c, h, w] = total
 
