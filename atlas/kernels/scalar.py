@@ -12,6 +12,8 @@ $f'(x)$ written in terms of both $x$ and $y$, whichever is cheaper.
 
 import math
 
+import numpy as np
+
 from atlas.kernels.jit import kernel
 
 IDENTITY = 0
@@ -41,9 +43,59 @@ _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 
 
+# Eigen's float32 tanh: odd 13th-degree over even 6th-degree polynomial on [-7.9, 7.9].
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_TANH_P = (np.float32(-2.76076847742355e-16), np.float32(2.00018790482477e-13),
+           np.float32(-8.60467152213735e-11), np.float32(5.12229709037114e-08),
+           np.float32(1.48572235717979e-05), np.float32(6.37261928875436e-04),
+           np.float32(4.89352455891786e-03))
+_TANH_Q = (np.float32(1.19825839466702e-06), np.float32(1.18534705686654e-04),
+           np.float32(2.26843463243900e-03), np.float32(4.89352518554385e-03))
+
+
+@kernel
+def tanh_float32(x):
+    r"""$\tanh x$ in single precision as a rational function, $x\,P(x^2) / Q(x^2)$ with
+    $x$ clamped to $[-7.905, 7.905]$ (where float32's tanh is already $\pm 1$).
+
+    The coefficients are Eigen's (the float32 tanh of Eigen and TensorFlow). Absolute error
+    below $3 \cdot 10^{-7}$, relative error a few ulp near 0. Unlike ``math.tanh`` (a libm
+    call per element, about 10 ns) it has no call and no branch, so LLVM vectorises a loop
+    over it: about 1 ns per element on the reference machine.
+    """
+    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = _TANH_P[0]
+    for c in _TANH_P[1:]:
+        p = p * x2 + c
+    q = _TANH_Q[0]
+    for c in _TANH_Q[1:]:
+        q = q * x2 + c
+    return x * p / q
+
+
+@kernel
+def tanh(x):
+    """$\tanh x$: `tanh_float32` for a float32 argument, ``math.tanh`` otherwise.
+
+    The choice is made by the compiler from the argument's type (the other branch is not
+    compiled), so float64 code, the gradient checks included, gets the exact libm value.
+    """
+    if isinstance(x, np.float32):
+        return tanh_float32(x)
+    return math.tanh(x)
+
+
 @kernel
 def sigmoid(x):
-    r"""$\sigma(x) = 1 / (1 + e^{-x})$, evaluated without overflow for any sign of x."""
+    r"""$\sigma(x) = 1 / (1 + e^{-x})$, evaluated without overflow for any sign of x.
+
+    In float32 it is $\tfrac12 + \tfrac12 \tanh(x/2)$ through `tanh_float32`
+    (absolute error below $2 \cdot 10^{-7}$, vectorisable; the relative error grows where
+    $\sigma(x) < 10^{-4}$, which is why the losses take logits, never probabilities).
+    """
+    if isinstance(x, np.float32):
+        return np.float32(0.5) + np.float32(0.5) * tanh_float32(np.float32(0.5) * x)
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
@@ -77,7 +129,7 @@ def activation(kind, x, alpha):
     if kind == SIGMOID:
         return sigmoid(x)
     if kind == TANH:
-        return math.tanh(x)
+        return tanh(x)
     if kind == RELU:
         return max(x, 0.0)
     if kind == LEAKY_RELU:

@@ -29,11 +29,15 @@ import atlas.kernels.cuda.batchnorm as batchnorm  # noqa: E402
 import atlas.kernels.cuda.conv as conv  # noqa: E402
 import atlas.kernels.cuda.dense as dense  # noqa: E402
 import atlas.kernels.cuda.dropout as dropout  # noqa: E402
+import atlas.kernels.cuda.embedding as embedding  # noqa: E402
+import atlas.kernels.cuda.launch as launch  # noqa: E402
 import atlas.kernels.cuda.losses as losses  # noqa: E402
 import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
 import atlas.kernels.cuda.pooling as pooling  # noqa: E402
+import atlas.kernels.cuda.recurrent as recurrent  # noqa: E402
 
-MODULES = (activations, batchnorm, conv, dense, dropout, losses, optimizers, pooling)
+MODULES = (activations, batchnorm, conv, dense, dropout, embedding, launch, losses, optimizers,
+           pooling, recurrent)
 
 
 def signatures(f):
@@ -48,8 +52,8 @@ def signatures(f):
         "_to_channel_major": (t4, m),
         "_from_channel_major": (m, v, t4),
         "_channel_sums": (t4, v),
-        "_fill": (m, f),
-        "_accumulate": (m, m),
+        "fill": (m, f),
+        "accumulate": (m, m),
         "_add_channel_bias": (t4, v),
         "_zero": (t4,),
         "_maxpool2d_forward": (t4, pair, pair, pair, t4, idx4),
@@ -88,6 +92,16 @@ def signatures(f):
         "_adam_step": (v, v, v, v, f, f, f, f, f, b, f, f),
         "_squared_norm": (v, acc),
         "_scale": (v, f),
+        "_embedding_forward": (types.int64[::1], m, m),
+        "_embedding_backward": (types.int64[::1], m, m),
+        "_swap_leading": (t3, t3, i64),
+        "_copy_state": (t3, m),
+        "_rnn_step": (m, v, m),
+        "_rnn_step_backward": (t3, i64, m, m, m),
+        "_lstm_step": (m, m, v, m, m, m),
+        "_lstm_step_backward": (t3, i64, m, m, m, m, m, m),
+        "_gru_step": (m, m, v, m, m, m),
+        "_gru_step_backward": (t3, i64, m, m, m, m, m, m),
     }
 
 

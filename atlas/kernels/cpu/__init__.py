@@ -27,6 +27,7 @@ from atlas.kernels.cpu.dense import (
     dense_forward,
 )
 from atlas.kernels.cpu.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cpu.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cpu.losses import (
     absolute_error,
     binary_cross_entropy,
@@ -54,6 +55,14 @@ from atlas.kernels.cpu.pooling import (
     global_avgpool_forward,
     maxpool2d_backward,
     maxpool2d_forward,
+)
+from atlas.kernels.cpu.recurrent import (
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
 )
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "atlas"]

@@ -36,6 +36,7 @@ from atlas.kernels.cuda.dense import (
     dense_forward,
 )
 from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cuda.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cuda.losses import (
     absolute_error,
     binary_cross_entropy,
@@ -63,6 +64,14 @@ from atlas.kernels.cuda.pooling import (
     global_avgpool_forward,
     maxpool2d_backward,
     maxpool2d_forward,
+)
+from atlas.kernels.cuda.recurrent import (
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
 )
 
 __all__ = [name for name in dir() if not name.startswith("_") and name != "atlas"]

@@ -12,7 +12,14 @@ import numpy as np
 from numba import cuda
 
 from atlas.kernels.cuda.dense import matmul
-from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks
+from atlas.kernels.cuda.launch import (
+    REDUCE_THREADS,
+    THREADS,
+    accumulate,
+    block_sum,
+    blocks,
+    fill,
+)
 
 
 @cuda.jit
@@ -103,21 +110,6 @@ def _channel_sums(y, out):
 
 
 @cuda.jit
-def _fill(a, value):
-    t = cuda.grid(1)
-    if t < a.size:
-        a[t // a.shape[1], t % a.shape[1]] = value
-
-
-@cuda.jit
-def _accumulate(total, part):
-    t = cuda.grid(1)
-    if t < total.size:
-        total[t // total.shape[1], t % total.shape[1]] += part[t // part.shape[1],
-                                                               t % part.shape[1]]
-
-
-@cuda.jit
 def _add_channel_bias(y, bias):
     t = cuda.grid(1)
     if t < y.size:
@@ -171,13 +163,13 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = cuda.device_array((c_out, k), dtype=dW.dtype)
     grad_w = dW.reshape(c_out, k)
-    _fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
     for start, stop, columns in _chunks(cols, c_in, kh, kw, x.shape[0], *dy.shape[2:]):
         im2col(x[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)
         dy_cm = _channel_major(dy[start:stop])
         matmul(dy_cm, matrix, part, trans_b=True)
-        _accumulate[blocks(part.size), THREADS](grad_w, part)
+        accumulate[blocks(part.size), THREADS](grad_w, part)
         if input_grad:
             matmul(W.reshape(c_out, k), dy_cm, matrix, trans_a=True)
             col2im(columns, stride, padding, dilation, dx[start:stop])
@@ -200,14 +192,14 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = cuda.device_array((c_in, k), dtype=dW.dtype)
     grad_w = dW.reshape(c_in, k)
-    _fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
     zero_bias = cuda.to_device(np.zeros(c_in, dtype=dx.dtype))
     for start, stop, columns in _chunks(cols, c_out, kh, kw, x.shape[0], *x.shape[2:]):
         im2col(dy[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)
         x_cm = _channel_major(x[start:stop])
         matmul(x_cm, matrix, part, trans_b=True)
-        _accumulate[blocks(part.size), THREADS](grad_w, part)
+        accumulate[blocks(part.size), THREADS](grad_w, part)
         if input_grad:
             matmul(W.reshape(c_in, k), matrix, x_cm)
             chunk_dx = dx[start:stop]

@@ -36,6 +36,23 @@ def block_sum(shared, value):
     return total
 
 
+@cuda.jit
+def fill(a, value):
+    """``a[...] = value`` for a 2-D array."""
+    t = cuda.grid(1)
+    if t < a.size:
+        a[t // a.shape[1], t % a.shape[1]] = value
+
+
+@cuda.jit
+def accumulate(total, part):
+    """``total += part`` for 2-D arrays of one shape."""
+    t = cuda.grid(1)
+    if t < total.size:
+        total[t // total.shape[1], t % total.shape[1]] += part[t // part.shape[1],
+                                                               t % part.shape[1]]
+
+
 def scalar_accumulator():
     """A one-element float64 device array set to zero, for kernels that ``atomic.add`` a total."""
     return cuda.to_device(np.zeros(1, dtype=np.float64))
