@@ -13,6 +13,9 @@ The public API, listed explicitly:
 from atlas import data, gradcheck, initializers, losses, models, optimizers
 from atlas.backend import BackendError, get_backend
 from atlas.nn import (
+    GRU,
+    LSTM,
+    RNN,
     Activation,
     AvgPool2D,
     BatchNorm,
@@ -21,6 +24,7 @@ from atlas.nn import (
     ConvTranspose2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAvgPool2D,
     Layer,
@@ -34,7 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Conv2D",
-    "ConvTranspose2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D", "Layer", "MaxPool2D",
-    "PReLU", "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
-    "models", "optimizers",
+    "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU", "GlobalAvgPool2D",
+    "LSTM", "Layer", "MaxPool2D", "PReLU", "RNN", "Sequential", "data", "get_backend",
+    "gradcheck", "initializers", "load", "losses", "models", "optimizers",
 ]

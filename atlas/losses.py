@@ -62,9 +62,25 @@ class SoftmaxCrossEntropy(Loss):
     ``pred`` are logits ``(N, K)``; ``target`` is either integer labels ``(N,)`` in
     ``[0, K)`` or distributions ``(N, K)`` (one-hot or soft). The gradient is
     $(\operatorname{softmax}(z) - t) / N$.
+
+    Sequences: logits ``(N, T, K)`` with labels ``(N, T)`` (a time-distributed classifier,
+    such as a language model's next-token prediction) are averaged over all ``N T``
+    positions; the loss is then the mean negative log-likelihood per token, in nats.
     """
 
     classification = True
+
+    def __call__(self, pred, target, backend="cpu"):
+        if len(pred.shape) == 3:
+            n, t, k = pred.shape
+            target = np.asarray(target) if isinstance(target, (list, tuple)) else target
+            if tuple(target.shape) != (n, t):
+                raise ValueError(f"SoftmaxCrossEntropy: sequence logits {tuple(pred.shape)} "
+                                 f"need labels of shape {(n, t)}, got {tuple(target.shape)}")
+            value, grad = super().__call__(pred.reshape(n * t, k), target.reshape(n * t),
+                                           backend)
+            return value, grad.reshape(n, t, k)
+        return super().__call__(pred, target, backend)
 
     def prepare_target(self, pred, target):
         n, k = pred.shape

@@ -35,3 +35,21 @@ def test_bad_arguments_exit_with_usage():
     with pytest.raises(SystemExit):
         cli.main(["train", "resnet"])
 
+
+
+def test_train_char_lstm_on_a_text_file_then_sample(tmp_path, capsys):
+    text = tmp_path / "poem.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog.\n" * 80)
+    saved = tmp_path / "char.npz"
+    assert cli.main(["train", "char-lstm", "--text", str(text), "--minutes", "0.01",
+                     "--no-progress", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out bits per character" in out and "(None, 100, 256)" in out
+    assert cli.main(["sample", str(saved), "--length", "40", "--prime", "the "]) == 0
+    generated = capsys.readouterr().out.rstrip("\n")
+    assert len(generated) == 40 and set(generated) <= set(text.read_text())
+
+
+def test_train_char_lstm_names_a_missing_text_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no text file at"):
+        cli.main(["train", "char-lstm", "--text", str(tmp_path / "absent.txt")])

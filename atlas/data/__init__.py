@@ -1,4 +1,4 @@
-"""Data: the IDX reader, Fashion-MNIST and MNIST loaders, and seeded toy sets."""
+"""Data: the IDX reader, Fashion-MNIST and MNIST loaders, seeded toy sets and text corpora."""
 
 from atlas.data.datasets import (
     FASHION_MNIST,
@@ -8,7 +8,9 @@ from atlas.data.datasets import (
     load_mnist,
 )
 from atlas.data.idx import IDXError, read_idx, write_idx
+from atlas.data.text import CharVocabulary, python_stdlib_source, read_text
 from atlas.data.toy import circles, moons, spirals, xor
 
-__all__ = ["FASHION_MNIST", "MNIST", "DataNotFoundError", "IDXError", "circles",
-           "load_fashion_mnist", "load_mnist", "moons", "read_idx", "spirals", "write_idx", "xor"]
+__all__ = ["FASHION_MNIST", "MNIST", "CharVocabulary", "DataNotFoundError", "IDXError",
+           "circles", "load_fashion_mnist", "load_mnist", "moons", "python_stdlib_source",
+           "read_idx", "read_text", "spirals", "write_idx", "xor"]

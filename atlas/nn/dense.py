@@ -22,7 +22,9 @@ class Dense(Layer):
 
     Notes
     -----
-    Shapes: ``x (N, in) -> y (N, units)``; ``W (in, units)``, ``b (units,)``.
+    Shapes: ``x (N, in) -> y (N, units)``; ``W (in, units)``, ``b (units,)``. On sequences
+    ``(N, T, in)`` it applies the same map at every step (time-distributed), ``(N, T, units)``:
+    the ``N T`` rows go through the kernels as one matrix.
     """
 
     def __init__(self, units: int, *, use_bias=True, weight_init="glorot_uniform",
@@ -36,13 +38,14 @@ class Dense(Layer):
         self.bias_init = get_initializer(bias_init)
 
     def compute_output_shape(self, input_shape):
-        if len(input_shape) != 1:
-            raise ValueError(f"Dense expects flat inputs (N, features), got per-sample shape "
-                             f"{input_shape}; put a Flatten layer before it")
-        return (self.units,)
+        if len(input_shape) not in (1, 2):
+            raise ValueError(f"Dense expects vectors (N, features) or sequences (N, T, "
+                             f"features), got per-sample shape {input_shape}; put a Flatten "
+                             f"layer before it")
+        return (*input_shape[:-1], self.units)
 
     def init_params(self, input_shape, rng):
-        shape = (input_shape[0], self.units)
+        shape = (input_shape[-1], self.units)
         params = {"W": self.weight_init(shape, rng, self.dtype)}
         if self.use_bias:
             params["b"] = self.bias_init((self.units,), rng, self.dtype)
@@ -57,22 +60,33 @@ class Dense(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
-        self._x = x
-        y = self.backend.empty((x.shape[0], self.units), self.dtype)
-        self.backend.kernels.dense_forward(x, self.params["W"], self._bias(), y)
+        self._x = _matrix(x)
+        y = self.backend.empty((*x.shape[:-1], self.units), self.dtype)
+        self.backend.kernels.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
         return y
 
     def backward(self, dy):
         k = self.backend.kernels
         db = self.grads["b"] if self.use_bias else self.backend.empty((self.units,), self.dtype)
+        dy = _matrix(dy)
         k.dense_backward_params(self._x, dy, self.grads["W"], db)
         if not self.needs_input_grad:
             return None
-        dx = self.backend.empty(self._x.shape, self.dtype)
+        dx = self.backend.empty((dy.shape[0], self.input_shape[-1]), self.dtype)
         k.dense_backward_input(dy, self.params["W"], dx)
-        return dx
+        return dx.reshape(dy.shape[0] // _rows_per_sample(self.input_shape),
+                          *self.input_shape)
 
     def get_config(self):
         return {"units": self.units, "use_bias": self.use_bias,
                 "weight_init": self.weight_init.get_config(),
                 "bias_init": self.bias_init.get_config(), "name": self.name}
+
+
+def _matrix(a):
+    """``(N, in)`` as is; ``(N, T, in)`` as the ``(N T, in)`` matrix (a view)."""
+    return a if len(a.shape) == 2 else a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
+def _rows_per_sample(input_shape):
+    return input_shape[0] if len(input_shape) == 2 else 1

@@ -33,6 +33,9 @@ class Sequential:
         Floating type of parameters and activations ("float32"; "float64" for checks).
     seed : int
         Seeds the initial weights, dropout masks and the shuffling in `fit`.
+    metadata : dict, optional
+        JSON-serialisable facts that travel with the saved model (a language model's
+        vocabulary, say).
 
     Examples
     --------
@@ -43,8 +46,9 @@ class Sequential:
     """
 
     def __init__(self, layers, input_shape=None, *, device="cpu", dtype="float32", seed=0,
-                 name="sequential"):
+                 name="sequential", metadata=None):
         self.layers = list(layers)
+        self.metadata = dict(metadata or {})
         self.backend = get_backend(device)
         self.dtype = np.dtype(dtype)
         self.seed = int(seed)
@@ -245,13 +249,20 @@ class Sequential:
         expected = f"(N, {', '.join(map(str, self.input_shape))})"
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"expected inputs of shape {expected}, got {x.shape}")
-        if x.dtype.kind != "f":
+        if getattr(self.layers[0], "takes_indices", False):
+            if x.dtype.kind not in "iu":
+                raise ValueError(f"expected integer tokens for {self.layers[0].kind}, got "
+                                 f"dtype {x.dtype}")
+            x = np.ascontiguousarray(x, dtype=np.int64)
+            self.layers[0].check_input(x)
+        elif x.dtype.kind != "f":
             raise ValueError(f"expected floating-point inputs, got dtype {x.dtype} "
                              f"(scale integer images to [0, 1] first, e.g. x / 255)")
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        bad = np.count_nonzero(~np.isfinite(x))
-        if bad:
-            raise ValueError(f"inputs contain {bad} NaN or infinite values")
+        else:
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+            bad = np.count_nonzero(~np.isfinite(x))
+            if bad:
+                raise ValueError(f"inputs contain {bad} NaN or infinite values")
         if y is not None:
             y = np.asarray(y)
             if y.shape[0] != x.shape[0]:
@@ -288,7 +299,7 @@ class Sequential:
     def get_config(self):
         self._require_built()
         return {"name": self.name, "input_shape": list(self.input_shape),
-                "dtype": str(self.dtype), "seed": self.seed,
+                "dtype": str(self.dtype), "seed": self.seed, "metadata": self.metadata,
                 "layers": [{"class": type(layer).__name__, "config": layer.get_config(),
                             "frozen": sorted(layer.frozen)} for layer in self.layers]}
 
@@ -301,7 +312,8 @@ class Sequential:
             layer = LAYERS[spec["class"]](**spec["config"])
             layers.append(layer)
         model = cls(layers, config["input_shape"], device=device, dtype=config["dtype"],
-                    seed=config.get("seed", 0), name=config.get("name", "sequential"))
+                    seed=config.get("seed", 0), name=config.get("name", "sequential"),
+                    metadata=config.get("metadata"))
         for layer, spec in zip(model.layers, config["layers"]):
             if spec.get("frozen"):
                 layer.freeze(*spec["frozen"])
@@ -347,8 +359,12 @@ def load(path, device="cpu"):
 
 
 def _count_correct(out, y):
-    labels = y if y.ndim == 1 else y.argmax(axis=1)
-    return int(np.count_nonzero(out.argmax(axis=1) == labels))
+    """Number of correctly classified samples; with sequence labels ``(N, T)`` each sample
+    counts the fraction of its steps predicted correctly (so accuracy is per token)."""
+    labels = y if y.ndim == out.ndim - 1 else y.argmax(axis=-1)
+    hits = np.count_nonzero(out.argmax(axis=-1) == labels)
+    per_sample = labels.size // max(labels.shape[0], 1)
+    return hits if per_sample == 1 else hits / per_sample
 
 
 def _name_layers(layers):
