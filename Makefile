@@ -71,6 +71,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_mlp.py --threads 1
 	$(BIN)/python benchmarks/bench_mlp.py --startup
 	$(BIN)/python benchmarks/bench_conv.py --threads 2
+	$(BIN)/python benchmarks/bench_rnn.py --threads 2
+	$(BIN)/python benchmarks/bench_rnn.py --startup
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex

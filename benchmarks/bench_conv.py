@@ -14,10 +14,9 @@ in both engines. Engines alternate in one process; both use --threads BLAS/OpenM
 import argparse
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
+
+from common import best, cold_and_warm, report
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -45,16 +44,6 @@ x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
 m.train_step(x, np.arange(64) % 10)
 print(f"{time.perf_counter() - t0:.3f}")
 """
-
-
-def best(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def atlas_conv(shape, rng):
@@ -151,23 +140,10 @@ def torch_epoch(build, x, y, order):
     return time.perf_counter() - start
 
 
-def report(label, atlas_time, torch_time, unit="ms"):
-    scale = 1e3 if unit == "ms" else 1.0
-    line = f"  {label:42s} atlas {atlas_time * scale:9.2f} {unit}"
-    if torch_time is not None:
-        line += (f"   torch {torch_time * scale:9.2f} {unit}   "
-                 f"atlas/torch {atlas_time / torch_time:5.2f}")
-    print(line, flush=True)
-
-
 def startup():
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        times = [float(subprocess.run([sys.executable, "-c", STARTUP_SNIPPET], env=env,
-                                      capture_output=True, text=True, check=True).stdout)
-                 for _ in range(2)]
+    cold, warm = cold_and_warm(STARTUP_SNIPPET)
     print(f"atlas start-up to the first training step of the two-convolution network: "
-          f"cold (compiling) {times[0]:.2f} s, warm (cache=True) {times[1]:.2f} s")
+          f"cold (compiling) {cold:.2f} s, warm (cache=True) {warm:.2f} s")
 
 
 def main():

@@ -8,5 +8,6 @@ from atlas.figures import (  # noqa: F401
     initialization,
     losses,
     optimization,
+    recurrent,
     regularization,
 )

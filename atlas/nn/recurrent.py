@@ -178,6 +178,13 @@ class Recurrent(Layer):
         ``(h_T, c_T)`` (views into the cache)."""
         return tuple(self._cache[k][-1] for k in ("hs", "cs")[:self.states])
 
+    def gate_values(self):
+        """The activated gates of the last forward call, as host arrays ``(N, T, H)`` by
+        name: LSTM ``i, f, g, o``; GRU ``r, z, n``."""
+        gates = np.swapaxes(self.backend.to_numpy(self._cache["gates"]), 0, 1)
+        h = self.units
+        return {name: gates[:, :, k * h:(k + 1) * h] for k, name in enumerate(self.gate_names)}
+
     def run_forward(self, x, initial, cache, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -205,6 +212,11 @@ class RNN(Recurrent):
     r"""Elman RNN: $h_t = \tanh(x_t W_x + b_x + h_{t-1} W_h + b_h)$."""
 
     width, states = 1, 1
+    gate_names = ()
+
+    def gate_values(self):
+        """An RNN has no gates: its hidden states ``h (N, T, H)`` of the last call."""
+        return {"h": np.swapaxes(self.backend.to_numpy(self._cache["hs"])[1:], 0, 1)}
 
     def run_forward(self, x, initial, c, y):
         p = self.params
@@ -229,6 +241,7 @@ class LSTM(Recurrent):
     """
 
     width, states = 4, 2
+    gate_names = ("i", "f", "g", "o")
 
     def __init__(self, units: int, *, forget_bias=None, **kwargs):
         super().__init__(units, **kwargs)
@@ -265,6 +278,7 @@ class GRU(Recurrent):
     $n = \tanh(x W_x^n + b_x^n + r \odot (h W_h^n + b_h^n))$, $h_t = (1-z) n + z h_{t-1}$."""
 
     width, states = 3, 1
+    gate_names = ("r", "z", "n")
 
     def cache_shapes(self, n, steps, f):
         # and the hidden projections of the candidate, which the reset gate's gradient needs

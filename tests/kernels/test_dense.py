@@ -49,7 +49,7 @@ def test_dense_rejects_wrong_shapes_and_dtypes(rng):
     with pytest.raises(ValueError, match="expected dtype float32, got float64"):
         layer.forward(np.zeros((2, 4)))
     with pytest.raises(ValueError, match="Flatten"):
-        Dense(3).build((2, 2))
+        Dense(3).build((1, 2, 2))  # images; (T, F) sequences are time-distributed
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,7 +17,9 @@ EXPECTED = ["", "concepts/neuron/", "concepts/tensors/", "concepts/activations/"
             "concepts/losses/", "concepts/backpropagation/", "concepts/gradient-descent/",
             "concepts/optimizers/", "concepts/initialization/", "concepts/dropout/",
             "concepts/batch-normalization/", "concepts/convolution/",
-            "concepts/transposed-convolution/", "concepts/pooling/", "models/cnn/",
+            "concepts/transposed-convolution/", "concepts/pooling/", "concepts/recurrent/",
+            "concepts/vanishing-gradients/", "concepts/lstm/", "concepts/gru/", "models/cnn/",
+            "models/char-rnn/",
             "models/mlp-fashion-mnist/", "engine/",
             "api/atlas/", "api/nn/", "api/kernels/"]
 

@@ -1,0 +1,53 @@
+"""What the benchmark scripts share: interleaved timing, the report line, start-up times."""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def best(fn, repeats):
+    """Best of ``repeats`` timed calls after one warm-up call (seconds)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def interleaved(fns, repeats):
+    """Median time of each function, calling them in turn (A B A B ...) after a warm-up, so
+    that a slow moment of a shared machine hits every engine alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def report(label, atlas_time, torch_time, unit="ms", width=42):
+    """One line: atlas's time, torch's and the ratio atlas / torch."""
+    scale = 1e3 if unit == "ms" else 1.0
+    line = f"  {label:{width}s} atlas {atlas_time * scale:9.2f} {unit}"
+    if torch_time is not None:
+        line += (f"   torch {torch_time * scale:9.2f} {unit}   "
+                 f"atlas/torch {atlas_time / torch_time:5.2f}")
+    print(line, flush=True)
+
+
+def cold_and_warm(snippet):
+    """Seconds a fresh process takes to run ``snippet`` (which prints its own time) with an
+    empty Numba cache (cold: compiling) and again with the cache it left (warm)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        return [float(subprocess.run([sys.executable, "-c", snippet], env=env,
+                                     capture_output=True, text=True, check=True).stdout)
+                for _ in range(2)]
