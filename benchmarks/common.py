@@ -19,17 +19,24 @@ def best(fn, repeats):
     return min(times)
 
 
-def interleaved(fns, repeats):
-    """Median time of each function, calling them in turn (A B A B ...) after a warm-up, so
-    that a slow moment of a shared machine hits every engine alike."""
-    for fn in fns:
-        fn()
+def interleaved(fns, repeats, rounds=3):
+    """Median time of each function, the engines taking turns in blocks (A A A B B B A A A
+    ...), so that a slow moment of a shared machine hits every engine alike.
+
+    Blocks rather than single calls: each engine has its own thread pool (OpenBLAS,
+    PyTorch's OpenMP) that spins for a while after a call, and calls alternating one by one
+    on 2 cores measured both engines 2-5x slower than either alone. The first call of each
+    block, which pays for the switch, is not counted.
+    """
     times = [[] for _ in fns]
-    for _ in range(repeats):
+    per_block = max(1, repeats // rounds)
+    for _ in range(rounds):
         for fn, record in zip(fns, times):
-            start = time.perf_counter()
             fn()
-            record.append(time.perf_counter() - start)
+            for _ in range(per_block):
+                start = time.perf_counter()
+                fn()
+                record.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
 
 

@@ -7,6 +7,11 @@ in Numba's OpenMP pool; the two pools' threads spin-wait against each other and 
 instead of 0.9 s). So the parallelism lives in BLAS, and the element-wise kernels are
 branch-free loops that LLVM vectorises.
 
+``error_model="numpy"``: a float division by zero gives inf or NaN, as in NumPy, instead of
+Python's ZeroDivisionError. The check for that exception is a branch in every division,
+and it kept LLVM from vectorising any loop that divides: the float32 tanh of `scalar` ran
+at 3.5 ns per element with it and 0.2 ns without it.
+
 ``fastmath=True`` would let LLVM assume there are no NaNs or infinities, which silently breaks
 ``np.isnan`` checks; the flag set below keeps those checks working and still lets LLVM
 vectorise reductions (``reassoc``) and fuse multiply-adds (``contract``).
@@ -17,4 +22,4 @@ from numba import njit
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 #: Decorator for a serial CPU kernel or a scalar function shared with the CUDA kernels.
-kernel = njit(cache=True, fastmath=FASTMATH)
+kernel = njit(cache=True, fastmath=FASTMATH, error_model="numpy")

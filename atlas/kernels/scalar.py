@@ -45,12 +45,12 @@ _INV_SQRT_2PI = 0.3989422804014327
 
 # Eigen's float32 tanh: odd 13th-degree over even 6th-degree polynomial on [-7.9, 7.9].
 _TANH_CLAMP = np.float32(7.90531110763549805)
-_TANH_P = (np.float32(-2.76076847742355e-16), np.float32(2.00018790482477e-13),
-           np.float32(-8.60467152213735e-11), np.float32(5.12229709037114e-08),
-           np.float32(1.48572235717979e-05), np.float32(6.37261928875436e-04),
-           np.float32(4.89352455891786e-03))
-_TANH_Q = (np.float32(1.19825839466702e-06), np.float32(1.18534705686654e-04),
-           np.float32(2.26843463243900e-03), np.float32(4.89352518554385e-03))
+_P0, _P1, _P2, _P3 = (np.float32(-2.76076847742355e-16), np.float32(2.00018790482477e-13),
+                      np.float32(-8.60467152213735e-11), np.float32(5.12229709037114e-08))
+_P4, _P5, _P6 = (np.float32(1.48572235717979e-05), np.float32(6.37261928875436e-04),
+                 np.float32(4.89352455891786e-03))
+_Q0, _Q1, _Q2, _Q3 = (np.float32(1.19825839466702e-06), np.float32(1.18534705686654e-04),
+                      np.float32(2.26843463243900e-03), np.float32(4.89352518554385e-03))
 
 
 @kernel
@@ -65,12 +65,10 @@ def tanh_float32(x):
     """
     x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
     x2 = x * x
-    p = _TANH_P[0]
-    for c in _TANH_P[1:]:
-        p = p * x2 + c
-    q = _TANH_Q[0]
-    for c in _TANH_Q[1:]:
-        q = q * x2 + c
+    # Horner's rule, written out: a loop over a tuple of coefficients keeps LLVM from
+    # vectorising the caller's loop.
+    p = ((((((_P0 * x2 + _P1) * x2 + _P2) * x2 + _P3) * x2 + _P4) * x2 + _P5) * x2 + _P6)
+    q = (((_Q0 * x2 + _Q1) * x2 + _Q2) * x2 + _Q3)
     return x * p / q
 
 

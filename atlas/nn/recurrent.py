@@ -179,9 +179,9 @@ class Recurrent(Layer):
         return tuple(self._cache[k][-1] for k in ("hs", "cs")[:self.states])
 
     def gate_values(self):
-        """The activated gates of the last forward call, as host arrays ``(N, T, H)`` by
+        """The activated gates of the last forward call, as host copies ``(N, T, H)`` by
         name: LSTM ``i, f, g, o``; GRU ``r, z, n``."""
-        gates = np.swapaxes(self.backend.to_numpy(self._cache["gates"]), 0, 1)
+        gates = np.swapaxes(self.backend.to_numpy(self._cache["gates"]), 0, 1).copy()
         h = self.units
         return {name: gates[:, :, k * h:(k + 1) * h] for k, name in enumerate(self.gate_names)}
 
@@ -216,7 +216,7 @@ class RNN(Recurrent):
 
     def gate_values(self):
         """An RNN has no gates: its hidden states ``h (N, T, H)`` of the last call."""
-        return {"h": np.swapaxes(self.backend.to_numpy(self._cache["hs"])[1:], 0, 1)}
+        return {"h": np.swapaxes(self.backend.to_numpy(self._cache["hs"])[1:], 0, 1).copy()}
 
     def run_forward(self, x, initial, c, y):
         p = self.params

@@ -101,6 +101,21 @@ def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h
         _swap_leading(dxs, dx, 0)
 
 
+@kernel
+def _squash(a, rec, b_h, i, start, width, tanh):
+    r"""Row ``i`` of a block of gates, in place: $a \leftarrow \sigma(a + r + b_h)$ (or
+    $\tanh$) on columns ``start .. start + width``.
+
+    One loop per block of gates, reading and writing the same index: LLVM vectorises it.
+    (A single loop that writes all four gates of a unit, ``a[i, k]``, ``a[i, h + k]``, ...,
+    stores at offsets it cannot prove apart and stays scalar: 8x slower.)
+    """
+    for k in range(width):
+        j = start + k
+        v = a[i, j] + rec[i, j] + b_h[j]
+        a[i, j] = scalar.tanh(v) if tanh else scalar.sigmoid(v)
+
+
 # Vanilla RNN ---------------------------------------------------------------------------------
 @kernel
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
@@ -169,15 +184,13 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
         np.dot(hs[t], W_h, rec)
         a, c_prev, c_new, h_new = gates[t], cs[t], cs[t + 1], hs[t + 1]
         for i in range(n):
+            _squash(a, rec, b_h, i, 0, 2 * h, False)  # input and forget gates
+            _squash(a, rec, b_h, i, 2 * h, h, True)  # candidate g
+            _squash(a, rec, b_h, i, 3 * h, h, False)  # output gate
             for k in range(h):
-                ig = scalar.sigmoid(a[i, k] + rec[i, k] + b_h[k])
-                fg = scalar.sigmoid(a[i, h + k] + rec[i, h + k] + b_h[h + k])
-                gg = scalar.tanh(a[i, 2 * h + k] + rec[i, 2 * h + k] + b_h[2 * h + k])
-                og = scalar.sigmoid(a[i, 3 * h + k] + rec[i, 3 * h + k] + b_h[3 * h + k])
-                c = fg * c_prev[i, k] + ig * gg
-                a[i, k], a[i, h + k], a[i, 2 * h + k], a[i, 3 * h + k] = ig, fg, gg, og
+                c = a[i, h + k] * c_prev[i, k] + a[i, k] * a[i, 2 * h + k]
                 c_new[i, k] = c
-                h_new[i, k] = og * scalar.tanh(c)
+                h_new[i, k] = a[i, 3 * h + k] * scalar.tanh(c)
     _swap_leading(hs, y, 1)
 
 
@@ -206,17 +219,24 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
     dc0[:, :] = dcT
     for t in range(steps - 1, -1, -1):
         g, d, c_prev, c_t = gates[t], dgates[t], cs[t], cs[t + 1]
+        # One loop per block of d, each writing a single block: see _squash.
         for i in range(n):
-            for k in range(h):
-                ig, fg, gg, og = g[i, k], g[i, h + k], g[i, 2 * h + k], g[i, 3 * h + k]
+            for k in range(h):  # output gate; dc0 becomes e_t
                 dh = dy[i, t, k] + dh0[i, k]
-                tc = scalar.tanh(c_t[i, k])
-                dc = dc0[i, k] + dh * og * (1.0 - tc * tc)
-                d[i, k] = dc * gg * ig * (1.0 - ig)
-                d[i, h + k] = dc * c_prev[i, k] * fg * (1.0 - fg)
-                d[i, 2 * h + k] = dc * ig * (1.0 - gg * gg)
+                og, tc = g[i, 3 * h + k], scalar.tanh(c_t[i, k])
+                dc0[i, k] += dh * og * (1.0 - tc * tc)
                 d[i, 3 * h + k] = dh * tc * og * (1.0 - og)
-                dc0[i, k] = dc * fg
+            for k in range(h):  # input gate
+                ig = g[i, k]
+                d[i, k] = dc0[i, k] * g[i, 2 * h + k] * ig * (1.0 - ig)
+            for k in range(h):  # forget gate
+                fg = g[i, h + k]
+                d[i, h + k] = dc0[i, k] * c_prev[i, k] * fg * (1.0 - fg)
+            for k in range(h):  # candidate
+                gg = g[i, 2 * h + k]
+                d[i, 2 * h + k] = dc0[i, k] * g[i, k] * (1.0 - gg * gg)
+            for k in range(h):  # e_{t-1}
+                dc0[i, k] *= g[i, h + k]
         np.dot(d, W_h.T, dh0)
     _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
 
@@ -248,13 +268,14 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
         np.dot(hs[t], W_h, rec)
         a, proj, h_prev, h_new = gates[t], hn[t], hs[t], hs[t + 1]
         for i in range(n):
+            _squash(a, rec, b_h, i, 0, 2 * h, False)  # reset and update gates
             for k in range(h):
-                r = scalar.sigmoid(a[i, k] + rec[i, k] + b_h[k])
-                z = scalar.sigmoid(a[i, h + k] + rec[i, h + k] + b_h[h + k])
                 p = rec[i, 2 * h + k] + b_h[2 * h + k]
-                c = scalar.tanh(a[i, 2 * h + k] + r * p)
-                a[i, k], a[i, h + k], a[i, 2 * h + k] = r, z, c
                 proj[i, k] = p
+                h_new[i, k] = scalar.tanh(a[i, 2 * h + k] + a[i, k] * p)  # candidate n
+            for k in range(h):
+                c, z = h_new[i, k], a[i, h + k]
+                a[i, 2 * h + k] = c
                 h_new[i, k] = (1.0 - z) * c + z * h_prev[i, k]
     _swap_leading(hs, y, 1)
 
@@ -282,16 +303,27 @@ def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0,
     for t in range(steps - 1, -1, -1):
         g, proj, h_prev = gates[t], hn[t], hs[t]
         d, dh_side = dgates[t], dhgates[t]
+        # One loop per block written (see _squash); dh0 holds g_t, then g_t * z.
         for i in range(n):
-            for k in range(h):
+            for k in range(h):  # candidate, input side
+                z, c = g[i, h + k], g[i, 2 * h + k]
+                dh0[i, k] += dy[i, t, k]
+                d[i, 2 * h + k] = dh0[i, k] * (1.0 - z) * (1.0 - c * c)
+            for k in range(h):  # update gate
+                z = g[i, h + k]
+                dz = dh0[i, k] * (h_prev[i, k] - g[i, 2 * h + k]) * z * (1.0 - z)
+                d[i, h + k] = dz
+                dh_side[i, h + k] = dz
+            for k in range(h):  # reset gate (delta^n recomputed, not read back from d)
                 r, z, c = g[i, k], g[i, h + k], g[i, 2 * h + k]
-                dh = dy[i, t, k] + dh0[i, k]
-                dn = dh * (1.0 - z) * (1.0 - c * c)
+                dn = dh0[i, k] * (1.0 - z) * (1.0 - c * c)
                 dr = dn * proj[i, k] * r * (1.0 - r)
-                dz = dh * (h_prev[i, k] - c) * z * (1.0 - z)
-                d[i, k], d[i, h + k], d[i, 2 * h + k] = dr, dz, dn
-                dh_side[i, k], dh_side[i, h + k], dh_side[i, 2 * h + k] = dr, dz, r * dn
-                dh0[i, k] = dh * z
+                d[i, k] = dr
+                dh_side[i, k] = dr
+            for k in range(h):  # candidate, hidden side
+                dh_side[i, 2 * h + k] = g[i, k] * d[i, 2 * h + k]
+            for k in range(h):  # the direct path h_{t-1} -> h_t
+                dh0[i, k] *= g[i, h + k]
         np.dot(dh_side, W_h.T, back)
         for i in range(n):
             for k in range(h):
