@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from common import best, cold_and_warm, report
+from common import best, cold_and_warm, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -150,12 +150,7 @@ def main():
     if args.startup:
         startup()
         return
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
-        print("PyTorch is not installed (pip install 'atlas[bench]'): timing atlas alone")
+    torch = torch_or_none(args.threads)
     rng = np.random.default_rng(0)
     print(f"{args.threads} thread(s); kernels: best of {args.repeats}")
     cases = [(f"conv {s[:3]}->{s[3]} {s[4]}x{s[4]} s{s[5]} p{s[6]}",

@@ -14,7 +14,7 @@ clipping), batch 32 of 100 characters, in tokens per second.
 import argparse
 import os
 
-from common import cold_and_warm, interleaved, report
+from common import cold_and_warm, interleaved, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -131,12 +131,7 @@ def main():
         print(f"atlas start-up to the first training step of the character LSTM: "
               f"cold (compiling) {cold:.2f} s, warm (cache=True) {warm:.2f} s")
         return
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        torch = None
-        print("PyTorch is not installed (pip install 'atlas[bench]'): timing atlas alone")
+    torch = torch_or_none(args.threads)
     rng = np.random.default_rng(0)
     print(f"{args.threads} thread(s); batch {N}, sequence {T}, input {F}; median of "
           f"{args.repeats}, engines interleaved")

@@ -50,6 +50,17 @@ def report(label, atlas_time, torch_time, unit="ms", width=42):
     print(line, flush=True)
 
 
+def torch_or_none(threads):
+    """PyTorch set to ``threads`` threads, or None (with a note) where it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch is not installed (pip install 'atlas[bench]'): timing atlas alone")
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
 def cold_and_warm(snippet):
     """Seconds a fresh process takes to run ``snippet`` (which prints its own time) with an
     empty Numba cache (cold: compiling) and again with the cache it left (warm)."""

@@ -121,5 +121,5 @@ def char_samples():
         lines.append(f"step {step}:")
         lines.extend(textwrap.wrap(snippet, 52, replace_whitespace=False, drop_whitespace=False))
         lines.append("")
-    right.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=6.5)
+    right.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=7.5)
     return fig
