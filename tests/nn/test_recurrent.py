@@ -106,3 +106,18 @@ def test_embedding_gradient_adds_repeated_tokens(rng):
     expected = np.zeros((4, 3))
     np.add.at(expected, tokens[0], dy[0])
     np.testing.assert_allclose(layer.grads["table"], expected)
+
+
+def test_language_model_on_the_cuda_backend_in_simulator_matches_cpu(rng):
+    tokens = rng.integers(0, 5, (4, 3))
+    targets = np.roll(tokens, -1, axis=1)
+    results = []
+    for device in ("cpu", "cuda"):
+        lstm = atlas.LSTM(3, return_sequences=True, return_state=False)
+        model = atlas.Sequential([atlas.Embedding(5, 2), lstm, atlas.GRU(3), atlas.Dense(5)],
+                                 input_shape=(3,), device=device, dtype="float64", seed=0)
+        model.compile("softmax_cross_entropy", atlas.optimizers.Adam(0.05, clip_norm=1.0))
+        model.fit(tokens, targets[:, -1], epochs=1, batch_size=4, shuffle=False,
+                  progress=False)
+        results.append(model.predict(tokens))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-9)
