@@ -139,8 +139,7 @@ def vocabulary_of(model) -> CharVocabulary:
     if not chars:
         raise ValueError(f"model {model.name!r} carries no vocabulary: it is not a character "
                          f"language model trained by atlas")
-    vocab = CharVocabulary(chars)
-    return vocab
+    return CharVocabulary(chars)
 
 
 def stepper(model):

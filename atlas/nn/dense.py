@@ -60,6 +60,7 @@ class Dense(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
+        self._x_shape = tuple(x.shape)
         self._x = _matrix(x)
         y = self.backend.empty((*x.shape[:-1], self.units), self.dtype)
         self.backend.kernels.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
@@ -74,8 +75,7 @@ class Dense(Layer):
             return None
         dx = self.backend.empty((dy.shape[0], self.input_shape[-1]), self.dtype)
         k.dense_backward_input(dy, self.params["W"], dx)
-        return dx.reshape(dy.shape[0] // _rows_per_sample(self.input_shape),
-                          *self.input_shape)
+        return dx.reshape(self._x_shape)
 
     def get_config(self):
         return {"units": self.units, "use_bias": self.use_bias,
@@ -86,7 +86,3 @@ class Dense(Layer):
 def _matrix(a):
     """``(N, in)`` as is; ``(N, T, in)`` as the ``(N T, in)`` matrix (a view)."""
     return a if len(a.shape) == 2 else a.reshape(a.shape[0] * a.shape[1], a.shape[2])
-
-
-def _rows_per_sample(input_shape):
-    return input_shape[0] if len(input_shape) == 2 else 1
