@@ -38,9 +38,15 @@ def dense_backward_params(x, dy, dW, db):
     $$
     """
     np.dot(x.T, dy, dW)
-    n, m = dy.shape
-    for j in range(m):
-        db[j] = 0.0
-    for i in range(n):
-        for j in range(m):
-            db[j] += dy[i, j]
+    _column_sums(dy, db)
+
+
+@kernel
+def _column_sums(m, out):
+    """``out[j] = sum over i of m[i, j]`` (a bias gradient), row by row so that it vectorises."""
+    rows, cols = m.shape
+    for j in range(cols):
+        out[j] = 0.0
+    for i in range(rows):
+        for j in range(cols):
+            out[j] += m[i, j]

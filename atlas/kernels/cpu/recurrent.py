@@ -25,6 +25,7 @@ step goes to BLAS, and the gate arithmetic of the step is one fused loop.
 import numpy as np
 
 from atlas.kernels import scalar
+from atlas.kernels.cpu.dense import _column_sums
 from atlas.kernels.jit import kernel
 
 
@@ -70,18 +71,6 @@ def _input_projection(x, xs, W_x, b_x, gates):
 
 
 @kernel
-def _column_sums(a, out):
-    """``out[k] = sum over t, n of a[t, n, k]``."""
-    m = _rows(a)
-    rows, g = m.shape
-    for k in range(g):
-        out[k] = 0.0
-    for r in range(rows):
-        for k in range(g):
-            out[k] += m[r, k]
-
-
-@kernel
 def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad):
     r"""Everything that follows from the pre-activation gradients of all steps:
 
@@ -93,8 +82,8 @@ def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h
     steps = xs.shape[0]
     np.dot(_rows(xs).T, _rows(dpre_x), dW_x)
     np.dot(_rows(hs[:steps]).T, _rows(dpre_h), dW_h)
-    _column_sums(dpre_x, db_x)
-    _column_sums(dpre_h, db_h)
+    _column_sums(_rows(dpre_x), db_x)
+    _column_sums(_rows(dpre_h), db_h)
     if input_grad:
         dxs = np.empty_like(xs)
         np.dot(_rows(dpre_x), W_x.T, _rows(dxs))
