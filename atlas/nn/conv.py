@@ -51,14 +51,14 @@ class _Convolution(Layer):
         return self._zero_bias
 
     def _workspace(self, batch, per_sample):
-        """The 1-D ``cols`` workspace for ``batch`` samples of ``per_sample`` columns each,
-        reused from the last call when it has the same size."""
-        samples = batch
-        if self.backend.name == "cpu":
-            samples = min(batch, max(1, CPU_WORKSPACE_VALUES // per_sample))
+        """The 1-D ``cols`` workspace, reused from call to call: on the CPU a fixed
+        `CPU_WORKSPACE_VALUES` values (the kernels take as many samples per chunk as it
+        holds, and make their own room for one sample when it holds none); on a GPU the
+        columns of the whole batch, ``per_sample`` values each."""
+        size = CPU_WORKSPACE_VALUES if self.backend.name == "cpu" else batch * per_sample
         cols = getattr(self, "_cols", None)
-        if cols is None or cols.size != samples * per_sample:
-            self._cols = cols = self.backend.empty((samples * per_sample,), self.dtype)
+        if cols is None or cols.size != size:
+            self._cols = cols = self.backend.empty((size,), self.dtype)
         return cols
 
     def _grad_outputs(self, dy):

@@ -16,6 +16,10 @@ GEOMETRIES = [
     (1, 2, 6, 9, 3, 3, 3, (1, 2), (2, 1), (2, 1)),
     (3, 1, 9, 8, 2, 5, 5, (3, 3), (2, 2), (1, 1)),
     (2, 2, 4, 4, 2, 1, 1, (2, 2), (0, 0), (1, 1)),
+    # Stride 1 takes the wide-row path: padding, dilation and asymmetric kernels there too.
+    (2, 3, 6, 7, 4, 3, 2, (1, 1), (1, 2), (2, 1)),
+    (3, 2, 5, 4, 3, 5, 3, (1, 1), (2, 1), (1, 1)),
+    (1, 1, 1, 1, 2, 1, 1, (1, 1), (0, 0), (1, 1)),
 ]
 
 
@@ -69,7 +73,8 @@ def conv_arrays(geometry, rng, dtype=np.float64):
     x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
     W = rng.standard_normal((c_out, c_in, kh, kw)).astype(dtype)
     b = rng.standard_normal(c_out).astype(dtype)
-    # A 1-D workspace for two samples' columns (and a bit): the batch goes in chunks of 2.
+    # A 1-D workspace for two samples' columns of OW values per row (and a bit): chunks of
+    # two samples on a GPU, of one or two on the CPU, whose stride-1 rows are wider.
     cols = np.empty(c_in * kh * kw * oh * ow * 2 + 5, dtype)
     y = np.empty((n, c_out, oh, ow), dtype)
     return x, W, b, cols, y
@@ -115,6 +120,31 @@ def test_conv_transpose2d_matches_naive_loops(geometry, rng):
                                                          out_hw), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[5]])
+@pytest.mark.parametrize("workspace", [1, 100, 10**6])
+def test_any_workspace_size_gives_the_same_result(geometry, workspace, rng):
+    """The batch goes in chunks of as many samples as ``cols`` holds; a workspace too small
+    for one sample is replaced, one that holds the whole batch takes it in one product."""
+    stride, padding, dilation = geometry[7:]
+    x, W, b, _, y = conv_arrays(geometry, rng)
+    cols = np.empty(workspace)
+    cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
+                               rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    cpu.conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+    expected = [np.empty_like(x), np.empty_like(W), np.empty_like(b)]
+    cpu.conv2d_backward(dy, x, W, stride, padding, dilation, np.empty(10**6), *expected, True)
+    for got, want in zip((dx, dW, db), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    yt = np.empty_like(x)
+    # The transposed convolution with the same weight is the input gradient.
+    cpu.conv_transpose2d_forward(dy, W, np.zeros(x.shape[1]), stride, padding, dilation,
+                                 cols, yt)
+    np.testing.assert_allclose(yt, expected[0], rtol=1e-10, atol=1e-12)
+
+
 def test_im2col_and_col2im_are_adjoint(rng):
     x = rng.standard_normal((2, 3, 7, 6))
     cols = np.empty((3, 3, 2, 2, 4, 3))
@@ -151,7 +181,7 @@ def test_prewitt_finds_the_horizontal_edge_of_the_6x3_image():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2]])
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[5]])
 def test_conv_cuda_twins(geometry, dtype, rng):
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
@@ -159,18 +189,21 @@ def test_conv_cuda_twins(geometry, dtype, rng):
     assert_twins_agree("im2col", x, stride, padding, dilation, cols6)
     assert_twins_agree("col2im", rng.standard_normal(cols6.shape).astype(dtype), stride,
                        padding, dilation, np.empty_like(x))
-    assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y)
+    for workspace in (cols, np.empty(1, dtype)):  # chunks, then a workspace too small for one
+        assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, workspace,
+                           y, scratch=[6])
     cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
     dy = rng.standard_normal(y.shape).astype(dtype)
     for input_grad in (True, False):
         assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
-                           np.zeros_like(x), np.empty_like(W), np.empty_like(b), input_grad)
+                           np.zeros_like(x), np.empty_like(W), np.empty_like(b), input_grad,
+                           scratch=[6])
     # The transposed convolution with the same weight maps y-shaped inputs to x-shaped ones.
     bias_t = rng.standard_normal(x.shape[1]).astype(dtype)
     tcols = np.empty(x.shape[1] * W.shape[2] * W.shape[3] * y.shape[2] * y.shape[3], dtype)
     assert_twins_agree("conv_transpose2d_forward", dy, W, bias_t, stride, padding, dilation,
-                       tcols, np.empty_like(x))
+                       tcols, np.empty_like(x), scratch=[6])
     for input_grad in (True, False):
         assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                            tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
-                           input_grad)
+                           input_grad, scratch=[6])

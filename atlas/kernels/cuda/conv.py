@@ -3,8 +3,9 @@ r"""CUDA twins of `conv`: the same algorithm, im2col + matrix products.
 `im2col` and `col2im` run one thread per output element (``col2im`` gathers the columns
 that came from its input position instead of scattering with atomics, so it is
 deterministic); the matrix products go through the shared-memory tiled kernel of `dense`.
-The batch goes through in chunks sized by the workspace, exactly as on the CPU (a GPU
-layer gives a workspace for the whole batch: one chunk). The layout changes between
+The batch goes through in chunks of as many samples as the workspace holds, as on the
+CPU (a GPU layer gives a workspace for the whole batch: one chunk); the CPU's wide rows
+are not needed here, where every thread computes its own index. The layout changes between
 ``(N, C, S)`` and ``(C, N*S)`` and the bias are small element-wise kernels.
 """
 
@@ -137,9 +138,12 @@ def _channel_major(x):
 
 def _chunks(workspace, channels, kh, kw, batch, oh, ow):
     """``(start, stop, columns)`` for each chunk of samples whose columns fit in the 1-D
-    ``workspace`` (the CPU kernels' rule; a GPU layer passes one chunk for the batch)."""
+    ``workspace``, or one sample at a time in a fresh array when it holds none (the CPU
+    kernels' rule; a GPU layer passes one chunk for the batch)."""
     per_sample = channels * kh * kw * oh * ow
-    chunk = min(batch, max(1, workspace.size // per_sample))
+    if workspace.size < per_sample:
+        workspace = cuda.device_array(per_sample, dtype=workspace.dtype)
+    chunk = min(batch, workspace.size // per_sample)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         view = workspace[:(stop - start) * per_sample]
