@@ -74,6 +74,22 @@ def test_max_pooling_2x2_stride_2_on_the_4x4_example():
     np.testing.assert_array_equal(y[0, 0], [[6, 8], [3, 4]])
 
 
+@pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES)
+def test_max_pooling_ties_go_to_the_first_maximum(kernel, stride, padding, rng):
+    x = rng.integers(0, 2, (2, 3, 7, 6)).astype(np.float32)  # ReLU-like: ties everywhere
+    oh, ow = output_hw((7, 6), kernel, stride, padding)
+    y, argmax = np.empty((2, 3, oh, ow), np.float32), np.empty((2, 3, oh, ow), np.int64)
+    cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
+    for p in range(oh):
+        for q in range(ow):
+            r0, s0 = p * stride[0] - padding[0], q * stride[1] - padding[1]
+            rows = np.arange(max(r0, 0), min(r0 + kernel[0], 7))
+            cols = np.arange(max(s0, 0), min(s0 + kernel[1], 6))
+            flat = (rows[:, None] * 6 + cols[None, :]).ravel()  # row-major window order
+            first = flat[np.argmax(x.reshape(2, 3, -1)[:, :, flat], axis=2)]
+            np.testing.assert_array_equal(argmax[:, :, p, q], first)
+
+
 def test_max_pooling_propagates_nan():
     x = np.array([[[[1.0, np.nan], [3.0, 2.0]]]])
     y = np.empty((1, 1, 1, 1))

@@ -33,10 +33,13 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     ``y``, int64) = flat index ``h * W + w`` of each maximum.
 
     A whole output row at a time: for each tap ``(h, j)`` of the window, one loop over the
-    row's windows ``q`` compares and keeps without branches. Every window still sees its
-    taps in row-major order, so ties go to the first maximum. (Measured, 2x2 windows on
-    ``(64, 32, 28, 28)``: 10.6 ms, against 12.7 ms visiting one window after the other; the
-    same loop without ``argmax`` takes 2.8 ms: the integer selects keep it scalar.)
+    row's windows ``q`` compares and keeps. Every window still sees its taps in row-major
+    order, so ties go to the first maximum. The loop must stay free of branches: a branch
+    on random data is mispredicted half the time. Two details keep it so, measured with 2x2
+    windows on ``(64, 32, 28, 28)``: ``take`` is built from integer flags (``|`` on
+    booleans compiles to jumps), and the taps are read through a strided view indexed from
+    0 (4.3 ms, against 10.6 ms with boolean flags or ``row[q * s_w + offset]``; 12.7 ms
+    visiting one window after the other).
     """
     batch, channels, height, width = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -53,13 +56,15 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
                     for j in range(kernel_size[1]):
                         offset = j - padding[1]
                         lo, hi = window_range(ow, width, stride[1], offset)
-                        for q in range(lo, hi):
-                            w = q * stride[1] + offset
-                            v, b = row[w], best[q]
+                        taps = row[lo * stride[1] + offset::stride[1]]  # windows lo, lo+1...
+                        first = h * width + lo * stride[1] + offset  # flat index of taps[0]
+                        for q in range(hi - lo):
+                            v, b, at = taps[q], best[lo + q], where[lo + q]
                             # NaN wins (it propagates); the first tap is always taken.
-                            take = (where[q] < 0) | (v > b) | ((v != v) & (b == b))
-                            best[q] = v if take else b
-                            where[q] = h * width + w if take else where[q]
+                            take = (np.int64(at < 0) | np.int64(v > b)
+                                    | (np.int64(v != v) & np.int64(b == b)))
+                            best[lo + q] = v if take else b
+                            where[lo + q] = first + q * stride[1] if take else at
 
 
 @kernel
