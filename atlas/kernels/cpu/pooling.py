@@ -83,8 +83,9 @@ def maxpool2d_backward(dy, argmax, dx):
 @kernel
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
     """``y (N, C, OH, OW)`` = window means of ``x (N, C, H, W)``, a whole output row at a
-    time as in `maxpool2d_forward` (here the loops vectorise: 2x2 windows on
-    ``(64, 6, 28, 28)`` 0.7 ms, against 1.7 ms one window at a time)."""
+    time as in `maxpool2d_forward`, taps through a strided view (2x2 windows on
+    ``(64, 6, 28, 28)``: 0.46 ms, against 0.65 ms indexing ``row[q * s_w + offset]`` and
+    1.7 ms one window at a time)."""
     batch, channels, height, width = x.shape
     oh, ow = y.shape[2], y.shape[3]
     for n in range(batch):
@@ -99,8 +100,9 @@ def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
                     for j in range(kernel_size[1]):
                         offset = j - padding[1]
                         lo, hi = window_range(ow, width, stride[1], offset)
-                        for q in range(lo, hi):
-                            total[q] += row[q * stride[1] + offset]
+                        taps = row[lo * stride[1] + offset::stride[1]]
+                        for q in range(hi - lo):
+                            total[lo + q] += taps[q]
                 for q in range(ow):
                     total[q] /= pool_divisor(p, q, height, width, kernel_size, stride, padding,
                                              count_include_pad)
@@ -127,8 +129,9 @@ def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
                     for j in range(kernel_size[1]):
                         offset = j - padding[1]
                         lo, hi = window_range(ow, width, stride[1], offset)
-                        for q in range(lo, hi):
-                            row[q * stride[1] + offset] += share[q]
+                        taps = row[lo * stride[1] + offset::stride[1]]
+                        for q in range(hi - lo):
+                            taps[q] += share[lo + q]
 
 
 @kernel
