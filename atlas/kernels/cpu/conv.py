@@ -84,34 +84,38 @@ def _workspace(cols, per_sample, batch):
 
 
 @kernel
-def _pad(x, padding, hp, wp, planes):
-    """Copy ``x (N, C, H, W)`` into the zeroed flat buffer ``planes``: plane ``(n, c)``
-    starts at ``(n C + c) H_p W_p`` and holds ``x[n, c]`` shifted by ``padding``. Rows and
-    columns of ``x`` past the padded plane (never read by a window) are left out."""
+def _copy_interior(x, planes, padding, hp, wp, into_planes):
+    """Copy ``x (N, C, H, W)`` into the interior of the flat padded ``planes`` (plane
+    ``(n, c)`` starts at ``(n C + c) H_p W_p``, ``x[n, c]`` shifted by ``padding``), or back
+    out when ``into_planes`` is false. Rows and columns of ``x`` past the padded plane (never
+    read by a window) are left out."""
     batch, channels, height, width = x.shape
-    planes[:] = 0.0
     rows = max(0, min(height, hp - padding[0]))
     cols = max(0, min(width, wp - padding[1]))
     for n in range(batch):
         for c in range(channels):
             start = (n * channels + c) * hp * wp + padding[0] * wp + padding[1]
             for r in range(rows):
-                planes[start + r * wp:start + r * wp + cols] = x[n, c, r, :cols]
+                interior = planes[start + r * wp:start + r * wp + cols]
+                if into_planes:
+                    interior[:] = x[n, c, r, :cols]
+                else:
+                    x[n, c, r, :cols] = interior
+
+
+@kernel
+def _pad(x, padding, hp, wp, planes):
+    """Zero the flat buffer ``planes`` and copy ``x (N, C, H, W)`` into its interior."""
+    planes[:] = 0.0
+    _copy_interior(x, planes, padding, hp, wp, True)
 
 
 @kernel
 def _crop(planes, padding, hp, wp, x):
     """The adjoint of `_pad`: ``x`` is the interior of the padded planes (zero where it lies
     outside them)."""
-    batch, channels, height, width = x.shape
     x[...] = 0.0
-    rows = max(0, min(height, hp - padding[0]))
-    cols = max(0, min(width, wp - padding[1]))
-    for n in range(batch):
-        for c in range(channels):
-            start = (n * channels + c) * hp * wp + padding[0] * wp + padding[1]
-            for r in range(rows):
-                x[n, c, r, :cols] = planes[start + r * wp:start + r * wp + cols]
+    _copy_interior(x, planes, padding, hp, wp, False)
 
 
 @kernel
