@@ -44,6 +44,9 @@ gradients are set to zero, so the weight gradient ignores them). At the 5x5 conv
 of 14x14 images this costs 29% more multiply-adds (rows of 18 instead of 14), and still
 forward+backward went from 78 to 62 ms (and from 135 to 98 ms at the 3x3 convolution of
 (32, 64, 32, 32)) against copying short rows; with stride > 1 the rows stay $OW$ wide.
+The dropped outputs read real input values too, so an infinite input can turn their
+$0 \cdot \infty$ into NaN in the weight gradient; such an input already makes the
+layer's outputs infinite.
 
 Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
 ``padding = (p_top, p_left)``, ``dilation = (d_h, d_w)``. The padding at the bottom and
@@ -75,12 +78,19 @@ def _planes(samples, channels, hp, wp, kw, dilation, like):
 
 
 @kernel
-def _workspace(cols, per_sample, batch):
-    """``(workspace, chunk)``: ``cols`` and how many samples' columns (``per_sample`` values
-    each) it holds, or a fresh array for one sample when it cannot hold one."""
-    if cols.size < per_sample:
-        return np.empty(per_sample, dtype=cols.dtype), 1
-    return cols, min(batch, cols.size // per_sample)
+def _buffers(cols, batch, channels, kh, kw, rows, hp, wp, row_width, dilation, matrix_rows):
+    """``(workspace, chunk, planes, matrix)`` for a convolution whose columns have ``rows``
+    rows of ``row_width`` values per tap: ``cols`` (or a fresh array for one sample when it
+    cannot hold one) and how many samples' columns it holds, padded planes for that many
+    samples of ``channels`` channels, and a flat buffer for the ``matrix_rows``-row matrix
+    on the other side of the product."""
+    per_sample = channels * kh * kw * rows * row_width
+    workspace, chunk = cols, min(batch, cols.size // per_sample)
+    if chunk == 0:
+        workspace, chunk = np.empty(per_sample, dtype=cols.dtype), 1
+    planes = _planes(chunk, channels, hp, wp, kw, dilation, cols)
+    matrix = np.empty(matrix_rows * chunk * rows * row_width, dtype=cols.dtype)
+    return workspace, chunk, planes, matrix
 
 
 @kernel
@@ -119,6 +129,12 @@ def _crop(planes, padding, hp, wp, x):
 
 
 @kernel
+def _tap_start(n, c, i, j, channels, hp, wp, dilation):
+    """Where tap ``(i, j)`` of the first window of plane ``(n, c)`` lies in the flat planes."""
+    return (n * channels + c) * hp * wp + i * dilation[0] * wp + j * dilation[1]
+
+
+@kernel
 def _gather(planes, hp, wp, stride, dilation, cols):
     """``cols[c, i, j, n, p, q] = planes(n, c)[p s_h + i d_h, q s_w + j d_w]`` for
     ``cols (C, kh, kw, N, OH, row_width)``. When the rows of outputs are the padded width
@@ -130,7 +146,7 @@ def _gather(planes, hp, wp, stride, dilation, cols):
         for i in range(kh):
             for j in range(kw):
                 for n in range(batch):
-                    start = (n * channels + c) * hp * wp + i * dilation[0] * wp + j * dilation[1]
+                    start = _tap_start(n, c, i, j, channels, hp, wp, dilation)
                     out = rows[c, i, j, n]
                     if block:
                         out[:] = planes[start:start + oh * wp]
@@ -154,7 +170,7 @@ def _scatter_add(cols, hp, wp, stride, dilation, planes):
         for i in range(kh):
             for j in range(kw):
                 for n in range(batch):
-                    start = (n * channels + c) * hp * wp + i * dilation[0] * wp + j * dilation[1]
+                    start = _tap_start(n, c, i, j, channels, hp, wp, dilation)
                     src = rows[c, i, j, n]
                     if block:
                         dst = planes[start:start + oh * wp]
@@ -274,9 +290,8 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     oh, ow = y.shape[2], y.shape[3]
     hp, wp, row_width = _geometry(oh, ow, kh, kw, stride, dilation)
     k = c_in * kh * kw
-    workspace, chunk = _workspace(cols, k * oh * row_width, batch)
-    planes = _planes(chunk, c_in, hp, wp, kw, dilation, x)
-    buffer = np.empty(c_out * chunk * oh * row_width, dtype=y.dtype)
+    workspace, chunk, planes, buffer = _buffers(cols, batch, c_in, kh, kw, oh, hp, wp,
+                                                row_width, dilation, c_out)
     weights = W.reshape(c_out, k)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
@@ -300,9 +315,8 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     oh, ow = dy.shape[2], dy.shape[3]
     hp, wp, row_width = _geometry(oh, ow, kh, kw, stride, dilation)
     k = c_in * kh * kw
-    workspace, chunk = _workspace(cols, k * oh * row_width, batch)
-    planes = _planes(chunk, c_in, hp, wp, kw, dilation, x)
-    buffer = np.empty(c_out * chunk * oh * row_width, dtype=dy.dtype)
+    workspace, chunk, planes, buffer = _buffers(cols, batch, c_in, kh, kw, oh, hp, wp,
+                                                row_width, dilation, c_out)
     weights = W.reshape(c_out, k)
     grad_w = dW.reshape(c_out, k)
     part = np.empty((c_out, k), dtype=dW.dtype)
@@ -338,9 +352,8 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
     hp, wp, row_width = _geometry(height, width, kh, kw, stride, dilation)
     k = c_out * kh * kw
-    workspace, chunk = _workspace(cols, k * height * row_width, batch)
-    planes = _planes(chunk, c_out, hp, wp, kw, dilation, y)
-    buffer = np.empty(c_in * chunk * height * row_width, dtype=x.dtype)
+    workspace, chunk, planes, buffer = _buffers(cols, batch, c_out, kh, kw, height, hp, wp,
+                                                row_width, dilation, c_in)
     weights = W.reshape(c_in, k)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
@@ -364,9 +377,8 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
     hp, wp, row_width = _geometry(height, width, kh, kw, stride, dilation)
     k = c_out * kh * kw
-    workspace, chunk = _workspace(cols, k * height * row_width, batch)
-    planes = _planes(chunk, c_out, hp, wp, kw, dilation, dy)
-    buffer = np.empty(c_in * chunk * height * row_width, dtype=x.dtype)
+    workspace, chunk, planes, buffer = _buffers(cols, batch, c_out, kh, kw, height, hp, wp,
+                                                row_width, dilation, c_in)
     weights = W.reshape(c_in, k)
     grad_w = dW.reshape(c_in, k)
     part = np.empty((c_in, k), dtype=dW.dtype)
