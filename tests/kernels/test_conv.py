@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from atlas.kernels import cpu
+from atlas.kernels.cpu import conv
 
 from .twins import assert_twins_agree
 
@@ -85,19 +86,38 @@ def conv_arrays(geometry, rng, dtype=np.float64, workspace=None):
 WORKSPACES = [None, 1, 10**6]
 
 
-@pytest.mark.parametrize("workspace", WORKSPACES)
-@pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_conv2d_matches_naive_loops_and_its_adjoint(geometry, workspace, rng):
+def direct_forward(x, W, b, stride, padding, dilation, cols, y):
+    conv._direct_forward(x, W, b, padding, dilation, y)
+
+
+def direct_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    conv._direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
+
+
+# Both algorithms on every geometry they take (im2col with each workspace size), and the
+# entry points, which choose between them.
+ALGORITHMS = {"im2col": (conv._im2col_forward, conv._im2col_backward),
+              "direct": (direct_forward, direct_backward),
+              "chosen": (cpu.conv2d_forward, cpu.conv2d_backward)}
+CASES = [(name, workspace, geometry) for geometry in GEOMETRIES
+         for name, workspace in [("im2col", w) for w in WORKSPACES] + [("direct", None),
+                                                                       ("chosen", None)]
+         if name != "direct" or geometry[7] == (1, 1)]
+
+
+@pytest.mark.parametrize("algorithm,workspace,geometry", CASES)
+def test_conv2d_matches_naive_loops_and_its_adjoint(algorithm, workspace, geometry, rng):
+    forward, backward = ALGORITHMS[algorithm]
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, workspace=workspace)
-    cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    forward(x, W, b, stride, padding, dilation, cols, y)
     np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
                                rtol=1e-10, atol=1e-12)
     # Backward: <dy, conv(x)> is linear in x and W, so its exact gradients are the adjoints,
     # checked here against the naive transposed convolution and the naive weight gradient.
     dy = rng.standard_normal(y.shape)
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-    cpu.conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+    backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
     expected_dx = naive_conv_transpose2d(dy, W, np.zeros(x.shape[1]), stride, padding,
                                          dilation, x.shape[2:])
     np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-12)
@@ -108,6 +128,32 @@ def test_conv2d_matches_naive_loops_and_its_adjoint(geometry, workspace, rng):
         bumped[index] += eps
         change = naive_conv2d(x, bumped, b, stride, padding, dilation) - y
         assert dW[index] == pytest.approx(np.sum(change * dy) / eps, rel=1e-5, abs=1e-8)
+
+
+def test_direct_backward_without_the_input_gradient_leaves_dx_alone(rng):
+    geometry = (2, 3, 6, 7, 5, 3, 2, (1, 1), (1, 2), (2, 1))
+    x, W, b, cols, y = conv_arrays(geometry, rng)
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.full_like(x, 7.0), np.empty_like(W), np.empty_like(b)
+    direct_backward(dy, x, W, *geometry[7:], cols, dx, dW, db, False)
+    expected_dW, expected_db = np.empty_like(W), np.empty_like(b)
+    conv._im2col_backward(dy, x, W, *geometry[7:], cols, np.empty_like(x), expected_dW,
+                          expected_db, True)
+    np.testing.assert_allclose(dW, expected_dW, rtol=1e-10)
+    np.testing.assert_allclose(db, expected_db, rtol=1e-10)
+    assert np.all(dx == 7.0)
+
+
+@pytest.mark.parametrize("c_out,c_in,k,stride,direct", [
+    (6, 1, 5, (1, 1), True),  # LeNet-5's first convolution
+    (16, 6, 5, (1, 1), True),  # and its second
+    (32, 1, 5, (1, 1), True),  # the two-convolution network's first: 25 taps
+    (64, 32, 5, (1, 1), False),  # and its second
+    (64, 64, 3, (1, 1), False),  # VGG-16's first stage
+    (6, 1, 5, (2, 1), False),  # stride 2 always takes im2col
+])
+def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride, direct):
+    assert conv._direct_wins(c_out, c_in * k * k, stride) is direct
 
 
 @pytest.mark.parametrize("workspace", WORKSPACES)

@@ -1,4 +1,4 @@
-r"""2-D convolution and transposed convolution, NCHW, as im2col + one matrix product.
+r"""2-D convolution and transposed convolution, NCHW: im2col + matrix products, or direct.
 
 A convolution is a matrix product in disguise. `im2col` copies every receptive field of
 the input into a column of a matrix ``cols`` of shape ``(C, kh, kw, N, OH, OW)``, seen as
@@ -51,8 +51,21 @@ layer's outputs infinite.
 Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
 ``padding = (p_top, p_left)``, ``dilation = (d_h, d_w)``. The padding at the bottom and
 right follows from the shapes of ``cols`` and ``y``, so asymmetric ("same") padding needs
-nothing more. Measured against direct loops on the reference machine, im2col + GEMM was the
-faster algorithm at every shape of the benchmark (see ``benchmarks/bench_conv.py``).
+nothing more.
+
+**Direct convolution.** When the matrix products would be thin (few output channels, or few
+taps per output: LeNet-5's convolutions, a first layer on grayscale images), BLAS runs them
+far below its speed while `_gather` still writes $k_h k_w$ copies of the input. At stride
+1, `conv2d_forward` and `conv2d_backward` then skip the columns: an output plane in wide
+rows is a weighted sum of shifted blocks of the padded planes, one block per tap,
+
+$$
+y^{wide}_{o}[\,t\,] = b_o + \sum_{c,i,j} W_{o,c,i,j}\; x^{pad}_{c}[\,t + i d_h W_p + j d_w\,],
+$$
+
+accumulated four taps and two output channels per pass (`_accumulate_taps`), so that each
+value loaded feeds two multiply-adds. `_direct_wins` holds the rule and the measurements
+behind it.
 """
 
 import numpy as np
@@ -276,8 +289,8 @@ def _matrix(buffer, rows, cols):
 
 
 @kernel
-def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
-    r"""Forward pass $y = W \star x + b$.
+def _im2col_forward(x, W, b, stride, padding, dilation, cols, y):
+    r"""`conv2d_forward` as im2col + GEMM.
 
     ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)``. ``cols`` is a 1-D workspace: the batch is processed in chunks
@@ -305,8 +318,8 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
 
 
 @kernel
-def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
-    r"""Gradients of `conv2d_forward` (overwritten, not accumulated):
+def _im2col_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    r"""`conv2d_backward` as im2col + GEMM:
     $dW = \sum_{\text{chunks}} dY\,\text{cols}^\top$, $db = \sum dY$, and, when
     ``input_grad`` is true, $dx = \text{col2im}(W^\top dY)$. The columns of each chunk are
     recomputed from ``x`` (cheaper than keeping them for the whole batch)."""
@@ -336,6 +349,233 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
             np.dot(weights.T, grads, columns.reshape(k, m))
             _scatter_add(columns, hp, wp, stride, dilation, planes)
             _crop(planes, padding, hp, wp, dx[start:stop])
+
+
+# Direct convolution: stride 1, thin matrix products -----------------------------------------
+#: Below these sizes the direct path wins (`_direct_wins`): at most this many output channels
+#: (the rows of im2col's matrix products)...
+DIRECT_MAX_CHANNELS = 16
+#: ... or fewer than this many taps per output (their inner dimension, ``C_in kh kw``).
+DIRECT_TAPS_BELOW = 32
+
+
+@kernel
+def _direct_wins(c_out, taps, stride):
+    """Whether a convolution with ``c_out`` output channels and ``taps = C_in kh kw`` inputs
+    per output is computed directly: at stride 1, when im2col's matrix products would be too
+    thin for BLAS to run near its speed while the columns still cost ``kh kw`` copies of the
+    input.
+
+    Measured on the reference machine (forward+backward, batch 64, 3x3 and 5x5 kernels,
+    14x14 to 32x32 images): direct took 0.2-0.9 of im2col's time with up to 16 output
+    channels, or with fewer than 32 taps (1 input channel, 32 or 64 outputs: 0.6-0.9), and
+    0.9-1.9 of it from 32 input and 32 output channels up (1.3 at (64, 32, 14, 14) -> 64 5x5,
+    1.7-1.8 with 128 and 256 channels).
+    """
+    thin = c_out <= DIRECT_MAX_CHANNELS or taps < DIRECT_TAPS_BELOW
+    return stride[0] == 1 and stride[1] == 1 and thin
+
+
+@kernel
+def _accumulate_taps(acc0, acc1, src, starts, w0, w1):
+    r"""$acc_0 \mathrel{+}= \sum_k w_0[k]\, src[s_k : s_k + n]$ and the same for ``acc1``
+    with ``w1``, over the taps ``k`` whose blocks start at ``starts[k]`` (``n`` the length
+    of the accumulators; ``starts.size`` a multiple of 4).
+
+    Four taps and two accumulators per pass: each value read from ``src`` feeds two
+    multiply-adds, and each accumulator is loaded and stored once per four taps.
+    """
+    n = acc0.size
+    for k in range(0, starts.size, 4):
+        s0, s1 = src[starts[k]:starts[k] + n], src[starts[k + 1]:starts[k + 1] + n]
+        s2, s3 = src[starts[k + 2]:starts[k + 2] + n], src[starts[k + 3]:starts[k + 3] + n]
+        a0, a1, a2, a3 = w0[k], w0[k + 1], w0[k + 2], w0[k + 3]
+        b0, b1, b2, b3 = w1[k], w1[k + 1], w1[k + 2], w1[k + 3]
+        for t in range(n):
+            v0, v1, v2, v3 = s0[t], s1[t], s2[t], s3[t]
+            acc0[t] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+            acc1[t] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+
+
+@kernel
+def _correlate_taps(d0, d1, src, starts, g0, g1):
+    r"""$g_0[k] \mathrel{+}= \langle d_0,\, src[s_k : s_k + n] \rangle$ and the same for
+    ``g1`` with ``d1``: the adjoint of `_accumulate_taps` with respect to its weights, four
+    taps and two accumulators per pass."""
+    n = d0.size
+    zero = src.dtype.type(0)
+    for k in range(0, starts.size, 4):
+        s0, s1 = src[starts[k]:starts[k] + n], src[starts[k + 1]:starts[k + 1] + n]
+        s2, s3 = src[starts[k + 2]:starts[k + 2] + n], src[starts[k + 3]:starts[k + 3] + n]
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = zero
+        for t in range(n):
+            v0, v1, v2, v3, e0, e1 = s0[t], s1[t], s2[t], s3[t], d0[t], d1[t]
+            a0 += e0 * v0
+            a1 += e0 * v1
+            a2 += e0 * v2
+            a3 += e0 * v3
+            b0 += e1 * v0
+            b1 += e1 * v1
+            b2 += e1 * v2
+            b3 += e1 * v3
+        g0[k] += a0
+        g0[k + 1] += a1
+        g0[k + 2] += a2
+        g0[k + 3] += a3
+        g1[k] += b0
+        g1[k + 1] += b1
+        g1[k + 2] += b2
+        g1[k + 3] += b3
+
+
+@kernel
+def _tap_table(outer, kh, kw, outer_stride, row_step, col_step, flip):
+    """Where the blocks of the ``outer x kh x kw`` taps start (tap ``(u, i, j)`` at
+    ``u * outer_stride + i * row_step + j * col_step``, or with ``i, j`` counted from the
+    kernel's far corner when ``flip``), padded with taps at 0 to a multiple of 4."""
+    taps = outer * kh * kw
+    starts = np.zeros((taps + 3) // 4 * 4, dtype=np.int64)
+    for u in range(outer):
+        for i in range(kh):
+            for j in range(kw):
+                r, c = (kh - 1 - i, kw - 1 - j) if flip else (i, j)
+                starts[(u * kh + i) * kw + j] = u * outer_stride + r * row_step + c * col_step
+    return starts
+
+
+@kernel
+def _tap_weights(W, rows, transpose):
+    """``W (C_out, C_in, kh, kw)`` as a matrix with one row per accumulator and one column per
+    tap, zero-padded to ``rows`` rows (an even number) and to the taps' multiple of 4: rows
+    are output channels and taps ``(c, i, j)``, or with ``transpose`` rows are input channels
+    and taps ``(o, i, j)``."""
+    c_out, c_in, kh, kw = W.shape
+    inner = c_out if transpose else c_in
+    out = np.zeros((rows, (inner * kh * kw + 3) // 4 * 4), dtype=W.dtype)
+    for o in range(c_out):
+        for c in range(c_in):
+            for i in range(kh):
+                for j in range(kw):
+                    if transpose:
+                        out[c, (o * kh + i) * kw + j] = W[o, c, i, j]
+                    else:
+                        out[o, (c * kh + i) * kw + j] = W[o, c, i, j]
+    return out
+
+
+@kernel
+def _wide_rows(planes, oh, wp, y, bias):
+    """``y[c, p, q] = planes[c, p W_p + q] + bias[c]``: outputs of wide rows, dropping each
+    row's last ``W_p - OW`` values."""
+    channels, _, ow = y.shape
+    for c in range(channels):
+        for p in range(oh):
+            src = planes[c, p * wp:p * wp + ow]
+            dst = y[c, p]
+            for q in range(ow):
+                dst[q] = src[q] + bias[c]
+
+
+@kernel
+def _direct_forward(x, W, b, padding, dilation, y):
+    r"""`conv2d_forward` at stride 1 without columns. For each sample, the output plane of
+    channel $o$, computed in wide rows, is a weighted sum of shifted blocks of the padded
+    input planes, one block per tap:
+
+    $$
+    y^{wide}_{o}[\,t\,] = b_o + \sum_{c,i,j} W_{o,c,i,j}\;
+    x^{pad}_{c}[\,t + i d_h W_p + j d_w\,], \qquad 0 \le t < OH\,W_p,
+    $$
+
+    accumulated by `_accumulate_taps`, two output channels at a time."""
+    batch, c_in = x.shape[0], x.shape[1]
+    c_out, _, kh, kw = W.shape
+    oh = y.shape[2]
+    hp, wp, _ = _geometry(oh, y.shape[3], kh, kw, (1, 1), dilation)
+    pairs = (c_out + 1) // 2
+    starts = _tap_table(c_in, kh, kw, hp * wp, dilation[0] * wp, dilation[1], False)
+    weights = _tap_weights(W, 2 * pairs, False)
+    bias = np.zeros(2 * pairs, dtype=y.dtype)
+    bias[:c_out] = b
+    planes = _planes(1, c_in, hp, wp, kw, dilation, x)
+    wide = np.empty((2 * pairs, oh * wp), dtype=y.dtype)
+    for n in range(batch):
+        _pad(x[n:n + 1], padding, hp, wp, planes)
+        wide[...] = 0.0
+        for o in range(0, c_out, 2):
+            _accumulate_taps(wide[o], wide[o + 1], planes, starts, weights[o], weights[o + 1])
+        _wide_rows(wide, oh, wp, y[n], bias)
+
+
+@kernel
+def _direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad):
+    r"""`conv2d_backward` at stride 1 without columns. With the output gradients in wide
+    rows $g_o$ (zero in the dropped columns),
+
+    $$
+    \frac{\partial L}{\partial W_{o,c,i,j}} = \sum_n \big\langle g_o,\;
+    x^{pad}_{c}[\,i d_h W_p + j d_w :\,] \big\rangle, \qquad
+    \frac{\partial L}{\partial x^{pad}_{c}}[\,t\,] = \sum_{o,i,j} W_{o,c,i,j}\;
+    g_o[\,t - i d_h W_p - j d_w\,],
+    $$
+
+    the second a forward pass over the output gradients, each placed after
+    $d_h (k_h - 1) W_p + d_w (k_w - 1)$ zeros so that every shift reads inside the buffer
+    (`_accumulate_taps` with the taps flipped, two input channels at a time)."""
+    batch, c_in = x.shape[0], x.shape[1]
+    c_out, _, kh, kw = W.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    hp, wp, _ = _geometry(oh, ow, kh, kw, (1, 1), dilation)
+    lead = dilation[0] * (kh - 1) * wp + dilation[1] * (kw - 1)
+    span = lead + hp * wp  # one output gradient plane, zeros before and after
+    out_pairs, in_pairs = (c_out + 1) // 2, (c_in + 1) // 2
+    starts = _tap_table(c_in, kh, kw, hp * wp, dilation[0] * wp, dilation[1], False)
+    back_starts = _tap_table(c_out, kh, kw, span, dilation[0] * wp, dilation[1], True)
+    back_weights = _tap_weights(W, 2 * in_pairs, True)
+    planes = _planes(1, c_in, hp, wp, kw, dilation, x)
+    grads = np.zeros((2 * out_pairs, span), dtype=dy.dtype)
+    grad_w = np.zeros((2 * out_pairs, starts.size), dtype=dW.dtype)
+    grad_planes = np.empty((2 * in_pairs, hp * wp), dtype=dx.dtype)
+    _channel_sums(dy, db)
+    for n in range(batch):
+        _pad(x[n:n + 1], padding, hp, wp, planes)
+        for o in range(c_out):
+            _to_columns(dy[n:n + 1, o:o + 1], grads[o:o + 1, lead:lead + oh * wp])
+        for o in range(0, c_out, 2):
+            _correlate_taps(grads[o, lead:lead + oh * wp], grads[o + 1, lead:lead + oh * wp],
+                            planes, starts, grad_w[o], grad_w[o + 1])
+        if input_grad:
+            grad_planes[...] = 0.0
+            for c in range(0, c_in, 2):
+                _accumulate_taps(grad_planes[c], grad_planes[c + 1], grads.reshape(grads.size),
+                                 back_starts, back_weights[c], back_weights[c + 1])
+            _crop(grad_planes.reshape(grad_planes.size), padding, hp, wp, dx[n:n + 1])
+    dW.reshape(c_out, c_in * kh * kw)[:, :] = grad_w[:c_out, :c_in * kh * kw]
+
+
+# The entry points ---------------------------------------------------------------------------
+@kernel
+def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
+    r"""Forward pass $y = W \star x + b$.
+
+    ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``, ``b (C_out,)``,
+    ``y (N, C_out, OH, OW)``; ``cols`` is a 1-D workspace (scratch). Direct at stride 1 with
+    thin matrix products (`_direct_wins`), else im2col + GEMM.
+    """
+    if _direct_wins(W.shape[0], W[0].size, stride):
+        _direct_forward(x, W, b, padding, dilation, y)
+    else:
+        _im2col_forward(x, W, b, stride, padding, dilation, cols, y)
+
+
+@kernel
+def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    r"""Gradients of `conv2d_forward` (overwritten, not accumulated): ``dW``, ``db`` and,
+    when ``input_grad`` is true, ``dx``; by the same algorithm as the forward pass."""
+    if _direct_wins(W.shape[0], W[0].size, stride):
+        _direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
+    else:
+        _im2col_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad)
 
 
 @kernel
