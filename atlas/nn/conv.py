@@ -1,7 +1,8 @@
 r"""Convolution layers: `Conv2D` and `ConvTranspose2D` (NCHW).
 
 The kernels turn receptive fields into columns (``im2col``) in a workspace the layer
-owns and reuses. On the CPU it holds the columns of a few samples at a time (about
+owns and reuses (on the CPU, thin stride-1 convolutions skip the columns and leave it
+unused: see `atlas.kernels.cpu.conv`). On the CPU it holds the columns of a few samples at a time (about
 `CPU_WORKSPACE_VALUES` values), so they are still in cache when the matrix product reads
 them; materialising a whole batch's columns was measured 2-3x slower, bound by memory
 writes. On a GPU it holds the whole batch, for one large product.
