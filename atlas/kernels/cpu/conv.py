@@ -428,6 +428,39 @@ def _correlate_taps(d0, d1, src, starts, g0, g1):
         g1[k + 3] += b3
 
 
+#: The direct path walks its planes in segments of this many values: two accumulator
+#: segments stay in the L1 cache while every tap adds to them, and the input rows they read
+#: stay in L2 while every pair of channels passes over them.
+SEGMENT = 2048
+
+
+@kernel
+def _weighted_sums(acc, src, starts, weights):
+    """``acc[r] = sum_k weights[r, k] src[starts[k]:][:n]`` for every row of ``acc (R, n)``
+    (``R`` even): `_accumulate_taps` on each pair of rows, segment by segment, each segment
+    zeroed just before (while it is in cache)."""
+    rows, n = acc.shape
+    for lo in range(0, n, SEGMENT):
+        hi = min(lo + SEGMENT, n)
+        acc[:, lo:hi] = 0.0
+        for r in range(0, rows, 2):
+            _accumulate_taps(acc[r, lo:hi], acc[r + 1, lo:hi], src[lo:], starts, weights[r],
+                             weights[r + 1])
+
+
+@kernel
+def _correlate_rows(d, first, step, n, src, starts, grads):
+    """`_correlate_taps` for every pair of rows of ``grads (R, taps)`` (``R`` even), row
+    ``r`` against ``d[first + r step:][:n]`` (rows of the flat buffer ``d``), segment by
+    segment."""
+    for lo in range(0, n, SEGMENT):
+        hi = min(lo + SEGMENT, n)
+        for r in range(0, grads.shape[0], 2):
+            d0 = d[first + r * step + lo:first + r * step + hi]
+            d1 = d[first + (r + 1) * step + lo:first + (r + 1) * step + hi]
+            _correlate_taps(d0, d1, src[lo:], starts, grads[r], grads[r + 1])
+
+
 @kernel
 def _tap_table(outer, kh, kw, outer_stride, row_step, col_step, flip):
     """Where the blocks of the ``outer x kh x kw`` taps start (tap ``(u, i, j)`` at
@@ -487,7 +520,7 @@ def _direct_forward(x, W, b, padding, dilation, y):
     x^{pad}_{c}[\,t + i d_h W_p + j d_w\,], \qquad 0 \le t < OH\,W_p,
     $$
 
-    accumulated by `_accumulate_taps`, two output channels at a time."""
+    accumulated by `_accumulate_taps`, two output channels at a time (`_weighted_sums`)."""
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh = y.shape[2]
@@ -501,9 +534,7 @@ def _direct_forward(x, W, b, padding, dilation, y):
     wide = np.empty((2 * pairs, oh * wp), dtype=y.dtype)
     for n in range(batch):
         _pad(x[n:n + 1], padding, hp, wp, planes)
-        wide[...] = 0.0
-        for o in range(0, c_out, 2):
-            _accumulate_taps(wide[o], wide[o + 1], planes, starts, weights[o], weights[o + 1])
+        _weighted_sums(wide, planes, starts, weights)
         _wide_rows(wide, oh, wp, y[n], bias)
 
 
@@ -541,14 +572,10 @@ def _direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad):
         _pad(x[n:n + 1], padding, hp, wp, planes)
         for o in range(c_out):
             _to_columns(dy[n:n + 1, o:o + 1], grads[o:o + 1, lead:lead + oh * wp])
-        for o in range(0, c_out, 2):
-            _correlate_taps(grads[o, lead:lead + oh * wp], grads[o + 1, lead:lead + oh * wp],
-                            planes, starts, grad_w[o], grad_w[o + 1])
+        flat = grads.reshape(grads.size)
+        _correlate_rows(flat, lead, span, oh * wp, planes, starts, grad_w)
         if input_grad:
-            grad_planes[...] = 0.0
-            for c in range(0, c_in, 2):
-                _accumulate_taps(grad_planes[c], grad_planes[c + 1], grads.reshape(grads.size),
-                                 back_starts, back_weights[c], back_weights[c + 1])
+            _weighted_sums(grad_planes, flat, back_starts, back_weights)
             _crop(grad_planes.reshape(grad_planes.size), padding, hp, wp, dx[n:n + 1])
     dW.reshape(c_out, c_in * kh * kw)[:, :] = grad_w[:c_out, :c_in * kh * kw]
 
