@@ -377,9 +377,10 @@ def _direct_wins(c_out, taps, stride):
 
     Measured on the reference machine (forward+backward, batch 64, 3x3 and 5x5 kernels,
     14x14 to 32x32 images): direct took 0.2-0.9 of im2col's time with up to 16 output
-    channels, or with fewer than 32 taps (1 input channel, 32 or 64 outputs: 0.6-0.9), and
-    0.9-1.9 of it from 32 input and 32 output channels up (1.3 at (64, 32, 14, 14) -> 64 5x5,
-    1.7-1.8 with 128 and 256 channels).
+    channels, or with fewer than 32 taps (1 input channel, 32 or 64 outputs: 0.6-0.9). With
+    more channels it ranged from 0.6 (28x28, 32 -> 32) to 1.8 (128 and 256 channels), and
+    was 1.2-1.3 at the benchmark's (64, 32, 14, 14) -> 64 5x5 and (32, 64, 32, 32) -> 64 3x3,
+    so those keep im2col.
     """
     thin = c_out <= DIRECT_MAX_CHANNELS or taps < DIRECT_TAPS_BELOW
     return stride[0] == 1 and stride[1] == 1 and thin
