@@ -4,6 +4,7 @@ CPU, side by side: times (best of several runs) and the ratio atlas / torch.
     python benchmarks/bench_conv.py                 # kernels and both epochs
     python benchmarks/bench_conv.py --skip-epochs   # kernels only (about a minute)
     python benchmarks/bench_conv.py --startup       # atlas cold (compiling) vs warm start
+    python benchmarks/bench_conv.py --algorithms    # atlas's direct path vs im2col
 
 Kernels: conv forward and forward+backward at the four shapes of the issue, max pooling 2x2
 on (64, 32, 28, 28). Epochs: one epoch of Fashion-MNIST (60,000 images, batch 64, SGD with
@@ -24,6 +25,8 @@ parser.add_argument("--repeats", type=int, default=5, help="kernel timings: best
 parser.add_argument("--epoch-repeats", type=int, default=1)
 parser.add_argument("--skip-epochs", action="store_true")
 parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
+parser.add_argument("--algorithms", action="store_true",
+                    help="time the CPU's two stride-1 algorithms, direct and im2col, side by side")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 
@@ -44,6 +47,55 @@ x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
 m.train_step(x, np.arange(64) % 10)
 print(f"{time.perf_counter() - t0:.3f}")
 """
+
+
+# (N, C_in, H, C_out, k, padding) for --algorithms: LeNet-5's two convolutions, the
+# two-convolution network's two, thin and wide ones around the rule, VGG-16's first.
+ALGORITHM_SHAPES = [(64, 1, 28, 6, 5, 2), (64, 6, 14, 16, 5, 0), (64, 1, 28, 32, 5, 2),
+                    (64, 32, 14, 64, 5, 2), (64, 3, 28, 16, 3, 1), (64, 6, 28, 32, 3, 1),
+                    (64, 16, 14, 32, 5, 2), (64, 32, 28, 32, 3, 1), (32, 64, 32, 64, 3, 1),
+                    (1, 3, 224, 64, 3, 1)]
+
+
+def both_algorithms(shape, rng):
+    """Forward+backward (input gradient too) of the CPU convolution at ``shape`` by im2col
+    and by the direct path, as two functions."""
+    from atlas.kernels.cpu import conv
+    n, c, h, o, k, p = shape
+    x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+    W = rng.standard_normal((o, c, k, k), dtype=np.float32)
+    b = np.zeros(o, np.float32)
+    size = h + 2 * p - k + 1
+    y = np.empty((n, o, size, size), np.float32)
+    dy = rng.standard_normal(y.shape, dtype=np.float32)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    cols = np.empty(1 << 20, np.float32)
+    geometry = ((1, 1), (p, p), (1, 1))
+
+    def im2col():
+        conv._im2col_forward(x, W, b, *geometry, cols, y)
+        conv._im2col_backward(dy, x, W, *geometry, cols, dx, dW, db, True)
+
+    def direct():
+        conv._direct_forward(x, W, b, (p, p), (1, 1), y)
+        conv._direct_backward(dy, x, W, (p, p), (1, 1), dx, dW, db, True)
+    return im2col, direct
+
+
+def algorithms():
+    """Both stride-1 algorithms of the CPU convolution side by side, and the one
+    `_direct_wins` picks: the measurement behind the rule."""
+    from atlas.kernels.cpu.conv import _direct_wins
+    rng = np.random.default_rng(0)
+    print(f"{args.threads} thread(s); forward+backward, best of {args.repeats}")
+    for shape in ALGORITHM_SHAPES:
+        n, c, h, o, k, _ = shape
+        im2col, direct = both_algorithms(shape, rng)
+        t_im2col, t_direct = best(im2col, args.repeats), best(direct, args.repeats)
+        chosen = "direct" if _direct_wins(o, c * k * k, (1, 1)) else "im2col"
+        print(f"  ({n}, {c}, {h}, {h}) -> {o} {k}x{k}: im2col {t_im2col * 1e3:8.2f} ms   "
+              f"direct {t_direct * 1e3:8.2f} ms   direct/im2col {t_direct / t_im2col:5.2f}   "
+              f"rule: {chosen}", flush=True)
 
 
 def atlas_conv(shape, rng):
@@ -149,6 +201,9 @@ def startup():
 def main():
     if args.startup:
         startup()
+        return
+    if args.algorithms:
+        algorithms()
         return
     torch = torch_or_none(args.threads)
     rng = np.random.default_rng(0)
