@@ -380,7 +380,8 @@ def _direct_wins(c_out, taps, stride):
     channels, or with fewer than 32 taps (1 input channel, 32 or 64 outputs: 0.6-0.9). With
     more channels it ranged from 0.6 (28x28, 32 -> 32) to 1.8 (128 and 256 channels), and
     was 1.2-1.3 at the benchmark's (64, 32, 14, 14) -> 64 5x5 and (32, 64, 32, 32) -> 64 3x3,
-    so those keep im2col.
+    so those keep im2col. ``python benchmarks/bench_conv.py --algorithms`` repeats the
+    measurement.
     """
     thin = c_out <= DIRECT_MAX_CHANNELS or taps < DIRECT_TAPS_BELOW
     return stride[0] == 1 and stride[1] == 1 and thin
