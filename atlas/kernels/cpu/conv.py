@@ -581,8 +581,9 @@ def _direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad):
     _channel_sums(dy, db)
     for n in range(batch):
         _pad(x[n:n + 1], padding, hp, wp, planes)
-        for o in range(c_out):
-            _to_columns(dy[n:n + 1, o:o + 1], grads[o:o + 1, lead:lead + oh * wp])
+        for o in range(c_out):  # wide rows; the dropped columns stay zero
+            for p in range(oh):
+                _copy(dy[n, o, p], grads[o, lead + p * wp:lead + p * wp + ow])
         flat = grads.reshape(grads.size)
         _correlate_rows(flat, lead, span, oh * wp, planes, starts, grad_w)
         if input_grad:
