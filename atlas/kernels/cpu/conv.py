@@ -508,30 +508,11 @@ def _tap_weights(W, rows, transpose):
 
 
 @kernel
-def _wide_rows(planes, oh, wp, y, bias):
-    """``y[c, p, q] = planes[c, p W_p + q] + bias[c]``: outputs of wide rows, dropping each
-    row's last ``W_p - OW`` values."""
-    channels, _, ow = y.shape
-    for c in range(channels):
-        for p in range(oh):
-            src = planes[c, p * wp:p * wp + ow]
-            dst = y[c, p]
-            for q in range(ow):
-                dst[q] = src[q] + bias[c]
-
-
-@kernel
 def _direct_forward(x, W, b, padding, dilation, y):
-    r"""`conv2d_forward` at stride 1 without columns. For each sample, the output plane of
-    channel $o$, computed in wide rows, is a weighted sum of shifted blocks of the padded
-    input planes, one block per tap:
-
-    $$
-    y^{wide}_{o}[\,t\,] = b_o + \sum_{c,i,j} W_{o,c,i,j}\;
-    x^{pad}_{c}[\,t + i d_h W_p + j d_w\,], \qquad 0 \le t < OH\,W_p,
-    $$
-
-    accumulated by `_accumulate_taps`, two output channels at a time (`_weighted_sums`)."""
+    r"""`conv2d_forward` at stride 1 without columns: for each sample, every output plane in
+    wide rows is the weighted sum of shifted input blocks given in the module docstring,
+    two output channels at a time (`_weighted_sums`); `_from_columns` then drops the wide
+    rows' extra values and adds the bias."""
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh = y.shape[2]
@@ -539,14 +520,12 @@ def _direct_forward(x, W, b, padding, dilation, y):
     pairs = (c_out + 1) // 2
     starts = _tap_table(c_in, kh, kw, hp * wp, dilation[0] * wp, dilation[1], False)
     weights = _tap_weights(W, 2 * pairs, False)
-    bias = np.zeros(2 * pairs, dtype=y.dtype)
-    _copy(b, bias[:c_out])
     planes = _planes(1, c_in, hp, wp, kw, dilation, x)
     wide = np.empty((2 * pairs, oh * wp), dtype=y.dtype)
     for n in range(batch):
         _pad(x[n:n + 1], padding, hp, wp, planes)
         _weighted_sums(wide, planes, starts, weights)
-        _wide_rows(wide, oh, wp, y[n], bias)
+        _from_columns(wide, b, y[n:n + 1])
 
 
 @kernel
