@@ -1,7 +1,8 @@
-"""MkDocs hook: publish the figures that ``atlas figures`` wrote to ``figures/``.
+"""MkDocs hook: publish the figures that ``atlas figures`` wrote to ``figures/`` (to
+``build/quick-figures/`` with ``ATLAS_QUICK_FIGURES=1``).
 
 The pages reference ``figures/<name>.svg`` (relative to the docs folder); this hook adds
-every registered figure found in ``figures/`` to the site under that path. A registered
+every registered figure found in the figures folder to the site under that path. A registered
 figure that has not been drawn yet is a warning (an error with ``--strict``) that says
 which command draws it.
 """
@@ -14,9 +15,10 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 from atlas.figures import all_figures
+from atlas.figures.registry import DEFAULT_OUT
 
 log = logging.getLogger("mkdocs.hooks.figures")
-FIGURES_DIR = Path(__file__).parent / "figures"
+FIGURES_DIR = Path(__file__).parent / DEFAULT_OUT
 
 
 def on_files(files, config):
@@ -26,6 +28,5 @@ def on_files(files, config):
             log.warning(f"figure {spec.name!r} is missing from {FIGURES_DIR}: "
                         f"run `atlas figures --missing` first")
             continue
-        files.append(File(f"figures/{spec.filename()}", src_dir=str(FIGURES_DIR.parent),
-                          dest_dir=config["site_dir"], use_directory_urls=False))
+        files.append(File.generated(config, f"figures/{spec.filename()}", abs_src_path=str(path)))
     return files

@@ -4,7 +4,7 @@
 
     atlas train mlp [--epochs 20] [--device cpu] [--save runs/mlp.npz]
     atlas train lenet|cnn|cnn-bn [--epochs 8] [--batch-size 64]
-    atlas train char-lstm [--text FILE] [--minutes 10] [--save runs/char.npz]
+    atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
     atlas sample runs/char.npz [--length 500] [--temperature 0.8] [--prime "def "]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
     atlas --help
@@ -16,59 +16,107 @@ import argparse
 import sys
 import time
 
+from atlas import checks
+from atlas.backend import BackendError
+from atlas.figures.registry import DEFAULT_OUT
 
-def main(argv=None):
+
+def _argument_type(check, what):
+    """An argparse ``type`` that parses a number and checks it with `atlas.checks`; argparse
+    turns its ``ArgumentTypeError`` into a usage message and exit status 2."""
+    def parse(text):
+        try:
+            value = (int if what == "integer" else float)(text)
+            return check(value, "value")
+        except (TypeError, ValueError) as error:
+            message = str(error).replace("value must be", "must be")
+            if "invalid literal" in message or "could not convert" in message:
+                message = f"expected {what_name[what]}, got {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+    what_name = {"integer": "an integer", "number": "a number"}
+    parse.__name__ = f"{check.__name__} {what}"
+    return parse
+
+
+positive_int = _argument_type(checks.integer, "integer")
+seed_int = _argument_type(lambda v, n: checks.integer(v, n, minimum=0), "integer")
+positive_float = _argument_type(checks.positive, "number")
+non_negative_float = _argument_type(checks.non_negative, "number")
+rate = _argument_type(checks.fraction, "number")
+
+#: Defaults that depend on the model being trained: (epochs, batch size, learning rate).
+DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3),
+            "cnn-bn": (8, 64, 1e-3), "char-lstm": (None, 32, 2e-3)}
+
+#: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
+USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
+
+
+def build_parser():
     parser = argparse.ArgumentParser(prog="atlas", description="Deep Learning Atlas: train the "
                                      "course's models with the atlas engine.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on Fashion-MNIST (and report test "
                            "accuracy) or a character language model on text (and report "
                            "held-out bits per character)")
-    train.add_argument("model", choices=["mlp", "lenet", "cnn", "cnn-bn", "char-lstm"],
+    train.add_argument("model", choices=list(DEFAULTS),
                        help="which model to train: the MLP, LeNet-5, the two-convolution "
                             "network of the TensorFlow tutorial (cnn-bn: with batch norm), "
                             "the character-level LSTM language model")
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=positive_int, default=None,
                        help="default: 20 for the MLP, 8 for the convolutional networks")
-    train.add_argument("--batch-size", type=int, default=None,
-                       help="default: 128 for the MLP, 64 for the convolutional networks")
-    train.add_argument("--hidden", type=int, nargs="+", default=[512, 256],
+    train.add_argument("--batch-size", type=positive_int, default=None,
+                       help="default: 128 for the MLP, 64 for the convolutional networks, 32 "
+                            "for char-lstm")
+    train.add_argument("--hidden", type=positive_int, nargs="+", default=[512, 256],
                        help="MLP hidden layer sizes (default: 512 256)")
-    train.add_argument("--dropout", type=float, default=0.2, help="MLP dropout")
+    train.add_argument("--dropout", type=rate, default=0.2, help="MLP dropout, in [0, 1)")
     train.add_argument("--text", default=None,
                        help="char-lstm: a UTF-8 text file (default: the source of Python's "
                             "standard library, first 4 million characters)")
-    train.add_argument("--minutes", type=float, default=10.0,
-                       help="char-lstm: training budget in minutes (default: 10)")
-    train.add_argument("--lr", type=float, default=None,
+    train.add_argument("--minutes", type=positive_float, default=None,
+                       help="char-lstm: training budget in minutes (default: 10 unless "
+                            "--steps is given)")
+    train.add_argument("--steps", type=positive_int, default=None,
+                       help="char-lstm: number of training steps (reproducible, unlike a "
+                            "time budget)")
+    train.add_argument("--lr", type=positive_float, default=None,
                        help="Adam learning rate (default: 1e-3; char-lstm 2e-3)")
-    train.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
-    train.add_argument("--patience", type=int, default=None, help="early-stopping patience")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--weight-decay", type=non_negative_float, default=1e-4,
+                       help="AdamW weight decay")
+    train.add_argument("--patience", type=positive_int, default=None,
+                       help="early-stopping patience in epochs")
+    train.add_argument("--seed", type=seed_int, default=0)
     train.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     train.add_argument("--save", default=None, help="save the trained model to this .npz file")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     sample = sub.add_parser("sample", help="generate text with a saved character model")
     sample.add_argument("model", help="a .npz file saved by atlas train char-lstm --save")
-    sample.add_argument("--length", type=int, default=500)
-    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--length", type=positive_int, default=500)
+    sample.add_argument("--temperature", type=positive_float, default=0.8)
     sample.add_argument("--prime", default="\n", help="text to start from")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=seed_int, default=0)
     figures = sub.add_parser("figures", help="regenerate the textbook's figures into figures/")
     figures.add_argument("--only", nargs="+", metavar="NAME", help="just these figures")
     figures.add_argument("--missing", action="store_true",
                          help="only the figures whose file does not exist yet")
     figures.add_argument("--list", action="store_true", help="list the figures and exit")
-    figures.add_argument("--out", default="figures", help="output folder (default: figures)")
+    figures.add_argument("--out", default=str(DEFAULT_OUT),
+                         help=f"output folder (default: {DEFAULT_OUT}; build/quick-figures "
+                              f"with ATLAS_QUICK_FIGURES=1, small training budgets)")
     figures.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
-    if args.command == "train":
-        return train_model(args)
-    if args.command == "figures":
-        return make_figures(args)
-    if args.command == "sample":
-        return sample_text(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    return parser
+
+
+def main(argv=None):
+    """Run the ``atlas`` command; return its exit status (2 for a bad argument or input)."""
+    args = build_parser().parse_args(argv)
+    command = {"train": train_model, "figures": make_figures, "sample": sample_text}
+    try:
+        return command[args.command](args)
+    except USER_ERRORS as error:
+        print(f"atlas {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def train_model(args):
@@ -78,15 +126,14 @@ def train_model(args):
     if args.model == "char-lstm":
         return train_char_model(args)
     start = time.perf_counter()
-    common = {"lr": args.lr or 1e-3, "weight_decay": args.weight_decay, "patience": args.patience,
-              "seed": args.seed, "device": args.device, "progress": not args.no_progress}
+    epochs, batch_size, lr = _defaults(args)
+    common = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+              "weight_decay": args.weight_decay, "patience": args.patience, "seed": args.seed,
+              "device": args.device, "progress": not args.no_progress}
     if args.model == "mlp":
-        model, _, scores = train_mlp(
-            hidden=args.hidden, dropout=args.dropout, epochs=args.epochs or 20,
-            batch_size=args.batch_size or 128, **common)
+        model, _, scores = train_mlp(hidden=args.hidden, dropout=args.dropout, **common)
     else:
-        model, _, scores = cnn.train_fashion_mnist(
-            args.model, epochs=args.epochs or 8, batch_size=args.batch_size or 64, **common)
+        model, _, scores = cnn.train_fashion_mnist(args.model, **common)
     seconds = time.perf_counter() - start
     print(f"trained in {seconds:.1f} s; Fashion-MNIST test accuracy "
           f"{scores['accuracy']:.4f} (loss {scores['loss']:.4f})")
@@ -96,23 +143,35 @@ def train_model(args):
 
 
 def train_char_model(args):
-    from atlas.data import python_stdlib_source, read_text
+    from atlas.data import python_stdlib_files, read_text
     from atlas.models import char_lm
 
-    text = read_text(args.text) if args.text else python_stdlib_source()
+    _, batch_size, lr = _defaults(args)
+    minutes = args.minutes if args.minutes is not None or args.steps is not None else 10.0
+    text = read_text(args.text) if args.text else python_stdlib_files()
     source = args.text or "the Python standard library's source"
-    print(f"training on {len(text):,} characters of {source} for {args.minutes:g} minutes")
+    budget = " and ".join(b for b in (f"{minutes:g} minutes" if minutes else "",
+                                      f"{args.steps} steps" if args.steps else "") if b)
+    size = len(text) if isinstance(text, str) else sum(map(len, text))
+    print(f"training on {size:,} characters of {source} for at most {budget}")
     model, history = char_lm.train_char_lm(
-        text, minutes=args.minutes, lr=args.lr or 2e-3, batch_size=args.batch_size or 32,
+        text, minutes=minutes, max_steps=args.steps, lr=lr, batch_size=batch_size,
         seed=args.seed, device=args.device, progress=not args.no_progress)
     model.summary()
-    print(f"{history['step'][-1]} steps in {history['seconds'][-1]:.0f} s; held-out bits per "
-          f"character {history['heldout_bpc'][-1]:.3f}")
+    print(f"{history['step'][-1]} steps in {history['seconds'][-1]:.0f} s; bits per character "
+          f"on held-out documents {history['heldout_bpc'][-1]:.3f}, on training windows "
+          f"{history['train_bpc'][-1]:.3f}")
     print("sample (temperature 0.8):")
     print(char_lm.sample(model, 300, temperature=0.8, seed=args.seed))
     if args.save:
         print(f"saved to {model.save(args.save)}")
     return 0
+
+
+def _defaults(args):
+    """``(epochs, batch_size, lr)``: what was given, else the model's defaults."""
+    given = (args.epochs, args.batch_size, args.lr)
+    return tuple(d if g is None else g for g, d in zip(given, DEFAULTS[args.model]))
 
 
 def sample_text(args):
@@ -135,8 +194,7 @@ def make_figures(args):
     try:
         specs = select(args.only)
     except KeyError as error:
-        print(f"atlas figures: {error.args[0]}", file=sys.stderr)
-        return 2
+        raise ValueError(error.args[0]) from None
     out = Path(args.out)
     if args.list:
         for spec in specs:

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from atlas.checks import non_negative, real
+
 
 def compute_fans(shape):
     """``(fan_in, fan_out)`` of a weight of ``shape`` (see the table above).
@@ -63,7 +65,7 @@ class Zeros(Initializer):
 
 class Constant(Initializer):
     def __init__(self, value=0.0):
-        self.value = float(value)
+        self.value = real(value, "value", "Constant")
 
     def sample(self, shape, rng, fan_in, fan_out):
         return np.full(shape, self.value)
@@ -73,7 +75,8 @@ class Uniform(Initializer):
     """$U(\\text{low}, \\text{high})$."""
 
     def __init__(self, low=-0.05, high=0.05):
-        self.low, self.high = float(low), float(high)
+        self.low = real(low, "low", "Uniform")
+        self.high = real(high, "high", "Uniform", low=self.low)
 
     def sample(self, shape, rng, fan_in, fan_out):
         return rng.uniform(self.low, self.high, shape)
@@ -83,7 +86,8 @@ class Normal(Initializer):
     """$\\mathcal N(\\text{mean}, \\text{std}^2)$."""
 
     def __init__(self, mean=0.0, std=0.05):
-        self.mean, self.std = float(mean), float(std)
+        self.mean = real(mean, "mean", type(self).__name__)
+        self.std = non_negative(std, "std", type(self).__name__)
 
     def sample(self, shape, rng, fan_in, fan_out):
         return rng.normal(self.mean, self.std, shape)
@@ -99,11 +103,8 @@ def _truncated_standard_normal(shape, rng, bound=2.0):
     return z
 
 
-class TruncatedNormal(Initializer):
+class TruncatedNormal(Normal):
     """Normal samples further than two standard deviations from the mean are redrawn."""
-
-    def __init__(self, mean=0.0, std=0.05):
-        self.mean, self.std = float(mean), float(std)
 
     def sample(self, shape, rng, fan_in, fan_out):
         return self.mean + self.std * _truncated_standard_normal(shape, rng)
@@ -156,11 +157,16 @@ def get_initializer(spec) -> Initializer:
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
+        if "name" not in spec:
+            raise ValueError(f"an initializer config needs a 'name', got {spec!r}")
         return _lookup(spec.pop("name"))(**spec)
     return _lookup(spec)()
 
 
 def _lookup(name):
+    if not isinstance(name, str):
+        raise TypeError(f"an initializer is a name, a config dict or an Initializer, "
+                        f"got {name!r} ({type(name).__name__})")
     try:
         return _REGISTRY[name]
     except KeyError:

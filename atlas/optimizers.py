@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from atlas.backend import flat, get_backend
+from atlas.checks import fraction, non_negative, positive
 
 
 class StepDecay:
@@ -22,7 +23,8 @@ class StepDecay:
     $\eta_e = \eta\,\gamma^{\lfloor e / \text{every} \rfloor}$."""
 
     def __init__(self, every: float, gamma: float = 0.1):
-        self.every, self.gamma = float(every), float(gamma)
+        self.every = positive(every, "every", "StepDecay")
+        self.gamma = positive(gamma, "gamma", "StepDecay")
 
     def __call__(self, progress):
         return self.gamma ** math.floor(progress / self.every)
@@ -36,7 +38,8 @@ class CosineDecay:
     $\eta_e = \eta\,(f + (1 - f)\,\tfrac12 (1 + \cos(\pi e / E)))$."""
 
     def __init__(self, epochs: float, floor: float = 0.0):
-        self.epochs, self.floor = float(epochs), float(floor)
+        self.epochs = positive(epochs, "epochs", "CosineDecay")
+        self.floor = fraction(floor, "floor", "CosineDecay", high_open=False)
 
     def __call__(self, progress):
         t = min(progress / self.epochs, 1.0)
@@ -53,11 +56,13 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, lr, weight_decay=0.0, clip_norm=None, schedule=None):
-        if lr <= 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        owner = type(self).__name__
+        self.lr = positive(lr, "lr (the learning rate)", owner)
+        self.weight_decay = non_negative(weight_decay, "weight_decay", owner)
+        self.clip_norm = None if clip_norm is None else positive(clip_norm, "clip_norm", owner)
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"{owner}: schedule must be a callable of the progress in epochs "
+                            f"(StepDecay, CosineDecay), got {schedule!r}")
         self.schedule = schedule
         self.progress = 0.0  # epochs done, fractional; set by Sequential.fit
         self.iterations = 0
@@ -110,9 +115,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(lr, **kwargs)
-        if nesterov and momentum <= 0:
+        self.momentum = fraction(momentum, "momentum", type(self).__name__)
+        if nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
-        self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
     def update(self, kernels, param, grad, state, lr):
@@ -141,7 +146,8 @@ class RMSProp(Optimizer):
 
     def __init__(self, lr=0.001, rho=0.9, eps=1e-8, **kwargs):
         super().__init__(lr, **kwargs)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho = fraction(rho, "rho", "RMSProp")
+        self.eps = positive(eps, "eps", "RMSProp")
 
     def update(self, kernels, param, grad, state, lr):
         kernels.rmsprop_step(param, grad, state[0], lr, self.rho, self.eps, self.weight_decay)
@@ -154,7 +160,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-10, **kwargs):
         super().__init__(lr, **kwargs)
-        self.eps = float(eps)
+        self.eps = positive(eps, "eps", "Adagrad")
 
     def update(self, kernels, param, grad, state, lr):
         kernels.adagrad_step(param, grad, state[0], lr, self.eps, self.weight_decay)
@@ -167,7 +173,8 @@ class Adadelta(Optimizer):
 
     def __init__(self, lr=1.0, rho=0.9, eps=1e-6, **kwargs):
         super().__init__(lr, **kwargs)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho = fraction(rho, "rho", "Adadelta")
+        self.eps = positive(eps, "eps", "Adadelta")
 
     def update(self, kernels, param, grad, state, lr):
         kernels.adadelta_step(param, grad, state[0], state[1], lr, self.rho, self.eps,
@@ -182,7 +189,10 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, **kwargs):
         super().__init__(lr, **kwargs)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        owner = type(self).__name__
+        self.beta1 = fraction(beta1, "beta1", owner)
+        self.beta2 = fraction(beta2, "beta2", owner)
+        self.eps = positive(eps, "eps", owner)
 
     def update(self, kernels, param, grad, state, lr):
         kernels.adam_step(param, grad, state[0], state[1], lr, self.beta1, self.beta2, self.eps,

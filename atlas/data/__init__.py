@@ -8,9 +8,9 @@ from atlas.data.datasets import (
     load_mnist,
 )
 from atlas.data.idx import IDXError, read_idx, write_idx
-from atlas.data.text import CharVocabulary, python_stdlib_source, read_text
+from atlas.data.text import CharVocabulary, python_stdlib_files, python_stdlib_source, read_text
 from atlas.data.toy import circles, moons, spirals, xor
 
 __all__ = ["FASHION_MNIST", "MNIST", "CharVocabulary", "DataNotFoundError", "IDXError",
-           "circles", "load_fashion_mnist", "load_mnist", "moons", "python_stdlib_source",
-           "read_idx", "read_text", "spirals", "write_idx", "xor"]
+           "circles", "load_fashion_mnist", "load_mnist", "moons", "python_stdlib_files",
+           "python_stdlib_source", "read_idx", "read_text", "spirals", "write_idx", "xor"]

@@ -9,21 +9,25 @@ from pathlib import Path
 
 import numpy as np
 
+from atlas.checks import integer
 
-def python_stdlib_source(max_chars: int | None = 4_000_000) -> str:
-    """The ``.py`` files of the running Python's standard library, concatenated.
 
-    Files are read in sorted path order (the same text on every run of one Python
+def python_stdlib_files(max_chars: int | None = 4_000_000) -> list[str]:
+    """The ``.py`` files of the running Python's standard library, one string per file.
+
+    Files are read in sorted path order (the same list on every run of one Python
     version), tests and files that are not pure ASCII are left out, and reading stops
-    once ``max_chars`` characters are collected (None: all of it, about 25 MB).
-    Like the classic experiment on the Linux kernel's source: real code, with its
-    indentation, names, strings and comments.
+    once ``max_chars`` characters are collected (None: all of it, about 25 MB; the last
+    file is cut at the limit). Like the classic experiment on the Linux kernel's source:
+    real code, with its indentation, names, strings and comments.
     """
+    if max_chars is not None:
+        max_chars = integer(max_chars, "max_chars", "python_stdlib_files")
     root = Path(sysconfig.get_paths()["stdlib"])
     if not root.is_dir():
         raise FileNotFoundError(f"the standard library's source is not at {root}; "
                                 f"pass a text file instead (--text FILE)")
-    parts, total = [], 0
+    files, total = [], 0
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root).parts
         if "site-packages" in relative or any(p in ("test", "tests", "idlelib") for p in
@@ -33,14 +37,21 @@ def python_stdlib_source(max_chars: int | None = 4_000_000) -> str:
             text = path.read_text(encoding="ascii")
         except (UnicodeDecodeError, OSError):
             continue
-        parts.append(text)
-        total += len(text)
-        if max_chars is not None and total >= max_chars:
+        if not text:
+            continue
+        if max_chars is not None and total + len(text) >= max_chars:
+            files.append(text[:max_chars - total])
             break
-    text = "".join(parts)
-    if not text:
+        files.append(text)
+        total += len(text)
+    if not files:
         raise FileNotFoundError(f"no readable .py files under {root}")
-    return text if max_chars is None else text[:max_chars]
+    return files
+
+
+def python_stdlib_source(max_chars: int | None = 4_000_000) -> str:
+    """`python_stdlib_files` concatenated into one text."""
+    return "".join(python_stdlib_files(max_chars))
 
 
 def read_text(path, max_chars: int | None = None) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 
 from atlas.data import load_fashion_mnist
 from atlas.figures import style
-from atlas.figures.registry import figure
+from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
 from atlas.nn import AvgPool2D, Conv2D, ConvTranspose2D, MaxPool2D
 
@@ -108,7 +108,7 @@ def pooling_example():
 
 
 #: The CNN page's LeNet-5: trained briefly, enough for its filters to take shape.
-LENET_EPOCHS = 2
+LENET_EPOCHS = recipe(2, 1)
 
 
 def lenet_run():

@@ -6,7 +6,7 @@ import numpy as np
 
 from atlas.data import FASHION_MNIST, load_fashion_mnist
 from atlas.figures import style
-from atlas.figures.registry import figure
+from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
 from atlas.models.mlp import fashion_mnist_splits, train_fashion_mnist
 
@@ -54,7 +54,7 @@ def one_hot_figure():
 
 
 #: The page's model: `atlas train mlp` with its defaults.
-MLP_SETTINGS = {"hidden": (512, 256), "dropout": 0.2, "epochs": 20, "batch_size": 128}
+MLP_SETTINGS = {"hidden": (512, 256), "dropout": 0.2, "epochs": recipe(20, 1), "batch_size": 128}
 
 
 def mlp_run():

@@ -8,23 +8,25 @@ import textwrap
 import numpy as np
 
 from atlas.figures import style
-from atlas.figures.registry import figure
+from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
 
 #: The small character LSTM the figures train (on the standard library's source).
-CHAR_RUN = {"minutes": 1.5, "hidden": 128, "layers": 1, "seq_len": 64, "eval_every": 100,
-            "samples_every": 300}
+#: A fixed number of steps (not a time budget), so that the figures are the same on every
+#: machine.
+CHAR_RUN = {"max_steps": recipe(3000, 150), "hidden": 128, "layers": 1, "seq_len": 64,
+            "eval_every": recipe(100, 50), "samples_every": recipe(300, 50)}
 #: What its gates are shown reading.
 GATE_TEXT = "def area(self):\n    return self.width * self.height\n"
 
 
 def char_run():
     """``(model, history)`` of the character LSTM of the figures (trained once, cached)."""
-    from atlas.data import python_stdlib_source
+    from atlas.data import python_stdlib_files
     from atlas.models.char_lm import train_char_lm
 
     def train():
-        return train_char_lm(python_stdlib_source(1_000_000), progress=False, **CHAR_RUN)
+        return train_char_lm(python_stdlib_files(1_000_000), progress=False, **CHAR_RUN)
 
     return trained("char-lstm", train)
 
@@ -73,7 +75,7 @@ def vanishing():
     return fig
 
 
-@figure("lstm-gates", "The gates of the character LSTM (trained 1.5 minutes on the standard "
+@figure("lstm-gates", "The gates of the character LSTM (trained on the standard "
         "library) while it reads two lines of code: forget, input and output gates of 32 of "
         "its units (rows) at each character (columns).", trains=True)
 def lstm_gates():
@@ -103,14 +105,14 @@ def lstm_gates():
 
 
 @figure("char-samples", "The character LSTM while it trains on the standard library's "
-        "source: held-out bits per character (left) and samples at temperature 0.8 taken "
-        "along the way (right).", trains=True)
+        "source: bits per character on held-out files and on training windows (left) and "
+        "samples at temperature 0.8 taken along the way (right).", trains=True)
 def char_samples():
     _, history = char_run()
     fig, (left, right) = style.subplots(1, 2, width=8.0, height=4.2,
                                         gridspec_kw={"width_ratios": [1, 1.6]})
     left.plot(history["step"], history["heldout_bpc"], label="held-out")
-    left.plot(history["step"], history["train_bpc"], label="training (running)")
+    left.plot(history["step"], history["train_bpc"], label="training windows")
     left.set_xlabel("training step (batch of 32 x 64 characters)")
     left.set_ylabel("bits per character")
     left.legend()

@@ -10,14 +10,27 @@ writes the same bytes.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from atlas.io import atomic_write
 
+#: With ``ATLAS_QUICK_FIGURES=1`` in the environment, figures that train models train small
+#: ones (see `recipe`) and go to ``build/quick-figures``: what `make test` builds the site
+#: with, so that CI checks that every page builds and renders without the minutes of
+#: training the real figures take. `make run` draws the real ones into ``figures/``.
+QUICK = os.environ.get("ATLAS_QUICK_FIGURES", "") not in ("", "0")
+
 #: Where ``atlas figures`` writes, relative to the working directory (the repository root).
-DEFAULT_OUT = Path("figures")
+DEFAULT_OUT = Path("build/quick-figures") if QUICK else Path("figures")
+
+
+def recipe(full, quick):
+    """``full``, or ``quick`` when the figures are drawn quickly (``ATLAS_QUICK_FIGURES=1``):
+    a training budget (epochs, steps, images) that differs between the two."""
+    return quick if QUICK else full
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from atlas.figures import style
-from atlas.figures.registry import figure
+from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
 from atlas.models.mlp import fashion_mnist_splits, mlp
 from atlas.nn import Activation, BatchNorm, Dense, Flatten, Sequential
@@ -13,7 +13,7 @@ from atlas.optimizers import SGD, Adam
 
 #: The overfitting experiment: few images, a wide network, many epochs.
 OVERFIT_IMAGES = 1_000
-OVERFIT_EPOCHS = 60
+OVERFIT_EPOCHS = recipe(60, 3)
 
 
 def overfit_run(dropout):
@@ -50,8 +50,8 @@ def dropout_curves():
 
 #: The batch-normalisation experiment: a deep ReLU network, plain SGD, two learning rates.
 BN_DEPTH = 6
-BN_IMAGES = 10_000
-BN_EPOCHS = 8
+BN_IMAGES = recipe(10_000, 1_000)
+BN_EPOCHS = recipe(8, 2)
 BN_RATES = (0.01, 0.1)
 
 

@@ -11,10 +11,11 @@ import contextlib
 import json
 from pathlib import Path
 
+from atlas.figures.registry import DEFAULT_OUT
 from atlas.io import atomic_write
 from atlas.nn import load
 
-_directory = Path("figures") / "models"
+_directory = DEFAULT_OUT / "models"
 _memory: dict = {}
 
 

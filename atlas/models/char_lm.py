@@ -14,6 +14,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from atlas.checks import fraction, integer, optional_integer, positive
 from atlas.data.text import CharVocabulary
 from atlas.nn import GRU, LSTM, RNN, Dense, Embedding, Sequential
 from atlas.optimizers import Adam
@@ -73,36 +74,88 @@ def bits_per_char(model, x, y, batch_size=256):
     return model.evaluate(x, y, batch_size=batch_size)["loss"] / math.log(2)
 
 
-def train_char_lm(text, *, minutes=10.0, seq_len=100, batch_size=32, lr=2e-3, clip_norm=5.0,
-                  held_out=0.05, hidden=256, layers=2, embedding=64, cell="lstm",
-                  eval_every=200, max_steps=None, samples_every=None, seed=0, device="cpu",
-                  progress=True):
-    """Train a character language model on ``text`` for a budget of ``minutes``.
+#: A single text is cut into documents of this many characters before some are held out.
+DOCUMENT_CHARS = 10_000
 
-    The last ``held_out`` fraction of the text is never trained on; its bits per
-    character are measured every ``eval_every`` steps and at the end. Adam with gradient
-    clipping by global norm (``clip_norm``), random windows of ``seq_len`` characters.
+
+def documents_of(text, seq_len):
+    """``text`` as a list of documents: a list of strings is taken as it is; one string is
+    cut into pieces of `DOCUMENT_CHARS` characters (fewer for a short text, so that there
+    are at least 20 pieces of at least ``seq_len + 1`` characters where it is long enough)."""
+    if isinstance(text, str):
+        size = max(seq_len + 1, min(DOCUMENT_CHARS, len(text) // 20))
+        return [text[i:i + size] for i in range(0, len(text), size)]
+    documents = list(text)
+    if not all(isinstance(d, str) for d in documents):
+        raise TypeError("text must be a string or a list of strings (documents)")
+    return [d for d in documents if d]
+
+
+def split_documents(documents, held_out, rng):
+    """``(train, held)``: whole documents drawn at random (with ``rng``) into the held-out
+    part until it holds at least the fraction ``held_out`` of the characters; at least one
+    document stays on each side."""
+    if len(documents) < 2:
+        raise ValueError(f"the text must hold at least two documents to hold one out, got "
+                         f"{len(documents)}")
+    total = sum(map(len, documents))
+    held, size = set(), 0
+    for i in rng.permutation(len(documents)):
+        if size >= held_out * total or len(held) == len(documents) - 1:
+            break
+        held.add(int(i))
+        size += len(documents[i])
+    train = [d for i, d in enumerate(documents) if i not in held]
+    return train, [documents[i] for i in sorted(held)]
+
+
+def train_char_lm(text, *, minutes=None, max_steps=None, seq_len=100, batch_size=32, lr=2e-3,
+                  clip_norm=5.0, held_out=0.05, hidden=256, layers=2, embedding=64,
+                  cell="lstm", eval_every=200, samples_every=None, seed=0, device="cpu",
+                  progress=True):
+    r"""Train a character language model on ``text`` for ``max_steps`` steps or a budget of
+    ``minutes`` (whichever ends first; at least one must be given).
+
+    ``text`` is one string or a list of documents (the files of a corpus, as
+    `atlas.data.python_stdlib_files` gives them). Whole documents, drawn at random with the
+    seed, are held out until they hold the fraction ``held_out`` of the characters (see
+    `split_documents`); they are never trained on. Every ``eval_every`` steps and at the end
+    the bits per character are measured on the held-out windows and on as many training
+    windows drawn at random (in inference mode, so the two are comparable). Adam with
+    gradient clipping by global norm (``clip_norm``), random windows of ``seq_len``
+    characters. With ``max_steps`` and no ``minutes`` the run is the same on every machine.
 
     Returns
     -------
     model : Sequential
         With the vocabulary in ``model.metadata["vocabulary"]`` (saved with the model).
     history : dict
-        ``step``, ``seconds``, ``train_bpc`` (running mean since the last evaluation),
-        ``heldout_bpc`` at every evaluation; ``samples`` (step, text) if ``samples_every``.
+        ``step``, ``seconds``, ``train_bpc`` and ``heldout_bpc`` at every evaluation,
+        ``running_bpc`` (mean training loss since the last evaluation, dropout-free but
+        measured while the weights moved); ``samples`` (step, text) if ``samples_every``.
     """
-    vocab = CharVocabulary(text)
-    tokens = vocab.encode(text)
-    split = int(len(tokens) * (1 - held_out))
-    x_train, y_train = windows(tokens[:split], seq_len)
-    x_test, y_test = windows(tokens[split:], seq_len)
+    if minutes is None and max_steps is None:
+        raise ValueError("train_char_lm needs minutes= or max_steps= (or both)")
+    if minutes is not None:
+        minutes = positive(minutes, "minutes", "train_char_lm")
+    max_steps = optional_integer(max_steps, "max_steps", "train_char_lm")
+    eval_every = integer(eval_every, "eval_every", "train_char_lm")
+    batch_size = integer(batch_size, "batch_size", "train_char_lm")
+    held_out = fraction(held_out, "held_out", "train_char_lm")
+    rng = np.random.default_rng(seed)
+    documents = documents_of(text, seq_len)
+    vocab = CharVocabulary("".join(documents))
+    train_docs, held_docs = split_documents(documents, held_out, rng)
+    x_train, y_train = windows(vocab.encode("".join(train_docs)), seq_len)
+    x_test, y_test = windows(vocab.encode("".join(held_docs)), seq_len)
+    probe = rng.choice(len(x_train), min(len(x_train), len(x_test)), replace=False)
     model = char_lstm(len(vocab), seq_len=seq_len, embedding=embedding, hidden=hidden,
                       layers=layers, cell=cell, seed=seed, device=device)
     model.metadata["vocabulary"] = vocab.chars
     model.compile("softmax_cross_entropy", Adam(lr, clip_norm=clip_norm), metrics=())
-    rng = np.random.default_rng(seed)
-    history = {"step": [], "seconds": [], "train_bpc": [], "heldout_bpc": [], "samples": []}
-    budget = minutes * 60.0
+    history = {"step": [], "seconds": [], "train_bpc": [], "heldout_bpc": [], "running_bpc": [],
+               "samples": []}
+    budget = math.inf if minutes is None else minutes * 60.0
     start = time.perf_counter()
     bar = tqdm(total=max_steps, desc="char-lm", unit="batch", disable=not progress,
                dynamic_ncols=True)
@@ -114,8 +167,9 @@ def train_char_lm(text, *, minutes=10.0, seq_len=100, batch_size=32, lr=2e-3, cl
             held = bits_per_char(model, x_test, y_test)
             history["step"].append(step)
             history["seconds"].append(elapsed)
-            history["train_bpc"].append(running / max(counted, 1) / math.log(2))
+            history["train_bpc"].append(bits_per_char(model, x_train[probe], y_train[probe]))
             history["heldout_bpc"].append(held)
+            history["running_bpc"].append(running / max(counted, 1) / math.log(2))
             running, counted = 0.0, 0
             bar.set_postfix({"held-out bpc": f"{held:.3f}"})
         if samples_every and step % samples_every == 0:
@@ -164,8 +218,8 @@ def sample(model, length=500, *, prime="\n", temperature=1.0, seed=0):
     temperature $\tau$: below 1 the model plays safe and repeats its likeliest
     patterns, above 1 it takes risks.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    temperature = positive(temperature, "temperature", "sample")
+    length = integer(length, "length", "sample", minimum=0)
     vocab = vocabulary_of(model)
     step = stepper(model)
     rng = np.random.default_rng(seed)

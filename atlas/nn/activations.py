@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from atlas.backend import channel_view, flat
+from atlas.checks import real
 from atlas.kernels.scalar import ACTIVATION_CODES
 from atlas.nn.layer import Layer
 
@@ -31,7 +32,8 @@ class Activation(Layer):
         if function not in ACTIVATIONS:
             raise ValueError(f"unknown activation {function!r}; expected one of {ACTIVATIONS}")
         self.function = function
-        self.alpha = float(DEFAULT_ALPHA.get(function, 0.0) if alpha is None else alpha)
+        self.alpha = real(DEFAULT_ALPHA.get(function, 0.0) if alpha is None else alpha,
+                          "alpha", "Activation")
         self._code = ACTIVATION_CODES.get(function, -1)
 
     def forward(self, x, training=True):
@@ -83,7 +85,7 @@ class PReLU(Layer):
 
     def __init__(self, init: float = 0.25, name=None):
         super().__init__(name)
-        self.init = float(init)
+        self.init = real(init, "init", "PReLU")
 
     def init_params(self, input_shape, rng):
         return {"alpha": np.full(input_shape[0], self.init)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from atlas.checks import integer
 from atlas.initializers import get_initializer
 from atlas.nn.layer import Layer
 from atlas.nn.windows import image_shape, output_length, padding_pairs, pair, resolve_padding
@@ -27,9 +28,7 @@ class _Convolution(Layer):
     def __init__(self, filters, kernel_size, *, stride=1, padding=0, dilation=1,
                  use_bias=True, weight_init="glorot_uniform", bias_init="zeros", name=None):
         super().__init__(name)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{self.kind} needs filters >= 1, got {filters!r}")
-        self.filters = filters
+        self.filters = integer(filters, "filters", self.kind)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.dilation = pair(dilation, "dilation")
@@ -176,7 +175,7 @@ class ConvTranspose2D(_Convolution):
                          bias_init=bias_init, name=name)
         if not all(isinstance(p, int) and p >= 0 for p in self.padding):
             raise ValueError(f"ConvTranspose2D padding must be ints >= 0, got {padding!r}")
-        op = (output_padding,) * 2 if isinstance(output_padding, int) else tuple(output_padding)
+        op = pair(output_padding, "output_padding", minimum=0)
         for o, s, d in zip(op, self.stride, self.dilation):
             if not 0 <= o < max(s, d):
                 raise ValueError(f"output_padding must be >= 0 and smaller than the stride or "

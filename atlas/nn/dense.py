@@ -2,6 +2,7 @@ r"""Fully connected layer: $y = x W + b$, with ``W`` of shape ``(in, out)``."""
 
 from __future__ import annotations
 
+from atlas.checks import integer
 from atlas.initializers import get_initializer
 from atlas.nn.layer import Layer
 
@@ -30,9 +31,7 @@ class Dense(Layer):
     def __init__(self, units: int, *, use_bias=True, weight_init="glorot_uniform",
                  bias_init="zeros", name=None):
         super().__init__(name)
-        if int(units) < 1:
-            raise ValueError(f"Dense needs units >= 1, got {units}")
-        self.units = int(units)
+        self.units = integer(units, "units", "Dense")
         self.use_bias = bool(use_bias)
         self.weight_init = get_initializer(weight_init)
         self.bias_init = get_initializer(bias_init)

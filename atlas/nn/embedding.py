@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from atlas.checks import integer
 from atlas.initializers import Normal, get_initializer
 from atlas.nn.layer import Layer
 
@@ -34,10 +35,8 @@ class Embedding(Layer):
 
     def __init__(self, vocabulary: int, dim: int, *, weight_init=None, name=None):
         super().__init__(name)
-        if int(vocabulary) < 1 or int(dim) < 1:
-            raise ValueError(f"Embedding needs vocabulary >= 1 and dim >= 1, got "
-                             f"{vocabulary} and {dim}")
-        self.vocabulary, self.dim = int(vocabulary), int(dim)
+        self.vocabulary = integer(vocabulary, "vocabulary", "Embedding")
+        self.dim = integer(dim, "dim", "Embedding")
         self.weight_init = Normal(0.0, 1.0) if weight_init is None else \
             get_initializer(weight_init)
 

@@ -54,7 +54,7 @@ class Layer:
     def build(self, input_shape, backend="cpu", rng=None, dtype="float32"):
         """Allocate parameters for per-sample inputs of ``input_shape`` on ``backend``."""
         self.backend = get_backend(backend)
-        self.dtype = np.dtype(dtype)
+        self.dtype = float_dtype(dtype)
         self.input_shape = tuple(int(d) for d in input_shape)
         self.output_shape = tuple(self.compute_output_shape(self.input_shape))
         host = self.init_params(self.input_shape, rng or np.random.default_rng(0))
@@ -128,3 +128,14 @@ class Layer:
         if np.dtype(x.dtype) != self.dtype:
             raise ValueError(f"{self.kind} expected dtype {self.dtype}, got {np.dtype(x.dtype)}")
 
+
+
+def float_dtype(dtype):
+    """``np.dtype(dtype)`` if it is float32 or float64 (the types every kernel runs in)."""
+    try:
+        result = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is float64
+    except TypeError:
+        result = None
+    if result not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return result

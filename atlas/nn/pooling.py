@@ -14,9 +14,7 @@ class _Pool2D(Layer):
         super().__init__(name)
         self.pool_size = pair(pool_size, "pool_size")
         self.stride = pair(stride, "stride") if stride is not None else self.pool_size
-        padding = (padding, padding) if isinstance(padding, int) else tuple(padding)
-        if len(padding) != 2 or not all(isinstance(p, int) and p >= 0 for p in padding):
-            raise ValueError(f"padding must be an int >= 0 or a pair of them, got {padding!r}")
+        padding = pair(padding, "padding", minimum=0)
         for p, k in zip(padding, self.pool_size):
             if 2 * p > k:
                 raise ValueError(f"{self.kind}: padding {padding} must be at most half the "

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from atlas.checks import integer, real
 from atlas.initializers import Uniform, get_initializer
 from atlas.nn.layer import Layer
 
@@ -53,9 +54,7 @@ class Recurrent(Layer):
     def __init__(self, units: int, *, return_sequences=False, return_state=False,
                  stateful=False, weight_init=None, bias_init=None, name=None):
         super().__init__(name)
-        if int(units) < 1:
-            raise ValueError(f"{type(self).__name__} needs units >= 1, got {units}")
-        self.units = int(units)
+        self.units = integer(units, "units", type(self).__name__)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.stateful = bool(stateful)
@@ -245,7 +244,8 @@ class LSTM(Recurrent):
 
     def __init__(self, units: int, *, forget_bias=None, **kwargs):
         super().__init__(units, **kwargs)
-        self.forget_bias = None if forget_bias is None else float(forget_bias)
+        self.forget_bias = None if forget_bias is None else real(forget_bias, "forget_bias",
+                                                                   "LSTM")
 
     def init_params(self, input_shape, rng):
         params = super().init_params(input_shape, rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from atlas.backend import channel_view, flat
+from atlas.checks import fraction, positive
 from atlas.nn.layer import Layer
 from atlas.nn.windows import image_shape
 
@@ -19,9 +20,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5, name=None):
         super().__init__(name)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = fraction(rate, "rate", "Dropout")
 
     def build(self, input_shape, backend="cpu", rng=None, dtype="float32"):
         self._rng = rng if rng is not None else np.random.default_rng(0)
@@ -64,8 +63,8 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name=None):
         super().__init__(name)
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = fraction(momentum, "momentum", self.kind, high_open=False)
+        self.eps = positive(eps, "eps", self.kind)
 
     def init_params(self, input_shape, rng):
         c = input_shape[0]

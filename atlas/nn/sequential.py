@@ -9,8 +9,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atlas.backend import get_backend
+from atlas.checks import integer, optional_integer
 from atlas.losses import get_loss
-from atlas.nn.layer import LAYERS
+from atlas.nn.layer import LAYERS, Layer, float_dtype
 from atlas.nn.serialization import (
     architecture,
     describe,
@@ -48,10 +49,13 @@ class Sequential:
     def __init__(self, layers, input_shape=None, *, device="cpu", dtype="float32", seed=0,
                  name="sequential", metadata=None):
         self.layers = list(layers)
+        for layer in self.layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"{name}: every layer must be an atlas Layer, got {layer!r}")
         self.metadata = dict(metadata or {})
         self.backend = get_backend(device)
-        self.dtype = np.dtype(dtype)
-        self.seed = int(seed)
+        self.dtype = float_dtype(dtype)
+        self.seed = integer(seed, "seed", name, minimum=0)
         self.name = name
         self.rng = np.random.default_rng(self.seed)
         self.input_shape = None
@@ -154,8 +158,14 @@ class Sequential:
             ``seconds``, and ``stopped_epoch`` (None if all epochs ran).
         """
         self._require_compiled()
+        epochs = integer(epochs, "epochs", "fit")
+        batch_size = integer(batch_size, "batch_size", "fit")
+        patience = optional_integer(patience, "patience", "fit")
         x, y = self._check_data(x, y)
         if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("fit: validation_data must be a pair (x_val, y_val), got "
+                                f"{type(validation_data).__name__}")
             validation_data = self._check_data(*validation_data)
         n = x.shape[0]
         steps = math.ceil(n / batch_size)
@@ -216,6 +226,7 @@ class Sequential:
     def evaluate(self, x, y, batch_size=1024):
         """Mean loss (and accuracy, for classification) over ``(x, y)``, in inference mode."""
         self._require_compiled()
+        batch_size = integer(batch_size, "batch_size", "evaluate")
         x, y = self._check_data(x, y)
         total, correct = 0.0, 0
         for start in range(0, x.shape[0], batch_size):
@@ -232,7 +243,8 @@ class Sequential:
 
     def predict(self, x, batch_size=1024):
         """Outputs for ``x`` (inference mode) as a NumPy array."""
-        x, _ = self._check_data(x, None)
+        batch_size = integer(batch_size, "batch_size", "predict")
+        x, _ = self._check_data(x, None, allow_empty=True)
         outs = [self.backend.to_numpy(self.forward(self.backend.asarray(x[s:s + batch_size])))
                 for s in range(0, x.shape[0], batch_size)]
         return np.concatenate(outs) if outs else np.empty((0, *self.output_shape), self.dtype)
@@ -243,12 +255,14 @@ class Sequential:
         if self.loss is None or self.optimizer is None:
             raise RuntimeError("call compile(loss=..., optimizer=...) before fit or evaluate")
 
-    def _check_data(self, x, y):
+    def _check_data(self, x, y, allow_empty=False):
         self._require_built()
         x = np.asarray(x)
         expected = f"(N, {', '.join(map(str, self.input_shape))})"
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"expected inputs of shape {expected}, got {x.shape}")
+        if x.shape[0] == 0 and not allow_empty:
+            raise ValueError(f"expected inputs of shape {expected} with N >= 1, got no samples")
         if getattr(self.layers[0], "takes_indices", False):
             if x.dtype.kind not in "iu":
                 raise ValueError(f"expected integer tokens for {self.layers[0].kind}, got "
@@ -265,8 +279,9 @@ class Sequential:
                 raise ValueError(f"inputs contain {bad} NaN or infinite values")
         if y is not None:
             y = np.asarray(y)
-            if y.shape[0] != x.shape[0]:
-                raise ValueError(f"got {x.shape[0]} inputs but {y.shape[0]} targets")
+            if y.ndim == 0 or y.shape[0] != x.shape[0]:
+                count = y.shape[0] if y.ndim else "scalar"
+                raise ValueError(f"got {x.shape[0]} inputs but {count} targets")
             if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
                 raise ValueError("targets contain NaN or infinite values")
         return x, y

@@ -19,6 +19,8 @@ from atlas.io import atomic_write
 FORMAT = "atlas.Sequential"
 VERSION = 1
 CONFIG_KEY = "__atlas__"
+#: The first bytes of every zip archive, hence of every ``.npz`` file.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 def save_model(model, path):
@@ -35,8 +37,16 @@ def save_model(model, path):
 def read_model_file(path):
     """``(config, arrays)`` of a saved model, with clear errors for missing or corrupt files."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not an atlas model file (.npz)")
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != ZIP_MAGIC:
+        what = "an empty file" if not magic else f"a file that starts with {magic!r}"
+        raise ValueError(f"{path} is not an atlas model file: that is a .npz (zip) archive "
+                         f"written by model.save(), and this is {what}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}

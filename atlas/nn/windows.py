@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable
 
-def pair(value, what):
-    """``(a, b)`` from an int or a pair of ints, all >= 1 (``what`` names it in errors)."""
-    values = (value, value) if isinstance(value, int) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int) and v >= 1 for v in values):
-        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
-    return values
+from atlas.checks import integer
+
+
+def pair(value, what, minimum=1):
+    """``(a, b)`` from an int or a pair of ints, all >= ``minimum`` (``what`` names it in
+    errors)."""
+    expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    values = (value, value) if isinstance(value, numbers.Integral) else value
+    if isinstance(values, str) or not isinstance(values, Iterable) or len(tuple(values)) != 2:
+        raise TypeError(f"{what} must be {expected} or a pair of them, got {value!r}")
+    try:
+        return tuple(integer(v, what, minimum=minimum) for v in values)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{what} must be {expected} or a pair of them, got {value!r}") \
+            from None
 
 
 def image_shape(layer, input_shape):

@@ -94,7 +94,7 @@ def test_schedules():
     opt = optimizers.SGD(0.2, schedule=cosine)
     opt.progress = 5
     assert opt.current_lr == pytest.approx(0.11)
-    with pytest.raises(ValueError, match="learning rate must be positive"):
+    with pytest.raises(ValueError, match=r"lr \(the learning rate\) must be a finite number > 0"):
         optimizers.Adam(lr=0)
 
 
