@@ -2,7 +2,8 @@
 #   make run     set up, draw missing figures, build the textbook and serve it on
 #                http://127.0.0.1:8000/
 #   make test    set up, lint, run the test suite (engine tests, then the built site in
-#                headless Chromium)
+#                headless Chromium); the site is built with quick figures (small training
+#                budgets, ATLAS_QUICK_FIGURES=1, in build/quick-figures)
 #   make train   train the MLP on Fashion-MNIST and print its test accuracy
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ PORT   ?= 8000
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: run test train lint unit figures site serve bench setup data browser clean
+.PHONY: run test train lint unit figures quick-figures site serve bench setup data browser clean
 
 $(BIN)/atlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,9 @@ docs/assets/katex/katex.min.js:
 figures: setup
 	$(BIN)/atlas figures --missing
 
+quick-figures: setup
+	ATLAS_QUICK_FIGURES=1 $(BIN)/atlas figures --missing --no-progress
+
 site: setup docs/assets/katex/katex.min.js figures
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
@@ -59,8 +63,8 @@ lint: setup
 unit: setup
 	$(BIN)/python -m pytest -q --ignore=tests/site
 
-test: lint site browser
-	$(BIN)/python -m pytest -q
+test: lint quick-figures docs/assets/katex/katex.min.js browser
+	ATLAS_QUICK_FIGURES=1 $(BIN)/python -m pytest -q
 
 train: setup
 	$(BIN)/atlas train mlp

@@ -14,8 +14,8 @@ from atlas.figures.trained import trained
 #: The small character LSTM the figures train (on the standard library's source).
 #: A fixed number of steps (not a time budget), so that the figures are the same on every
 #: machine.
-CHAR_RUN = {"max_steps": recipe(3000, 150), "hidden": 128, "layers": 1, "seq_len": 64,
-            "eval_every": recipe(100, 50), "samples_every": recipe(300, 50)}
+CHAR_RUN = {"max_steps": recipe(3000, 150), "batch_size": 32, "hidden": 128, "layers": 1,
+            "seq_len": 64, "eval_every": recipe(100, 50), "samples_every": recipe(300, 50)}
 #: What its gates are shown reading.
 GATE_TEXT = "def area(self):\n    return self.width * self.height\n"
 
@@ -113,7 +113,8 @@ def char_samples():
                                         gridspec_kw={"width_ratios": [1, 1.6]})
     left.plot(history["step"], history["heldout_bpc"], label="held-out")
     left.plot(history["step"], history["train_bpc"], label="training windows")
-    left.set_xlabel("training step (batch of 32 x 64 characters)")
+    left.set_xlabel(f"training step (batch of {CHAR_RUN['batch_size']} x "
+                    f"{CHAR_RUN['seq_len']} characters)")
     left.set_ylabel("bits per character")
     left.legend()
     right.axis("off")

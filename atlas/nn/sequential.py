@@ -288,7 +288,12 @@ class Sequential:
 
     # Describing ------------------------------------------------------------------------------
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, output shapes and parameter counts."""
+        """Print (and return) a table of layers, output shapes and parameter counts.
+
+        ``print_fn`` receives the text (``print`` by default); with None the text is only
+        returned, e.g. ``print(model.summary(print_fn=None))`` on a page whose ``print``
+        is captured.
+        """
         self._require_built()
         rows = [(f"{layer.name} ({layer.kind})", str((None, *layer.output_shape)),
                  f"{layer.count_params() + layer.count_params(False):,}")

@@ -65,3 +65,22 @@ def test_cli_lists_draws_and_skips_existing(tmp_path, capsys):
 def test_cli_rejects_an_unknown_figure(capsys):
     assert main(["figures", "--only", "no-such-figure"]) == 2
     assert "no figure named 'no-such-figure'" in capsys.readouterr().err
+
+
+def test_figures_that_train_are_the_same_bytes_in_two_fresh_processes(tmp_path):
+    """The character model behind these figures trains for a number of steps, not for a
+    wall-clock budget, so a second machine (or a busier one) draws the same bytes. Each
+    process trains its own model (quick recipe) into its own folder."""
+    import os
+    import subprocess
+    import sys
+
+    names = ["char-samples", "lstm-gates"]
+    env = {**os.environ, "ATLAS_QUICK_FIGURES": "1"}
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "atlas.cli", "figures", "--only", *names,
+                        "--out", str(tmp_path / run), "--no-progress"], check=True, env=env,
+                       cwd=ROOT, timeout=900, capture_output=True)
+    for name in names:
+        first = (tmp_path / "a" / f"{name}.svg").read_bytes()
+        assert first == (tmp_path / "b" / f"{name}.svg").read_bytes(), name
