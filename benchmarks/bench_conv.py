@@ -60,7 +60,8 @@ ALGORITHM_SHAPES = [(64, 1, 28, 6, 5, 2), (64, 6, 14, 16, 5, 0), (64, 1, 28, 32,
 def both_algorithms(shape, rng):
     """Forward+backward (input gradient too) of the CPU convolution at ``shape`` by im2col
     and by the direct path, as two functions."""
-    from atlas.kernels.cpu import conv
+    from atlas.kernels.cpu._conv import direct as direct_path
+    from atlas.kernels.cpu._conv import im2col_gemm
     n, c, h, o, k, p = shape
     x = rng.standard_normal((n, c, h, h), dtype=np.float32)
     W = rng.standard_normal((o, c, k, k), dtype=np.float32)
@@ -73,26 +74,26 @@ def both_algorithms(shape, rng):
     geometry = ((1, 1), (p, p), (1, 1))
 
     def im2col():
-        conv._im2col_forward(x, W, b, *geometry, cols, y)
-        conv._im2col_backward(dy, x, W, *geometry, cols, dx, dW, db, True)
+        im2col_gemm.forward(x, W, b, *geometry, cols, y)
+        im2col_gemm.backward(dy, x, W, *geometry, cols, dx, dW, db, True)
 
     def direct():
-        conv._direct_forward(x, W, b, (p, p), (1, 1), y)
-        conv._direct_backward(dy, x, W, (p, p), (1, 1), dx, dW, db, True)
+        direct_path.forward(x, W, b, (p, p), (1, 1), y)
+        direct_path.backward(dy, x, W, (p, p), (1, 1), dx, dW, db, True)
     return im2col, direct
 
 
 def algorithms():
     """Both stride-1 algorithms of the CPU convolution side by side, and the one
-    `_direct_wins` picks: the measurement behind the rule."""
-    from atlas.kernels.cpu.conv import _direct_wins
+    `direct.wins` picks: the measurement behind the rule."""
+    from atlas.kernels.cpu._conv.direct import wins
     rng = np.random.default_rng(0)
     print(f"{args.threads} thread(s); forward+backward, best of {args.repeats}")
     for shape in ALGORITHM_SHAPES:
         n, c, h, o, k, _ = shape
         im2col, direct = both_algorithms(shape, rng)
         t_im2col, t_direct = best(im2col, args.repeats), best(direct, args.repeats)
-        chosen = "direct" if _direct_wins(o, c * k * k, (1, 1)) else "im2col"
+        chosen = "direct" if wins(o, c * k * k, (1, 1)) else "im2col"
         print(f"  ({n}, {c}, {h}, {h}) -> {o} {k}x{k}: im2col {t_im2col * 1e3:8.2f} ms   "
               f"direct {t_direct * 1e3:8.2f} ms   direct/im2col {t_direct / t_im2col:5.2f}   "
               f"rule: {chosen}", flush=True)

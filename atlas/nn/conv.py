@@ -1,11 +1,10 @@
 r"""Convolution layers: `Conv2D` and `ConvTranspose2D` (NCHW).
 
-The kernels turn receptive fields into columns (``im2col``) in a workspace the layer
-owns and reuses (on the CPU, thin stride-1 convolutions skip the columns and leave it
-unused: see `atlas.kernels.cpu.conv`). On the CPU it holds the columns of a few samples at a time (about
-`CPU_WORKSPACE_VALUES` values), so they are still in cache when the matrix product reads
-them; materialising a whole batch's columns was measured 2-3x slower, bound by memory
-writes. On a GPU it holds the whole batch, for one large product.
+The kernels may copy receptive fields into columns (``im2col``) in a workspace the layer
+owns and reuses from call to call; how large it is, the backend's kernels say
+(``conv_workspace_size``: on the CPU a fixed scratch of a few samples' columns, so they are
+still in cache when the matrix product reads them; on a GPU the whole batch). See
+`atlas.kernels.cpu.conv` for the algorithms.
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ from atlas.checks import integer
 from atlas.initializers import get_initializer
 from atlas.nn.layer import Layer
 from atlas.nn.windows import image_shape, output_length, padding_pairs, pair, resolve_padding
-
-#: Size of the CPU im2col workspace, in values (4 MiB of float32: chunks that stay in the last-level cache).
-CPU_WORKSPACE_VALUES = 1 << 20
 
 
 class _Convolution(Layer):
@@ -51,11 +47,9 @@ class _Convolution(Layer):
         return self._zero_bias
 
     def _workspace(self, batch, per_sample):
-        """The 1-D ``cols`` workspace, reused from call to call: on the CPU a fixed
-        `CPU_WORKSPACE_VALUES` values (the kernels take as many samples per chunk as it
-        holds, and make their own room for one sample when it holds none); on a GPU the
-        columns of the whole batch, ``per_sample`` values each."""
-        size = CPU_WORKSPACE_VALUES if self.backend.name == "cpu" else batch * per_sample
+        """The 1-D ``cols`` workspace, reused from call to call, of the size the backend's
+        kernels ask for a batch whose columns take ``per_sample`` values per sample."""
+        size = self.backend.kernels.conv_workspace_size(batch, per_sample)
         cols = getattr(self, "_cols", None)
         if cols is None or cols.size != size:
             self._cols = cols = self.backend.empty((size,), self.dtype)

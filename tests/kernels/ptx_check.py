@@ -49,8 +49,8 @@ def signatures(f):
     return {
         "_im2col": (t4, pair, pair, pair, t6),
         "_col2im": (t6, pair, pair, pair, t4),
-        "_to_channel_major": (t4, m),
-        "_from_channel_major": (m, v, t4),
+        "_to_columns": (t4, m),
+        "_from_columns": (m, v, t4),
         "_channel_sums": (t4, v),
         "fill": (m, f),
         "accumulate": (m, m),

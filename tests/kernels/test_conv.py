@@ -1,4 +1,4 @@
-"""Convolution kernels: naive loops as the reference, the course's edge-detection examples,
+"""Convolution kernels: the module's plain loops as the reference, the course's edge-detection examples,
 and the CUDA twins under the simulator."""
 
 import numpy as np
@@ -6,6 +6,7 @@ import pytest
 
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
+from atlas.kernels.cpu._conv import direct, im2col_gemm
 
 from .twins import assert_twins_agree
 
@@ -29,42 +30,49 @@ def conv_output(size, k, s, p, d):
 
 
 def naive_conv2d(x, W, b, stride, padding, dilation):
-    n, c_in, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    oh = conv_output(h, kh, stride[0], padding[0], dilation[0])
-    ow = conv_output(w, kw, stride[1], padding[1], dilation[1])
-    y = np.zeros((n, c_out, oh, ow))
-    for a in range(n):
-        for o in range(c_out):
-            for p in range(oh):
-                for q in range(ow):
-                    total = b[o]
-                    for c in range(c_in):
-                        for i in range(kh):
-                            for j in range(kw):
-                                r = p * stride[0] + i * dilation[0] - padding[0]
-                                s = q * stride[1] + j * dilation[1] - padding[1]
-                                if 0 <= r < h and 0 <= s < w:
-                                    total += W[o, c, i, j] * x[a, c, r, s]
-                    y[a, o, p, q] = total
+    """The module's plain loops (`conv._naive_forward`) into a new array."""
+    oh = conv_output(x.shape[2], W.shape[2], stride[0], padding[0], dilation[0])
+    ow = conv_output(x.shape[3], W.shape[3], stride[1], padding[1], dilation[1])
+    y = np.empty((x.shape[0], W.shape[0], oh, ow))
+    conv._naive_forward(x, W, b, stride, padding, dilation, y)
     return y
 
 
 def naive_conv_transpose2d(x, W, b, stride, padding, dilation, out_hw):
-    n, c_in, h, w = x.shape
-    _, c_out, kh, kw = W.shape
-    y = np.zeros((n, c_out, *out_hw)) + b[None, :, None, None]
-    for a in range(n):
-        for c in range(c_in):
-            for p in range(h):
-                for q in range(w):
-                    for i in range(kh):
-                        for j in range(kw):
-                            r = p * stride[0] + i * dilation[0] - padding[0]
-                            s = q * stride[1] + j * dilation[1] - padding[1]
-                            if 0 <= r < out_hw[0] and 0 <= s < out_hw[1]:
-                                y[a, :, r, s] += W[c, :, i, j] * x[a, c, p, q]
-    return y
+    """A transposed convolution is a convolution's input gradient: the plain loops'
+    `conv._naive_backward` with ``x`` as the output gradient, plus the bias. ``W`` is laid
+    out ``(C_in, C_out, kh, kw)`` as the transposed layer keeps it: the convolution it is
+    the adjoint of maps ``C_out`` channels to ``C_in``."""
+    n = x.shape[0]
+    out = np.zeros((n, W.shape[1], *out_hw))
+    dx, dW, db = np.empty_like(out), np.empty_like(W), np.empty(W.shape[0])
+    conv._naive_backward(x, out, W, stride, padding, dilation, dx, dW, db)
+    return dx + b[None, :, None, None]
+
+
+def test_the_plain_loops_agree_with_a_literal_reading_of_the_formula(rng):
+    """The reference itself, checked once against NumPy on a case small enough to write
+    out: a 3x3 'valid' convolution is a sum of nine shifted, weighted copies."""
+    x = rng.standard_normal((2, 3, 6, 5))
+    W = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    expected = np.zeros((2, 4, 4, 3)) + b[None, :, None, None]
+    for i in range(3):
+        for j in range(3):
+            expected += np.einsum("oc,ncpq->nopq", W[:, :, i, j], x[:, :, i:i + 4, j:j + 3])
+    np.testing.assert_allclose(naive_conv2d(x, W, b, (1, 1), (0, 0), (1, 1)), expected,
+                               rtol=1e-12)
+    dy = rng.standard_normal(expected.shape)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    conv._naive_backward(dy, x, W, (1, 1), (0, 0), (1, 1), dx, dW, db)
+    expected_dx = np.zeros_like(x)
+    for i in range(3):
+        for j in range(3):
+            expected_dx[:, :, i:i + 4, j:j + 3] += np.einsum("oc,nopq->ncpq", W[:, :, i, j], dy)
+            assert np.allclose(dW[:, :, i, j],
+                               np.einsum("nopq,ncpq->oc", dy, x[:, :, i:i + 4, j:j + 3]))
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-12)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
 def conv_arrays(geometry, rng, dtype=np.float64, workspace=None):
@@ -87,16 +95,16 @@ WORKSPACES = [None, 1, 10**6]
 
 
 def direct_forward(x, W, b, stride, padding, dilation, cols, y):
-    conv._direct_forward(x, W, b, padding, dilation, y)
+    direct.forward(x, W, b, padding, dilation, y)
 
 
 def direct_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
-    conv._direct_backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
+    direct.backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
 
 
 # Both algorithms on every geometry they take (im2col with each workspace size), and the
 # entry points, which choose between them.
-ALGORITHMS = {"im2col": (conv._im2col_forward, conv._im2col_backward),
+ALGORITHMS = {"im2col": (im2col_gemm.forward, im2col_gemm.backward),
               "direct": (direct_forward, direct_backward),
               "chosen": (cpu.conv2d_forward, cpu.conv2d_backward)}
 CASES = [(name, workspace, geometry) for geometry in GEOMETRIES
@@ -137,14 +145,14 @@ def test_direct_backward_without_the_input_gradient_leaves_dx_alone(rng):
     dx, dW, db = np.full_like(x, 7.0), np.empty_like(W), np.empty_like(b)
     direct_backward(dy, x, W, *geometry[7:], cols, dx, dW, db, False)
     expected_dW, expected_db = np.empty_like(W), np.empty_like(b)
-    conv._im2col_backward(dy, x, W, *geometry[7:], cols, np.empty_like(x), expected_dW,
-                          expected_db, True)
+    im2col_gemm.backward(dy, x, W, *geometry[7:], cols, np.empty_like(x), expected_dW,
+                         expected_db, True)
     np.testing.assert_allclose(dW, expected_dW, rtol=1e-10)
     np.testing.assert_allclose(db, expected_db, rtol=1e-10)
     assert np.all(dx == 7.0)
 
 
-@pytest.mark.parametrize("c_out,c_in,k,stride,direct", [
+@pytest.mark.parametrize("c_out,c_in,k,stride,chosen", [
     (6, 1, 5, (1, 1), True),  # LeNet-5's first convolution
     (16, 6, 5, (1, 1), True),  # and its second
     (32, 1, 5, (1, 1), True),  # the two-convolution network's first: 25 taps
@@ -152,8 +160,8 @@ def test_direct_backward_without_the_input_gradient_leaves_dx_alone(rng):
     (64, 64, 3, (1, 1), False),  # VGG-16's first stage
     (6, 1, 5, (2, 1), False),  # stride 2 always takes im2col
 ])
-def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride, direct):
-    assert conv._direct_wins(c_out, c_in * k * k, stride) is direct
+def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride, chosen):
+    assert direct.wins(c_out, c_in * k * k, stride) is chosen
 
 
 @pytest.mark.parametrize("workspace", WORKSPACES)

@@ -19,6 +19,7 @@ from atlas.kernels.cpu.conv import (
     conv2d_forward,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
+    conv_workspace_size,
     im2col,
 )
 from atlas.kernels.cpu.dense import (

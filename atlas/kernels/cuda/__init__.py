@@ -28,6 +28,7 @@ from atlas.kernels.cuda.conv import (
     conv2d_forward,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
+    conv_workspace_size,
     im2col,
 )
 from atlas.kernels.cuda.dense import (

@@ -6,7 +6,10 @@ deterministic); the matrix products go through the shared-memory tiled kernel of
 The batch goes through in chunks of as many samples as the workspace holds, as on the
 CPU (a GPU layer gives a workspace for the whole batch: one chunk); the CPU's wide rows
 are not needed here, where every thread computes its own index. The layout changes between
-``(N, C, S)`` and ``(C, N*S)`` and the bias are small element-wise kernels.
+``(N, C, S)`` and ``(C, N*S)`` (`_to_columns`, `_from_columns`, as the CPU's
+`planes.to_columns` and `planes.from_columns` without the wide rows) and the bias are
+small element-wise kernels. Each call allocates its buffers once, before the loop over
+chunks.
 """
 
 import numpy as np
@@ -72,7 +75,7 @@ def _col2im(cols, stride, padding, dilation, x):
 
 
 @cuda.jit
-def _to_channel_major(x, out):
+def _to_columns(x, out):
     t = cuda.grid(1)
     if t < x.size:
         batch, channels, height, width = x.shape
@@ -84,7 +87,7 @@ def _to_channel_major(x, out):
 
 
 @cuda.jit
-def _from_channel_major(cm, bias, y):
+def _from_columns(cm, bias, y):
     t = cuda.grid(1)
     if t < y.size:
         batch, channels, height, width = y.shape
@@ -129,49 +132,69 @@ def col2im(cols, stride, padding, dilation, x):
     _col2im[blocks(x.size), THREADS](cols, stride, padding, dilation, x)
 
 
-def _channel_major(x):
-    """``x (N, C, H, W)`` as a new ``(C, N*H*W)`` device array."""
-    out = cuda.device_array((x.shape[1], x.size // x.shape[1]), dtype=x.dtype)
-    _to_channel_major[blocks(x.size), THREADS](x, out)
-    return out
+def conv_workspace_size(batch, per_sample):
+    """Values of the ``cols`` workspace a layer keeps: on a GPU the columns of the whole
+    batch, for one large matrix product per call."""
+    return batch * per_sample
+
+
+def _matrix(buffer, rows, cols):
+    """The first ``rows * cols`` values of the 1-D device ``buffer`` as a matrix (the CPU's
+    `planes.matrix`)."""
+    return buffer[:rows * cols].reshape((rows, cols))
 
 
 def _chunks(workspace, channels, kh, kw, batch, oh, ow):
-    """``(start, stop, columns)`` for each chunk of samples whose columns fit in the 1-D
-    ``workspace``, or one sample at a time in a fresh array when it holds none (the CPU
-    kernels' rule; a GPU layer passes one chunk for the batch)."""
+    """``(samples per chunk, [(start, stop, columns), ...])`` for the chunks of samples whose
+    columns fit in the 1-D ``workspace``, or one sample at a time in a fresh array when it
+    holds none (the CPU kernels' rule; a GPU layer passes one chunk for the batch)."""
     per_sample = channels * kh * kw * oh * ow
     if workspace.size < per_sample:
         workspace = cuda.device_array(per_sample, dtype=workspace.dtype)
     chunk = min(batch, workspace.size // per_sample)
+    views = []
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         view = workspace[:(stop - start) * per_sample]
-        yield start, stop, view.reshape((channels, kh, kw, stop - start, oh, ow))
+        views.append((start, stop, view.reshape((channels, kh, kw, stop - start, oh, ow))))
+    return chunk, views
+
+
+def _to_columns_of(x, buffer):
+    """``x (N, C, H, W)`` as a ``(C, N H W)`` view of the 1-D device ``buffer``."""
+    out = _matrix(buffer, x.shape[1], x.size // x.shape[1])
+    _to_columns[blocks(x.size), THREADS](x, out)
+    return out
 
 
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     c_out, c_in, kh, kw = W.shape
     k = c_in * kh * kw
-    for start, stop, columns in _chunks(cols, c_in, kh, kw, x.shape[0], *y.shape[2:]):
+    oh, ow = y.shape[2], y.shape[3]
+    chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
+    buffer = cuda.device_array(c_out * chunk * oh * ow, dtype=y.dtype)
+    for start, stop, columns in views:
         im2col(x[start:stop], stride, padding, dilation, columns)
-        out = cuda.device_array((c_out, columns.size // k), dtype=y.dtype)
+        out = _matrix(buffer, c_out, columns.size // k)
         matmul(W.reshape(c_out, k), columns.reshape(k, columns.size // k), out)
         chunk_y = y[start:stop]
-        _from_channel_major[blocks(chunk_y.size), THREADS](out, b, chunk_y)
+        _from_columns[blocks(chunk_y.size), THREADS](out, b, chunk_y)
 
 
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     c_out, c_in, kh, kw = W.shape
     k = c_in * kh * kw
+    oh, ow = dy.shape[2], dy.shape[3]
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = cuda.device_array((c_out, k), dtype=dW.dtype)
     grad_w = dW.reshape(c_out, k)
     fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
-    for start, stop, columns in _chunks(cols, c_in, kh, kw, x.shape[0], *dy.shape[2:]):
+    chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
+    buffer = cuda.device_array(c_out * chunk * oh * ow, dtype=dy.dtype)
+    for start, stop, columns in views:
         im2col(x[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)
-        dy_cm = _channel_major(dy[start:stop])
+        dy_cm = _to_columns_of(dy[start:stop], buffer)
         matmul(dy_cm, matrix, part, trans_b=True)
         accumulate[blocks(part.size), THREADS](grad_w, part)
         if input_grad:
@@ -182,8 +205,11 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
 def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     c_in, c_out, kh, kw = W.shape
     k = c_out * kh * kw
-    for start, stop, columns in _chunks(cols, c_out, kh, kw, x.shape[0], *x.shape[2:]):
-        matmul(W.reshape(c_in, k), _channel_major(x[start:stop]),
+    height, width = x.shape[2], x.shape[3]
+    chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
+    buffer = cuda.device_array(c_in * chunk * height * width, dtype=x.dtype)
+    for start, stop, columns in views:
+        matmul(W.reshape(c_in, k), _to_columns_of(x[start:stop], buffer),
                columns.reshape(k, columns.size // k), trans_a=True)
         col2im(columns, stride, padding, dilation, y[start:stop])
     _add_channel_bias[blocks(y.size), THREADS](y, b)
@@ -193,18 +219,21 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
                               input_grad):
     c_in, c_out, kh, kw = W.shape
     k = c_out * kh * kw
+    height, width = x.shape[2], x.shape[3]
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = cuda.device_array((c_in, k), dtype=dW.dtype)
     grad_w = dW.reshape(c_in, k)
     fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
     zero_bias = cuda.to_device(np.zeros(c_in, dtype=dx.dtype))
-    for start, stop, columns in _chunks(cols, c_out, kh, kw, x.shape[0], *x.shape[2:]):
+    chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
+    buffer = cuda.device_array(c_in * chunk * height * width, dtype=x.dtype)
+    for start, stop, columns in views:
         im2col(dy[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)
-        x_cm = _channel_major(x[start:stop])
+        x_cm = _to_columns_of(x[start:stop], buffer)
         matmul(x_cm, matrix, part, trans_b=True)
         accumulate[blocks(part.size), THREADS](grad_w, part)
         if input_grad:
             matmul(W.reshape(c_in, k), matrix, x_cm)
             chunk_dx = dx[start:stop]
-            _from_channel_major[blocks(chunk_dx.size), THREADS](x_cm, zero_bias, chunk_dx)
+            _from_columns[blocks(chunk_dx.size), THREADS](x_cm, zero_bias, chunk_dx)
