@@ -4,7 +4,10 @@ The public API, listed explicitly:
 
 - layers and models: `Sequential`, `Dense`, `Activation`, `PReLU`, `Dropout`,
   `BatchNorm`, `Flatten`, `load`; for images `Conv2D`, `ConvTranspose2D`, `MaxPool2D`,
-  `AvgPool2D`, `GlobalAvgPool2D`, `BatchNorm2D`
+  `AvgPool2D`, `GlobalAvgPool2D`, `BatchNorm2D`; for sequences `RNN`, `LSTM`, `GRU`,
+  `Embedding`
+- graphs (the functional API): `Input`, `Model`, and the merge layers `Add`,
+  `Concatenate`, `Multiply`
 - `losses`, `optimizers`, `initializers`
 - `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`
 - `gradcheck`, `get_backend`
@@ -17,9 +20,11 @@ from atlas.nn import (
     LSTM,
     RNN,
     Activation,
+    Add,
     AvgPool2D,
     BatchNorm,
     BatchNorm2D,
+    Concatenate,
     Conv2D,
     ConvTranspose2D,
     Dense,
@@ -27,8 +32,11 @@ from atlas.nn import (
     Embedding,
     Flatten,
     GlobalAvgPool2D,
+    Input,
     Layer,
     MaxPool2D,
+    Model,
+    Multiply,
     PReLU,
     Sequential,
     load,
@@ -37,8 +45,9 @@ from atlas.nn import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Conv2D",
-    "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU", "GlobalAvgPool2D",
-    "LSTM", "Layer", "MaxPool2D", "PReLU", "RNN", "Sequential", "data", "get_backend",
-    "gradcheck", "initializers", "load", "losses", "models", "optimizers",
+    "Activation", "Add", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Concatenate",
+    "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU",
+    "GlobalAvgPool2D", "Input", "LSTM", "Layer", "MaxPool2D", "Model", "Multiply", "PReLU", "RNN",
+    "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses", "models",
+    "optimizers",
 ]

@@ -28,7 +28,8 @@ class Layer:
     frozen : set[str]
         Names of parameters that optimizers leave alone (see `freeze`).
     input_shape, output_shape : tuple[int, ...]
-        Per-sample shapes (without the batch axis), set by `build`.
+        Per-sample shapes (without the batch axis), set by `build`; a layer that
+        ``takes_list`` (a merge) has a list of input shapes.
     needs_input_grad : bool
         Whether ``backward`` must return the gradient with respect to the input. A model
         clears it for its leading layers (nothing upstream learns), and ``backward`` may
@@ -55,7 +56,8 @@ class Layer:
         """Allocate parameters for per-sample inputs of ``input_shape`` on ``backend``."""
         self.backend = get_backend(backend)
         self.dtype = float_dtype(dtype)
-        self.input_shape = tuple(int(d) for d in input_shape)
+        self.input_shape = ([tuple(int(d) for d in s) for s in input_shape] if self.takes_list
+                            else tuple(int(d) for d in input_shape))
         self.output_shape = tuple(self.compute_output_shape(self.input_shape))
         host = self.init_params(self.input_shape, rng or np.random.default_rng(0))
         self.params = {k: self.backend.asarray(v, self.dtype) for k, v in host.items()}
@@ -84,7 +86,18 @@ class Layer:
     def backward(self, dy):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: Whether the layer takes a list of inputs (the merge layers) instead of one array.
+    takes_list = False
+
     def __call__(self, x, training=True):
+        """``forward(x)`` on arrays; on symbolic tensors (`atlas.Input` and what layers
+        made of it) a new node of a graph, whose output tensor is returned (see
+        `atlas.nn.graph`)."""
+        from atlas.nn.graph import Tensor, connect
+
+        if isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and x
+                                     and all(isinstance(t, Tensor) for t in x)):
+            return connect(self, x)
         return self.forward(x, training)
 
     # Describing --------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import numpy as np
 
 from atlas.io import atomic_write
 
-FORMAT = "atlas.Sequential"
+#: The formats a model file may declare: a stack of layers, or a graph of them.
+FORMATS = ("atlas.Sequential", "atlas.Model")
 VERSION = 1
 CONFIG_KEY = "__atlas__"
 #: The first bytes of every zip archive, hence of every ``.npz`` file.
@@ -25,7 +26,9 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 def save_model(model, path):
     """Write ``model``'s config and arrays to ``path`` atomically; return the path."""
-    header = {"format": FORMAT, "version": VERSION, "config": model.get_config()}
+    config = model.get_config()
+    kind = "atlas.Model" if "nodes" in config else "atlas.Sequential"
+    header = {"format": kind, "version": VERSION, "config": config}
     arrays = {CONFIG_KEY: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     for i, layer in enumerate(model.layers):
         for store in (layer.params, layer.buffers):
@@ -60,24 +63,35 @@ def read_model_file(path):
         header = json.loads(arrays.pop(CONFIG_KEY).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: the model config is corrupt: {error}") from error
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
+    if header.get("format") not in FORMATS or header.get("version") != VERSION:
         raise ValueError(f"{path}: unsupported format {header.get('format')!r} version "
-                         f"{header.get('version')!r}; expected {FORMAT!r} version {VERSION}")
+                         f"{header.get('version')!r}; expected one of {FORMATS} version "
+                         f"{VERSION}")
     return header["config"], arrays
 
 
 def architecture(config):
-    """The part of a config that must match for weights to fit: the layers and input shape."""
-    return {"input_shape": list(config["input_shape"]),
+    """The part of a config that must match for weights to fit: the layers, the input
+    shapes and (for a graph) how the layers are wired; names do not matter."""
+    wiring = {key: config[key] for key in ("nodes", "outputs") if key in config}
+    return {"inputs": [list(shape) for shape in input_shapes(config)], **wiring,
             "layers": [{"class": layer["class"],
                         "config": {k: v for k, v in layer["config"].items() if k != "name"}}
                        for layer in config["layers"]]}
 
 
+def input_shapes(config):
+    """The per-sample input shapes a config declares (one for a `Sequential`)."""
+    if "inputs" in config:
+        return [tuple(spec["shape"]) for spec in config["inputs"]]
+    return [tuple(config["input_shape"])]
+
+
 def describe(config):
     """A one-line description of an architecture, for error messages."""
     layers = ", ".join(f"{layer['class']}{_short(layer['config'])}" for layer in config["layers"])
-    return f"input {tuple(config['input_shape'])} -> [{layers}]"
+    shapes = ", ".join(map(str, input_shapes(config)))
+    return f"input {shapes} -> [{layers}]"
 
 
 def _short(config):

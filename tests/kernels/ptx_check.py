@@ -32,12 +32,13 @@ import atlas.kernels.cuda.dropout as dropout  # noqa: E402
 import atlas.kernels.cuda.embedding as embedding  # noqa: E402
 import atlas.kernels.cuda.launch as launch  # noqa: E402
 import atlas.kernels.cuda.losses as losses  # noqa: E402
+import atlas.kernels.cuda.merge as merge  # noqa: E402
 import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
 import atlas.kernels.cuda.pooling as pooling  # noqa: E402
 import atlas.kernels.cuda.recurrent as recurrent  # noqa: E402
 
-MODULES = (activations, batchnorm, conv, dense, dropout, embedding, launch, losses, optimizers,
-           pooling, recurrent)
+MODULES = (activations, batchnorm, conv, dense, dropout, embedding, launch, losses, merge,
+           optimizers, pooling, recurrent)
 
 
 def signatures(f):
@@ -76,6 +77,10 @@ def signatures(f):
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
         "_dropout_backward": (v, v, v),
+        "_add": (v, v, v),
+        "_multiply": (v, v, v),
+        "_copy_columns": (m, m, i64),
+        "_take_columns": (m, i64, m),
         "_softmax_cross_entropy": (m, types.int64[::1], m, acc),
         "_softmax_cross_entropy_soft": (m, m, m, acc),
         "_sigmoid_binary_cross_entropy": (v, v, f, v, acc),

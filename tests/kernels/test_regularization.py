@@ -28,7 +28,7 @@ def test_dropout_layer_identity_at_inference_and_seeded(rng):
     a = Dropout(0.5).build((6,), rng=np.random.default_rng(7)).forward(x)
     b = Dropout(0.5).build((6,), rng=np.random.default_rng(7)).forward(x)
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"rate must be a finite number in \[0, 1\)"):
         Dropout(1.0)
 
 

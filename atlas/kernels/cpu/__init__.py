@@ -40,6 +40,7 @@ from atlas.kernels.cpu.losses import (
     softmax_cross_entropy_soft,
     squared_error,
 )
+from atlas.kernels.cpu.merge import add, copy_columns, multiply, take_columns
 from atlas.kernels.cpu.optimizers import (
     adadelta_step,
     adagrad_step,

@@ -49,6 +49,7 @@ from atlas.kernels.cuda.losses import (
     softmax_cross_entropy_soft,
     squared_error,
 )
+from atlas.kernels.cuda.merge import add, copy_columns, multiply, take_columns
 from atlas.kernels.cuda.optimizers import (
     adadelta_step,
     adagrad_step,
