@@ -46,7 +46,8 @@ rate = _argument_type(checks.fraction, "number")
 
 #: Defaults that depend on the model being trained: (epochs, batch size, learning rate).
 DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3),
-            "cnn-bn": (8, 64, 1e-3), "char-lstm": (None, 32, 2e-3)}
+            "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
+            "char-lstm": (None, 32, 2e-3)}
 
 #: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
@@ -61,8 +62,9 @@ def build_parser():
                            "held-out bits per character)")
     train.add_argument("model", choices=list(DEFAULTS),
                        help="which model to train: the MLP, LeNet-5, the two-convolution "
-                            "network of the TensorFlow tutorial (cnn-bn: with batch norm), "
-                            "the character-level LSTM language model")
+                            "network of the TensorFlow tutorial (cnn-bn: with batch norm), a "
+                            "residual network, the visual question answering model, the "
+                            "character-level LSTM language model")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="default: 20 for the MLP, 8 for the convolutional networks")
     train.add_argument("--batch-size", type=positive_int, default=None,
@@ -71,6 +73,17 @@ def build_parser():
     train.add_argument("--hidden", type=positive_int, nargs="+", default=[512, 256],
                        help="MLP hidden layer sizes (default: 512 256)")
     train.add_argument("--dropout", type=rate, default=0.2, help="MLP dropout, in [0, 1)")
+    train.add_argument("--depth", type=positive_int, default=20,
+                       help="resnet: weighted layers, 6n + 2 (default: 20)")
+    train.add_argument("--plain", action="store_true",
+                       help="resnet: the plain twin, without shortcuts")
+    train.add_argument("--variant", choices=["both", "image", "question"], default="both",
+                       help="vqa: read image and question (default), or one of them only")
+    train.add_argument("--baselines", action="store_true",
+                       help="vqa: also train the image-only and question-only baselines and "
+                            "print the three side by side")
+    train.add_argument("--scenes", type=positive_int, default=10_000,
+                       help="vqa: training scenes (default: 10000; 3 questions each)")
     train.add_argument("--text", default=None,
                        help="char-lstm: a UTF-8 text file (default: the source of Python's "
                             "standard library, first 4 million characters)")
@@ -96,6 +109,12 @@ def build_parser():
     sample.add_argument("--temperature", type=positive_float, default=0.8)
     sample.add_argument("--prime", default="\n", help="text to start from")
     sample.add_argument("--seed", type=seed_int, default=0)
+    ask = sub.add_parser("ask", help="ask a saved question-answering model about a test scene")
+    ask.add_argument("model", help="a .npz file saved by atlas train vqa --save")
+    ask.add_argument("question", help='e.g. "what is left of the bag ?"')
+    ask.add_argument("--image-index", type=seed_int, default=0,
+                     help="which test scene (default: 0)")
+    ask.add_argument("--seed", type=seed_int, default=0, help="the scenes' seed (default: 0)")
     figures = sub.add_parser("figures", help="regenerate the textbook's figures into figures/")
     figures.add_argument("--only", nargs="+", metavar="NAME", help="just these figures")
     figures.add_argument("--missing", action="store_true",
@@ -111,7 +130,8 @@ def build_parser():
 def main(argv=None):
     """Run the ``atlas`` command; return its exit status (2 for a bad argument or input)."""
     args = build_parser().parse_args(argv)
-    command = {"train": train_model, "figures": make_figures, "sample": sample_text}
+    command = {"train": train_model, "figures": make_figures, "sample": sample_text,
+               "ask": ask_model}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -125,6 +145,8 @@ def train_model(args):
 
     if args.model == "char-lstm":
         return train_char_model(args)
+    if args.model == "vqa":
+        return train_vqa(args)
     start = time.perf_counter()
     epochs, batch_size, lr = _defaults(args)
     common = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -132,6 +154,10 @@ def train_model(args):
               "device": args.device, "progress": not args.no_progress}
     if args.model == "mlp":
         model, _, scores = train_mlp(hidden=args.hidden, dropout=args.dropout, **common)
+    elif args.model == "resnet":
+        from atlas.models import resnet
+
+        model, _, scores = resnet.train_fashion_mnist(args.depth, plain=args.plain, **common)
     else:
         model, _, scores = cnn.train_fashion_mnist(args.model, **common)
     seconds = time.perf_counter() - start
@@ -165,6 +191,54 @@ def train_char_model(args):
     print(char_lm.sample(model, 300, temperature=0.8, seed=args.seed))
     if args.save:
         print(f"saved to {model.save(args.save)}")
+    return 0
+
+
+def train_vqa(args):
+    from atlas.data.scenes import QUESTION_KINDS, make_vqa
+    from atlas.models import vqa
+    from atlas.textbook import markdown_table
+
+    epochs, batch_size, lr = _defaults(args)
+    start = time.perf_counter()
+    data = (make_vqa("train", args.scenes, seed=args.seed),
+            make_vqa("validation", 1_000, seed=args.seed))
+    test = make_vqa("test", 2_000, seed=args.seed)
+    print(f"{len(data[0]):,} training questions about {args.scenes:,} scenes; "
+          f"{len(test):,} test questions about 2,000 scenes")
+    variants = vqa.VARIANTS if args.baselines else (args.variant,)
+    rows, kept = [], None
+    for variant in variants:
+        model, _ = vqa.train(variant, epochs=epochs, batch_size=batch_size, lr=lr,
+                             seed=args.seed, device=args.device,
+                             progress=not args.no_progress, data=data)
+        scores = vqa.accuracy_by_kind(model, test)
+        rows.append((variant, *(f"{scores[k]:.3f}" for k in ("all", *QUESTION_KINDS))))
+        if variant == args.variant:
+            kept = model
+    print(f"trained in {time.perf_counter() - start:.1f} s; test accuracy:")
+    print(markdown_table(("reads", "all", *QUESTION_KINDS), rows), end="")
+    if args.save:
+        print(f"saved the {args.variant} model to {kept.save(args.save)}")
+    return 0
+
+
+def ask_model(args):
+    from atlas.data.scenes import CLASS_WORDS, make_vqa
+    from atlas.models import vqa
+    from atlas.nn import load
+
+    model = load(args.model)
+    scenes = make_vqa("test", args.image_index + 1, seed=args.seed)
+    image = scenes.images[scenes.scenes == args.image_index][0]
+    cells = scenes.cells[args.image_index]
+    layout = " / ".join(", ".join(CLASS_WORDS[c] if c >= 0 else "-" for c in row)
+                        for row in cells)
+    top = vqa.answer(model, image, args.question)
+    print(f"test scene {args.image_index} (rows: {layout})")
+    print(f"{args.question} -> {top[0][0]}")
+    for word, p in top:
+        print(f"  {word:10s} {p:.3f}")
     return 0
 
 

@@ -53,3 +53,30 @@ def test_train_char_lstm_on_a_text_file_then_sample(tmp_path, capsys):
 def test_train_char_lstm_names_a_missing_text_file(tmp_path, capsys):
     assert cli.main(["train", "char-lstm", "--text", str(tmp_path / "absent.txt")]) == 2
     assert "atlas train: no text file at" in capsys.readouterr().err
+
+
+def test_train_resnet_end_to_end_on_a_tiny_data_set(tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path, n=300)
+    monkeypatch.setenv("ATLAS_DATA", str(tmp_path))
+    assert cli.main(["train", "resnet", "--depth", "8", "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST test accuracy" in out and "resnet-8" in out and "Connected to" in out
+    assert cli.main(["train", "resnet", "--depth", "9"]) == 2
+    assert "depth must be 6n + 2" in capsys.readouterr().err
+
+
+def test_train_vqa_with_baselines_then_ask(tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path, n=400)
+    monkeypatch.setenv("ATLAS_DATA", str(tmp_path))
+    saved = tmp_path / "vqa.npz"
+    assert cli.main(["train", "vqa", "--scenes", "60", "--epochs", "1", "--baselines",
+                     "--no-progress", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    for line in ("| both |", "| image |", "| question |", "exists", "relation"):
+        assert line in out
+    assert cli.main(["ask", str(saved), "--image-index", "2", "is there a bag ?"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("test scene 2 (rows: ") and "is there a bag ? -> " in out
+    assert len(out.strip().splitlines()) == 5  # the scene, the answer, the top 3
+    assert cli.main(["ask", str(saved), "is there an umbrella ?"]) == 2
+    assert "not in the vocabulary" in capsys.readouterr().err

@@ -177,7 +177,8 @@ class Network:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("fit: validation_data must be a pair (x_val, y_val), got "
                                 f"{type(validation_data).__name__}")
-            validation_data = self._check_data(*validation_data)
+            vx, vy = self._check_data(*validation_data)
+            validation_data = (vx if self.multi_input else vx[0], vy)
         n = len(x[0])
         steps = math.ceil(n / batch_size)
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr",
