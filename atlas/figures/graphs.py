@@ -10,12 +10,13 @@ from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
 
 #: The degradation experiment in miniature: the same budget for every network.
-RESNET_RUN = {"images": recipe(5_000, 256), "validation_images": recipe(1_000, 200),
-              "epochs": recipe(6, 1), "batch_size": 128, "lr": 0.05}
+RESNET_RUN = {"images": recipe(4_000, 256), "validation_images": recipe(1_000, 200),
+              "test_images": recipe(None, 500), "epochs": recipe(5, 1), "batch_size": 128,
+              "lr": 0.05}
 RESNET_DEPTHS = (8, 20)
 
 #: The question-answering comparison: three models, the same scenes and epochs.
-VQA_RUN = {"train_scenes": recipe(6_000, 200), "epochs": recipe(6, 1)}
+VQA_RUN = {"train_scenes": recipe(4_000, 200), "epochs": recipe(5, 1)}
 VQA_TEST_SCENES = recipe(2_000, 200)
 
 

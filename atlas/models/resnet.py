@@ -80,12 +80,12 @@ def resnet(depth=20, *, plain=False, input_shape=IMAGE_SHAPE, classes=10, widths
 
 
 def train_fashion_mnist(depth=20, *, plain=False, epochs=10, batch_size=128, lr=0.05,
-                        weight_decay=1e-4, images=None, validation_images=None, patience=None,
-                        seed=0, device="cpu", progress=True, print_fn=print):
+                        weight_decay=1e-4, images=None, validation_images=None, test_images=None,
+                        patience=None, seed=0, device="cpu", progress=True, print_fn=print):
     """Train `resnet` on Fashion-MNIST with SGD, momentum 0.9 and a cosine schedule (the
     paper's optimiser, shortened), on the first ``images`` training images (all 55,000 by
     default), validating on the 5,000 held out (or the first ``validation_images`` of
-    them).
+    them), testing on the 10,000 test images (or the first ``test_images``).
 
     Returns ``(model, history, test_scores)``; ``history`` also has ``train_error`` per
     epoch (1 - running training accuracy).
@@ -100,6 +100,9 @@ def train_fashion_mnist(depth=20, *, plain=False, epochs=10, batch_size=128, lr=
     if validation_images is not None:
         validation_images = integer(validation_images, "validation_images", "train_fashion_mnist")
         validation = tuple(a[:validation_images] for a in validation)
+    if test_images is not None:
+        test_images = integer(test_images, "test_images", "train_fashion_mnist")
+        x_test, y_test = x_test[:test_images], y_test[:test_images]
     model = resnet(depth, plain=plain, device=device, seed=seed)
     model.compile("softmax_cross_entropy",
                   SGD(lr, momentum=0.9, weight_decay=weight_decay, schedule=CosineDecay(epochs)))
