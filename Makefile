@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_conv.py --threads 2
 	$(BIN)/python benchmarks/bench_rnn.py --threads 2
 	$(BIN)/python benchmarks/bench_rnn.py --startup
+	$(BIN)/python benchmarks/bench_graph.py --threads 2
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex

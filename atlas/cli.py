@@ -4,6 +4,9 @@
 
     atlas train mlp [--epochs 20] [--device cpu] [--save runs/mlp.npz]
     atlas train lenet|cnn|cnn-bn [--epochs 8] [--batch-size 64]
+    atlas train resnet [--depth 20] [--plain] [--epochs 10]
+    atlas train vqa [--scenes 10000] [--variant both|image|question] [--baselines] [--save F]
+    atlas ask runs/vqa.npz --image-index 5 "what is left of the bag ?"
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
     atlas sample runs/char.npz [--length 500] [--temperature 0.8] [--prime "def "]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]

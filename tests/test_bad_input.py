@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import atlas
-from atlas import cli, optimizers
+from atlas import cli, initializers, optimizers
 from atlas.nn import Sequential
 
 #: Anything a user might pass where a number belongs.
@@ -40,10 +40,10 @@ def is_count(value, minimum=1):
             and value >= minimum)
 
 
-def is_window(value):
+def is_window(value, minimum=1):
     """A positive int, or a pair of them (kernel sizes, strides)."""
-    return is_count(value) or (isinstance(value, (list, tuple)) and len(value) == 2
-                               and all(is_count(v) for v in value))
+    return is_count(value, minimum) or (isinstance(value, (list, tuple)) and len(value) == 2
+                                        and all(is_count(v, minimum) for v in value))
 
 
 def is_number(value, low=-math.inf, high=math.inf, low_open=False, high_open=False):
@@ -78,7 +78,16 @@ SIZES = {
     "GRU": (lambda v: atlas.GRU(v), "units"),
     "Embedding vocabulary": (lambda v: atlas.Embedding(v, 4), "vocabulary"),
     "Embedding dim": (lambda v: atlas.Embedding(10, v), "dim"),
+    "MaxPool2D padding": (lambda v: atlas.MaxPool2D(4, padding=v), "padding",
+                          lambda v: is_window(v, minimum=0) and max(_pair(v)) <= 2),
+    "Input shape": (lambda v: atlas.Input((v, 3)), "shape"),
+    "Concatenate axis": (lambda v: atlas.Concatenate(axis=v), "axis",
+                         lambda v: is_count(v, minimum=-(1 << 30)) and v != 0),
 }
+
+
+def _pair(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
 @pytest.mark.parametrize("name", list(SIZES))
@@ -111,6 +120,14 @@ RATES["Adam weight_decay"] = (lambda v: optimizers.Adam(weight_decay=v), "weight
                               {"low": 0})
 RATES["clip_norm"] = (lambda v: optimizers.SGD(clip_norm=v), "clip_norm",
                       {"low": 0, "low_open": True, "none_ok": True})
+RATES["StepDecay every"] = (lambda v: optimizers.StepDecay(v), "every",
+                            {"low": 0, "low_open": True})
+RATES["CosineDecay floor"] = (lambda v: optimizers.CosineDecay(10, v), "floor",
+                              {"low": 0, "high": 1})
+RATES["Normal std"] = (lambda v: initializers.Normal(std=v), "std", {"low": 0})
+RATES["Constant value"] = (lambda v: initializers.Constant(v), "value", {})
+RATES["loss_weights"] = (lambda v: Sequential([atlas.Dense(2)], (3,)).compile(
+    "mse", optimizers.SGD(0.1), loss_weights=[v]), "loss_weights", {"low": 0})
 
 
 @pytest.mark.parametrize("name", list(RATES))
@@ -139,6 +156,10 @@ def test_sequential_seed_and_dtype(value):
 def test_a_model_of_something_else_than_layers_is_refused():
     with pytest.raises(TypeError, match="every layer must be an atlas Layer"):
         Sequential([atlas.Dense(2), "relu"])
+    with pytest.raises(TypeError, match="outputs must be symbolic tensors"):
+        atlas.Model(atlas.Input((3,)), "dense")
+    with pytest.raises(TypeError, match="an initializer is a name"):
+        atlas.Dense(2, weight_init=3)
 
 
 # fit, evaluate, predict -------------------------------------------------------------------------

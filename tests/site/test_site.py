@@ -113,15 +113,18 @@ def test_search_finds_a_page(server, browser, query):
                                                                       "input.md-search__input")))
     box.click()
     box.send_keys(query)
+    expected = "backpropagation" if query == "backprop" else ""
     deadline = time.time() + 20
-    results = []
-    while time.time() < deadline and not results:
-        results = browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item")
+    links = []
+    # The results re-render while the index loads and the query is typed: read their links
+    # in one script call (no element handle can go stale) until the expected page shows.
+    while time.time() < deadline and not any(expected in link for link in links):
+        links = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.md-search-result__item a'))"
+            ".map(a => a.href)")
         time.sleep(0.2)
-    assert results, f"search for {query!r} returned nothing"
-    if query == "backprop":
-        links = [r.find_element(By.TAG_NAME, "a").get_attribute("href") for r in results]
-        assert any("backpropagation" in link for link in links), links
+    assert links, f"search for {query!r} returned nothing"
+    assert any(expected in link for link in links), links
 
 
 def test_dark_palette_keeps_figures_readable(server, browser):
