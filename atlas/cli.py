@@ -7,6 +7,8 @@
     atlas train resnet [--depth 20] [--plain] [--epochs 10]
     atlas train vqa [--scenes 10000] [--variant both|image|question] [--baselines] [--save F]
     atlas ask runs/vqa.npz --image-index 5 "what is left of the bag ?"
+    atlas train dqn [--seed 0] [--steps 60000] [--episodes N] [--save runs/dqn.npz]
+    atlas play runs/dqn.npz [--episodes 100]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
     atlas sample runs/char.npz [--length 500] [--temperature 0.8] [--prime "def "]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
@@ -50,7 +52,7 @@ rate = _argument_type(checks.fraction, "number")
 #: Defaults that depend on the model being trained: (epochs, batch size, learning rate).
 DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3),
             "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
-            "char-lstm": (None, 32, 2e-3)}
+            "char-lstm": (None, 32, 2e-3), "dqn": (None, 64, 1e-3)}
 
 #: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
@@ -67,7 +69,7 @@ def build_parser():
                        help="which model to train: the MLP, LeNet-5, the two-convolution "
                             "network of the TensorFlow tutorial (cnn-bn: with batch norm), a "
                             "residual network, the visual question answering model, the "
-                            "character-level LSTM language model")
+                            "character-level LSTM language model, a deep Q-network")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="default: 20 for the MLP, 8 for the convolutional networks")
     train.add_argument("--batch-size", type=positive_int, default=None,
@@ -95,7 +97,11 @@ def build_parser():
                             "--steps is given)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="char-lstm: number of training steps (reproducible, unlike a "
-                            "time budget)")
+                            "time budget); dqn: environment steps (default: 60000)")
+    train.add_argument("--episodes", type=positive_int, default=None,
+                       help="dqn: stop after this many training episodes")
+    train.add_argument("--env", default="CartPole-v1",
+                       help="dqn: the Gymnasium environment (default: CartPole-v1)")
     train.add_argument("--lr", type=positive_float, default=None,
                        help="Adam learning rate (default: 1e-3; char-lstm 2e-3)")
     train.add_argument("--weight-decay", type=non_negative_float, default=1e-4,
@@ -112,6 +118,10 @@ def build_parser():
     sample.add_argument("--temperature", type=positive_float, default=0.8)
     sample.add_argument("--prime", default="\n", help="text to start from")
     sample.add_argument("--seed", type=seed_int, default=0)
+    play = sub.add_parser("play", help="evaluate a saved Q-network's greedy policy")
+    play.add_argument("model", help="a .npz file saved by atlas train dqn --save")
+    play.add_argument("--env", default=None, help="default: the environment it was trained on")
+    play.add_argument("--episodes", type=positive_int, default=100)
     ask = sub.add_parser("ask", help="ask a saved question-answering model about a test scene")
     ask.add_argument("model", help="a .npz file saved by atlas train vqa --save")
     ask.add_argument("question", help='e.g. "what is left of the bag ?"')
@@ -134,7 +144,7 @@ def main(argv=None):
     """Run the ``atlas`` command; return its exit status (2 for a bad argument or input)."""
     args = build_parser().parse_args(argv)
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
-               "ask": ask_model}
+               "ask": ask_model, "play": play_policy}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -150,6 +160,8 @@ def train_model(args):
         return train_char_model(args)
     if args.model == "vqa":
         return train_vqa(args)
+    if args.model == "dqn":
+        return train_dqn(args)
     start = time.perf_counter()
     epochs, batch_size, lr = _defaults(args)
     common = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -223,6 +235,47 @@ def train_vqa(args):
     print(markdown_table(("reads", "all", *QUESTION_KINDS), rows), end="")
     if args.save:
         print(f"saved the {args.variant} model to {kept.save(args.save)}")
+    return 0
+
+
+def train_dqn(args):
+    import numpy as np
+
+    from atlas.rl import SOLVED, DQNConfig, evaluate
+    from atlas.rl import train_dqn as train
+
+    _, batch_size, lr = _defaults(args)
+    config = DQNConfig(batch_size=batch_size, lr=lr,
+                       **({"steps": args.steps} if args.steps else {}))
+    agent, history = train(config, env_id=args.env, seed=args.seed, episodes=args.episodes,
+                           device=args.device, progress=not args.no_progress)
+    print(f"{len(history['episode_return'])} training episodes, "
+          f"{history['episode_end'][-1] if history['episode_end'] else 0:,} steps in "
+          f"{history['seconds']:.1f} s ({history['steps_per_second']:.0f} steps/s); best "
+          f"greedy evaluation {max(history['eval_return'], default=float('nan')):.1f}")
+    if args.save:
+        print(f"saved to {agent.q.save(args.save)}")
+    returns = evaluate(agent.q, args.env, episodes=100)
+    verdict = "solved" if args.env == "CartPole-v1" and np.mean(returns) >= SOLVED else ""
+    print(f"greedy policy over 100 episodes: mean return {np.mean(returns):.1f} "
+          f"(min {min(returns):.0f}, max {max(returns):.0f}) {verdict}".rstrip())
+    return 0
+
+
+def play_policy(args):
+    import numpy as np
+
+    from atlas.nn import load
+    from atlas.rl import evaluate
+
+    model = load(args.model)
+    env_id = args.env or model.metadata.get("env_id")
+    if env_id is None:
+        raise ValueError(f"{args.model} does not say which environment it plays (no env_id "
+                         f"in its metadata): pass --env")
+    returns = evaluate(model, env_id, episodes=args.episodes)
+    print(f"{env_id}, greedy policy over {args.episodes} episodes: mean return "
+          f"{np.mean(returns):.1f} (min {min(returns):.0f}, max {max(returns):.0f})")
     return 0
 
 

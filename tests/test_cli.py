@@ -80,3 +80,17 @@ def test_train_vqa_with_baselines_then_ask(tmp_path, monkeypatch, capsys):
     assert len(out.strip().splitlines()) == 5  # the scene, the answer, the top 3
     assert cli.main(["ask", str(saved), "is there an umbrella ?"]) == 2
     assert "not in the vocabulary" in capsys.readouterr().err
+
+
+def test_train_dqn_briefly_save_and_play(tmp_path, capsys):
+    saved = tmp_path / "dqn.npz"
+    assert cli.main(["train", "dqn", "--steps", "300", "--no-progress", "--save",
+                     str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "greedy policy over 100 episodes: mean return" in out and saved.exists()
+    assert cli.main(["play", str(saved), "--episodes", "3"]) == 0
+    assert "CartPole-v1, greedy policy over 3 episodes" in capsys.readouterr().out
+    assert cli.main(["play", str(saved), "--env", "MountainCar-v0"]) == 2
+    assert "MountainCar-v0 has observations of shape (2,)" in capsys.readouterr().err
+    assert cli.main(["train", "dqn", "--env", "NoSuchEnv-v0"]) == 2
+    assert "unknown Gymnasium environment" in capsys.readouterr().err

@@ -11,4 +11,5 @@ from atlas.figures import (  # noqa: F401
     optimization,
     recurrent,
     regularization,
+    rl,
 )
