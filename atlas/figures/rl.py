@@ -11,7 +11,7 @@ from atlas.figures.trained import trained
 
 #: The seeds the page trains, each with the default settings (quick: a short run).
 DQN_SEEDS = recipe((0, 1, 2), (0, 1))
-X
+DQN_STEPS = recipe(None, 1_500)  # None: DQNConfig's default
 
 
 def dqn_run(seed):
