@@ -52,7 +52,7 @@ rate = _argument_type(checks.fraction, "number")
 #: Defaults that depend on the model being trained: (epochs, batch size, learning rate).
 DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3),
             "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
-            "char-lstm": (None, 32, 2e-3), "dqn": (None, 64, 1e-3)}
+            "char-lstm": (None, 32, 2e-3), "dqn": (None, None, None)}  # dqn: DQNConfig's
 
 #: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
@@ -97,7 +97,7 @@ def build_parser():
                             "--steps is given)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="char-lstm: number of training steps (reproducible, unlike a "
-                            "time budget); dqn: environment steps (default: 60000)")
+                            "time budget); dqn: environment steps (default: 100000)")
     train.add_argument("--episodes", type=positive_int, default=None,
                        help="dqn: stop after this many training episodes")
     train.add_argument("--env", default="CartPole-v1",
@@ -244,9 +244,8 @@ def train_dqn(args):
     from atlas.rl import SOLVED, DQNConfig, evaluate
     from atlas.rl import train_dqn as train
 
-    _, batch_size, lr = _defaults(args)
-    config = DQNConfig(batch_size=batch_size, lr=lr,
-                       **({"steps": args.steps} if args.steps else {}))
+    given = {"batch_size": args.batch_size, "lr": args.lr, "steps": args.steps}
+    config = DQNConfig(**{k: v for k, v in given.items() if v is not None})
     agent, history = train(config, env_id=args.env, seed=args.seed, episodes=args.episodes,
                            device=args.device, progress=not args.no_progress)
     print(f"{len(history['episode_return'])} training episodes, "

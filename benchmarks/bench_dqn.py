@@ -40,7 +40,7 @@ class TorchAgent:
                                  nn.Linear(config.hidden, config.hidden), nn.ReLU(),
                                  nn.Linear(config.hidden, actions))
         self.q, self.target = net(), net()
-        self.sync_target()
+        self.target.load_state_dict(self.q.state_dict())
         self.adam = torch.optim.Adam(self.q.parameters(), lr=config.lr)
         self.optimizer = self  # train_dqn sets optimizer.progress (0 -> 1) before each update
         self.progress = 0.0
@@ -58,7 +58,10 @@ class TorchAgent:
         return int(self.q_values(observation[None])[0].argmax())
 
     def sync_target(self):
-        self.target.load_state_dict(self.q.state_dict())
+        tau = self.config.tau
+        with self.torch.no_grad():
+            for mine, theirs in zip(self.target.parameters(), self.q.parameters()):
+                mine.mul_(1.0 - tau).add_(theirs, alpha=tau)
 
     def snapshot(self):
         return {k: v.clone() for k, v in self.q.state_dict().items()}
