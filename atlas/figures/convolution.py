@@ -121,7 +121,7 @@ def lenet_run():
         history["test_accuracy"] = scores["accuracy"]
         return model, history
 
-    return trained("lenet5", train)
+    return trained("lenet5", train, {"epochs": LENET_EPOCHS})
 
 
 @figure("lenet-feature-maps", "LeNet-5 after two epochs on Fashion-MNIST: its six learned "

@@ -62,7 +62,7 @@ def mlp_run():
     def train():
         model, history, _ = train_fashion_mnist(**MLP_SETTINGS, progress=False, print_fn=None)
         return model, history
-    return trained("mlp-fashion-mnist", train)
+    return trained("mlp-fashion-mnist", train, MLP_SETTINGS)
 
 
 def test_predictions():

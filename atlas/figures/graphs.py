@@ -30,7 +30,7 @@ def resnet_run(depth, plain):
         history["test_accuracy"] = scores["accuracy"]
         return model, history
 
-    return trained(f"{'plain' if plain else 'resnet'}-{depth}", train)
+    return trained(f"{'plain' if plain else 'resnet'}-{depth}", train, RESNET_RUN)
 
 
 @figure("resnet-degradation", "Training error (solid) and validation error (dashed) per "
@@ -67,7 +67,7 @@ def vqa_run(variant):
         history["test"] = vqa.accuracy_by_kind(model, make_vqa("test", VQA_TEST_SCENES))
         return model, history
 
-    return trained(f"vqa-{variant}", train)
+    return trained(f"vqa-{variant}", train, {**VQA_RUN, "test_scenes": VQA_TEST_SCENES})
 
 
 @figure("vqa-architecture", "The question-answering model: a CNN encodes the scene, an "

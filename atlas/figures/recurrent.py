@@ -28,7 +28,7 @@ def char_run():
     def train():
         return train_char_lm(python_stdlib_files(1_000_000), progress=False, **CHAR_RUN)
 
-    return trained("char-lstm", train)
+    return trained("char-lstm", train, CHAR_RUN)
 
 
 @figure("hello-rnn", "The \"hello\" RNN (3 hidden units) trained on \"hell\" -> \"ello\": the "

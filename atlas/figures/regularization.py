@@ -26,7 +26,8 @@ def overfit_run(dropout):
         history = model.fit(x[:OVERFIT_IMAGES], y[:OVERFIT_IMAGES], epochs=OVERFIT_EPOCHS,
                             batch_size=50, validation_data=validation, progress=False)
         return model, history
-    return trained(f"overfit-dropout-{dropout:g}", train)
+    return trained(f"overfit-dropout-{dropout:g}", train,
+                   {"images": OVERFIT_IMAGES, "epochs": OVERFIT_EPOCHS})
 
 
 @figure("dropout-curves", "Training and validation loss of a 784-512-512-10 network on 1,000 "
@@ -76,7 +77,8 @@ def batchnorm_run(batchnorm, lr):
         history = model.fit(x[:BN_IMAGES], y[:BN_IMAGES], epochs=BN_EPOCHS, batch_size=64,
                             validation_data=validation, progress=False)
         return model, history
-    return trained(f"batchnorm-{'on' if batchnorm else 'off'}-lr{lr:g}", train)
+    return trained(f"batchnorm-{'on' if batchnorm else 'off'}-lr{lr:g}", train,
+                   {"images": BN_IMAGES, "epochs": BN_EPOCHS, "depth": BN_DEPTH})
 
 
 @figure("batchnorm-curves", "A six-layer ReLU network trained with plain SGD on 10,000 "

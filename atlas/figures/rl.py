@@ -8,6 +8,7 @@ import numpy as np
 from atlas.figures import style
 from atlas.figures.registry import figure, recipe
 from atlas.figures.trained import trained
+from atlas.rl.dqn import DQNConfig
 
 #: The seeds the page trains, each with the default settings (quick: a short run).
 DQN_SEEDS = recipe((0, 1, 2), (0, 1))
@@ -17,7 +18,7 @@ DQN_STEPS = recipe(None, 1_500)  # None: DQNConfig's default
 def dqn_run(seed):
     """``(q_network, history)`` of the DQN trained on CartPole-v1 with ``seed``; the history
     also holds the greedy returns of 100 evaluation episodes (``test_returns``)."""
-    from atlas.rl import DQNConfig, evaluate, train_dqn
+    from atlas.rl import evaluate, train_dqn
 
     def train():
         config = DQNConfig() if DQN_STEPS is None else DQNConfig(steps=DQN_STEPS,
@@ -26,7 +27,10 @@ def dqn_run(seed):
         history["test_returns"] = evaluate(agent.q, episodes=100)
         return agent.q, history
 
-    return trained(f"dqn-cartpole-seed{seed}", train)
+    from dataclasses import asdict
+
+    config = asdict(DQNConfig()) if DQN_STEPS is None else {"steps": DQN_STEPS}
+    return trained(f"dqn-cartpole-seed{seed}", train, config)
 
 
 @figure("dqn-returns", "The return of every training episode of DQN on CartPole-v1 against "

@@ -1,13 +1,16 @@
 """Models that figures need trained, trained once and kept beside the figures.
 
-``atlas figures`` writes each trained model to ``<out>/models/<name>.npz`` with its history
-in ``<name>.json``; the figures of the same family, later runs, and the pages that report
-on the run load them instead of training again. Deleting the folder retrains.
+``atlas figures`` writes each trained model to ``<out>/models/<name>-<recipe>.npz`` with its
+history in ``<name>-<recipe>.json``; the figures of the same family, later runs, and the
+pages that report on the run load them instead of training again. ``<recipe>`` is a hash of
+the training settings, so a model trained with other settings is never reused: changing a
+recipe retrains. Deleting the folder retrains everything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,15 +33,20 @@ def directory(path):
         _directory = previous
 
 
-def paths(name):
-    """Where the model ``name`` and its history are kept."""
+def paths(name, recipe=None):
+    """Where the model ``name`` trained with the settings ``recipe`` (JSON-serialisable)
+    and its history are kept."""
+    if recipe is not None:
+        text = json.dumps(recipe, sort_keys=True, default=str)
+        name = f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
     return _directory / f"{name}.npz", _directory / f"{name}.json"
 
 
-def trained(name, train):
-    """``(model, history)`` for ``name``: from memory, from disk, or by calling ``train()``
-    (which returns them) and saving the result atomically."""
-    weights, history_path = paths(name)
+def trained(name, train, recipe=None):
+    """``(model, history)`` for ``name`` trained with the settings ``recipe``: from memory,
+    from disk, or by calling ``train()`` (which returns them) and saving the result
+    atomically."""
+    weights, history_path = paths(name, recipe)
     key = weights.resolve()
     if key in _memory:
         return _memory[key]
