@@ -83,7 +83,7 @@ class TorchAgent:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.q.parameters(), c.clip_norm)
         self.adam.step()
-        return float(loss)
+        return float(loss.detach())
 
 
 def time_to_solve(history):
