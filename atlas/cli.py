@@ -54,6 +54,9 @@ DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3)
             "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
             "char-lstm": (None, 32, 2e-3), "dqn": (None, None, None)}  # dqn: DQNConfig's
 
+#: The test scenes `atlas ask` can rebuild (scene k is drawn after the k before it).
+MAX_ASK_SCENES = 10_000
+
 #: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
 
@@ -279,14 +282,15 @@ def play_policy(args):
 
 
 def ask_model(args):
-    from atlas.data.scenes import CLASS_WORDS, make_vqa
+    from atlas.data.scenes import CLASS_WORDS, scene
     from atlas.models import vqa
     from atlas.nn import load
 
+    if args.image_index >= MAX_ASK_SCENES:
+        raise ValueError(f"--image-index must be below {MAX_ASK_SCENES:,} (atlas ask rebuilds the "
+                         f"test scenes up to that one), got {args.image_index:,}")
     model = load(args.model)
-    scenes = make_vqa("test", args.image_index + 1, seed=args.seed)
-    image = scenes.images[scenes.scenes == args.image_index][0]
-    cells = scenes.cells[args.image_index]
+    cells, image = scene("test", args.image_index, seed=args.seed)
     layout = " / ".join(", ".join(CLASS_WORDS[c] if c >= 0 else "-" for c in row)
                         for row in cells)
     top = vqa.answer(model, image, args.question)

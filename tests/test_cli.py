@@ -80,6 +80,8 @@ def test_train_vqa_with_baselines_then_ask(tmp_path, monkeypatch, capsys):
     assert len(out.strip().splitlines()) == 5  # the scene, the answer, the top 3
     assert cli.main(["ask", str(saved), "is there an umbrella ?"]) == 2
     assert "not in the vocabulary" in capsys.readouterr().err
+    assert cli.main(["ask", str(saved), "--image-index", "123456789", "is there a bag ?"]) == 2
+    assert "--image-index must be below 10,000" in capsys.readouterr().err
 
 
 def test_train_dqn_briefly_save_and_play(tmp_path, capsys):

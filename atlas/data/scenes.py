@@ -18,6 +18,7 @@ set (`atlas.models.mlp.fashion_mnist_splits`).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,14 +126,10 @@ def questions_about(cells, rng):
     return result
 
 
-def make_vqa(split="train", scenes=1000, *, seed=0, images=None):
-    """``scenes`` scenes of ``split`` ("train", "validation" or "test") with one question of
-    each kind (fewer when no relation question fits), as a `VQASet`.
-
-    ``images`` is ``(images, labels)`` to draw items from (default: the split's pool of
-    Fashion-MNIST). The same ``split``, ``scenes`` and ``seed`` give the same
-    set; each split mixes its own seed in, so splits never coincide.
-    """
+def generate_scenes(split="train", scenes=1000, *, seed=0, images=None):
+    """The scenes of `make_vqa` one at a time: ``(cells, canvas, questions)`` for each, with
+    ``questions`` as `questions_about` gives them. Scene ``k`` is the same whatever number
+    of scenes is asked for."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     scenes = integer(scenes, "scenes", "make_vqa")
@@ -148,9 +145,7 @@ def make_vqa(split="train", scenes=1000, *, seed=0, images=None):
     if not len(available):
         raise ValueError(f"make_vqa: no images to draw the {split} scenes from")
     rng = np.random.default_rng([seed, SPLITS.index(split)])
-    canvases, questions, answers, kinds, owners, texts = [], [], [], [], [], []
-    cells_all = np.full((scenes, 2, 2), -1, dtype=np.int64)
-    for s in range(scenes):
+    for _ in range(scenes):
         cells = available[rng.integers(0, len(available), (2, 2))]
         cells[rng.random((2, 2)) < EMPTY_CELL] = -1
         items = np.zeros((2, 2), dtype=np.int64)
@@ -159,14 +154,25 @@ def make_vqa(split="train", scenes=1000, *, seed=0, images=None):
                 if cells[r, c] >= 0:
                     choices = by_class[cells[r, c]]
                     items[r, c] = choices[rng.integers(len(choices))]
-        cells_all[s] = cells
-        canvas = draw_scene(cells, items, pool)
-        asked = questions_about(cells, rng)
+        yield cells, draw_scene(cells, items, pool), questions_about(cells, rng)
+
+
+def make_vqa(split="train", scenes=1000, *, seed=0, images=None):
+    """``scenes`` scenes of ``split`` ("train", "validation" or "test") with one question of
+    each kind (fewer when no relation question fits), as a `VQASet`.
+
+    ``images`` is ``(images, labels)`` to draw items from (default: the split's pool of
+    Fashion-MNIST). The same ``split``, ``scenes`` and ``seed`` give the same
+    set; each split mixes its own seed in, so splits never coincide.
+    """
+    canvases, questions, answers, kinds, owners, texts, all_cells = [], [], [], [], [], [], []
+    for s, (cells, canvas, asked) in enumerate(generate_scenes(split, scenes, seed=seed,
+                                                               images=images)):
+        all_cells.append(cells)
         for k, kind in enumerate(QUESTION_KINDS):
-            qa = asked[kind]
-            if qa is None:
+            if asked[kind] is None:
                 continue
-            text, answer = qa
+            text, answer = asked[kind]
             canvases.append(canvas)
             questions.append(encode_question(text))
             answers.append(ANSWERS.index(answer))
@@ -175,4 +181,12 @@ def make_vqa(split="train", scenes=1000, *, seed=0, images=None):
             texts.append(text)
     return VQASet(images=np.stack(canvases)[:, None], questions=np.stack(questions),
                   answers=np.array(answers, dtype=np.int64), kinds=np.array(kinds),
-                  scenes=np.array(owners), texts=texts, cells=cells_all)
+                  scenes=np.array(owners), texts=texts, cells=np.array(all_cells))
+
+
+def scene(split, index, *, seed=0, images=None):
+    """``(cells, canvas)`` of scene ``index`` of ``split``, without keeping the others."""
+    index = integer(index, "index", "scene", minimum=0)
+    last = deque(generate_scenes(split, index + 1, seed=seed, images=images), maxlen=1)
+    cells, canvas, _ = last[0]
+    return cells, canvas

@@ -47,6 +47,9 @@ def test_sets_are_reproducible_and_splits_differ():
     assert not np.array_equal(a.cells, other.cells)
     prefix = make_vqa("train", 5, images=pool)  # scene k does not depend on how many follow
     assert np.array_equal(prefix.cells, a.cells[:5])
+    cells, canvas = scenes.scene("train", 7, images=pool)
+    assert np.array_equal(cells, a.cells[7])
+    assert np.array_equal(canvas, a.images[a.scenes == 7][0, 0])
 
 
 def test_questions_encode_to_tokens_or_say_which_word_is_unknown():
