@@ -32,7 +32,6 @@ import numpy as np
 
 from atlas.backend import flat
 from atlas.checks import integer
-from atlas.nn.layer import Layer
 from atlas.nn.network import Network, name_layers
 from atlas.nn.sequential import layer_config, layer_from_config
 
@@ -395,4 +394,4 @@ def _clone(value, backend):
     return value
 
 
-__all__ = ["Input", "Layer", "Model", "Node", "Tensor", "topological_order"]
+__all__ = ["Input", "Model", "Node", "Tensor", "connect", "topological_order"]

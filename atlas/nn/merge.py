@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from atlas.backend import flat
+from atlas.checks import integer
 from atlas.nn.layer import Layer
 
 
@@ -103,8 +104,6 @@ class Concatenate(_Merge):
 
     def __init__(self, axis=-1, name=None):
         super().__init__(name)
-        from atlas.checks import integer
-
         self.axis = integer(axis, "axis", "Concatenate", minimum=-(1 << 30))
         if self.axis == 0:
             raise ValueError("Concatenate: axis 0 is the batch; concatenate along another axis")

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atlas.backend import flat, get_backend
-from atlas.checks import integer, optional_integer
+from atlas.checks import integer, non_negative, optional_integer
 from atlas.losses import get_loss
 from atlas.nn.layer import float_dtype
 from atlas.nn.serialization import architecture, describe, read_model_file, save_model
@@ -111,7 +111,6 @@ class Network:
         weights = [1.0] * outputs if loss_weights is None else list(loss_weights)
         if len(weights) != outputs:
             raise ValueError(f"{self.name} has {outputs} outputs but {len(weights)} loss_weights")
-        from atlas.checks import non_negative
         self.loss_weights = [non_negative(w, "loss_weights", self.name) for w in weights]
         self.optimizer = optimizer
         single = outputs == 1 and self.loss.classification
