@@ -46,7 +46,7 @@ def resnet_degradation():
             ax.plot(epochs, 100 * np.array(history["train_error"]), color=color, label=label)
             ax.plot(epochs, 100 * (1 - np.array(history["val_accuracy"])), color=color,
                     linestyle="--")
-        ax.set(xlabel="epoch", title="plain" if plain else "residual")
+        ax.set(xlabel="epoch", title="plain" if plain else "residual", xticks=epochs)
         ax.legend()
     axes[0].set_ylabel("error (%)")
     return fig
