@@ -284,6 +284,10 @@ CLI_OPTIONS = {
     "--weight-decay": ("train", "mlp", lambda v: is_number(v, 0)),
     "--temperature": ("sample", "m.npz", lambda v: is_number(v, 0, low_open=True)),
     "--length": ("sample", "m.npz", is_count),
+    "--depth": ("train", "resnet", is_count),
+    "--scenes": ("train", "vqa", is_count),
+    "--episodes": ("train", "dqn", is_count),
+    "--image-index": ("ask", "m.npz", lambda v: is_count(v, minimum=0)),
 }
 
 
@@ -294,8 +298,9 @@ CLI_OPTIONS = {
 def test_cli_options_parse_or_exit_2_with_a_message(option, text, capsys):
     command, target, valid = CLI_OPTIONS[option]
     parser = cli.build_parser()
+    extra = ["is there a bag ?"] if command == "ask" else []  # ask's second positional
     try:
-        args = parser.parse_args([command, target, option, text])
+        args = parser.parse_args([command, target, *extra, option, text])
     except SystemExit as exit:
         assert exit.code == 2
         err = capsys.readouterr().err
