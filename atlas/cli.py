@@ -29,6 +29,8 @@ from atlas.figures.registry import DEFAULT_OUT
 def _argument_type(check, what):
     """An argparse ``type`` that parses a number and checks it with `atlas.checks`; argparse
     turns its ``ArgumentTypeError`` into a usage message and exit status 2."""
+    expected = {"integer": "an integer", "number": "a number"}[what]
+
     def parse(text):
         try:
             value = (int if what == "integer" else float)(text)
@@ -36,9 +38,8 @@ def _argument_type(check, what):
         except (TypeError, ValueError) as error:
             message = str(error).replace("value must be", "must be")
             if "invalid literal" in message or "could not convert" in message:
-                message = f"expected {what_name[what]}, got {text!r}"
+                message = f"expected {expected}, got {text!r}"
             raise argparse.ArgumentTypeError(message) from None
-    what_name = {"integer": "an integer", "number": "a number"}
     parse.__name__ = f"{check.__name__} {what}"
     return parse
 

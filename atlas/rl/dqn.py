@@ -133,6 +133,12 @@ def q_network(observations, actions, hidden=128, seed=0, device="cpu"):
                       name="q-network")
 
 
+def q_values_of(network, observations):
+    """$Q(s, \\cdot)$ of a Q-network for a batch of observations, as a NumPy array."""
+    x = network.backend.asarray(np.asarray(observations, dtype=np.float32))
+    return network.backend.to_numpy(network.forward(x))
+
+
 class DQNAgent:
     """A Q-network, its target network, the optimizer and the replay memory.
 
@@ -163,9 +169,7 @@ class DQNAgent:
 
     def q_values(self, observations, network=None):
         """$Q(s, \\cdot)$ for a batch of observations, as a NumPy array."""
-        net = network or self.q
-        x = net.backend.asarray(np.asarray(observations, dtype=np.float32))
-        return net.backend.to_numpy(net.forward(x))
+        return q_values_of(network or self.q, observations)
 
     def act(self, observation, eps=0.0):
         """$\\epsilon$-greedy: a random action with probability ``eps``, else the one with
@@ -232,8 +236,7 @@ def _evaluate(q, env_id, episodes, seed, record):
         q_values = q.q_values
     else:
         _check_network(q, env, env_id)
-        q_values = lambda obs: q.backend.to_numpy(  # noqa: E731
-            q.forward(q.backend.asarray(obs, np.float32)))
+        q_values = lambda obs: q_values_of(q, obs)  # noqa: E731
     returns, trace = [], {"observations": [], "q_values": []}
     for k in range(episodes):
         obs, _ = env.reset(seed=seed + k)
