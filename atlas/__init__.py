@@ -3,7 +3,7 @@
 The public API, listed explicitly:
 
 - layers and models: `Sequential`, `Dense`, `Activation`, `PReLU`, `Dropout`,
-  `BatchNorm`, `Flatten`, `load`; for images `Conv2D`, `ConvTranspose2D`, `MaxPool2D`,
+  `BatchNorm`, `Flatten`, `Reshape`, `load`; for images `Conv2D`, `ConvTranspose2D`, `MaxPool2D`,
   `AvgPool2D`, `GlobalAvgPool2D`, `BatchNorm2D`; for sequences `RNN`, `LSTM`, `GRU`,
   `Embedding`
 - graphs (the functional API): `Input`, `Model`, and the merge layers `Add`,
@@ -38,6 +38,7 @@ from atlas.nn import (
     Model,
     Multiply,
     PReLU,
+    Reshape,
     Sequential,
     load,
 )
@@ -48,6 +49,6 @@ __all__ = [
     "Activation", "Add", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Concatenate",
     "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU",
     "GlobalAvgPool2D", "Input", "LSTM", "Layer", "MaxPool2D", "Model", "Multiply", "PReLU", "RNN",
-    "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses", "models",
-    "optimizers",
+    "Reshape", "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
+    "models", "optimizers",
 ]
