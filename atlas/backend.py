@@ -57,7 +57,8 @@ class Backend:
         return np.asarray(array)
 
     def copy_into(self, dst, src):
-        """Overwrite device array ``dst`` with the values of host array ``src``."""
+        """Overwrite device array ``dst`` with the values of ``src`` (a host array, or an
+        array on this device)."""
         dst[...] = src
 
 
@@ -85,7 +86,10 @@ class CUDABackend(Backend):
         return np.asarray(array)
 
     def copy_into(self, dst, src):
-        dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype))
+        if _on_device(src):
+            dst.copy_to_device(src)
+        else:
+            dst.copy_to_device(np.ascontiguousarray(src, dtype=dst.dtype))
 
 
 def _on_device(array):

@@ -141,7 +141,7 @@ class Network:
         return value, out
 
     def fit(self, x, y, *, epochs=1, batch_size=32, validation_data=None, shuffle=True,
-            patience=None, restore_best=True, progress=True):
+            patience=None, restore_best=True, transform=None, progress=True):
         """Train on ``(x, y)`` with mini-batches; return the history.
 
         Parameters
@@ -158,6 +158,11 @@ class Network:
             Early stopping: stop when the monitored loss (``val_loss`` if there is
             validation data, else ``loss``) has not improved for ``patience`` epochs; with
             ``restore_best`` the weights of the best epoch are put back.
+        transform : callable, optional
+            ``transform(x_batch, rng) -> x_batch``, applied to every training batch's inputs
+            on the host before they go to the device, with the model's seeded generator: a
+            fresh draw per batch of data augmentation or input corruption (a denoising
+            autoencoder's noise). It must keep the batch's shape.
         progress : bool
             Show a progress bar per epoch with the running loss and accuracy.
 
@@ -168,6 +173,9 @@ class Network:
             ``seconds``, and ``stopped_epoch`` (None if all epochs ran).
         """
         self._require_compiled()
+        if transform is not None and not callable(transform):
+            raise TypeError(f"fit: transform must be a callable (x_batch, rng) -> x_batch, got "
+                            f"{type(transform).__name__}")
         epochs = integer(epochs, "epochs", "fit")
         batch_size = integer(batch_size, "batch_size", "fit")
         patience = optional_integer(patience, "patience", "fit")
@@ -194,7 +202,7 @@ class Network:
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 self.optimizer.progress = epoch + step / steps
-                xb, yb = self._batch(x, idx), _take(y, idx)
+                xb, yb = self._batch(x, idx, transform), _take(y, idx)
                 value, out = self.train_step(xb, yb)
                 total_loss += value * len(idx)
                 seen += len(idx)
@@ -269,9 +277,19 @@ class Network:
                   for p, shape in zip(parts, self.output_shapes)]
         return result if self.multi_output else result[0]
 
-    def _batch(self, x, idx):
-        """The rows ``idx`` of every input, on the device: one array or a list."""
-        arrays = [self.backend.asarray(a[idx]) for a in x]
+    def _batch(self, x, idx, transform=None):
+        """The rows ``idx`` of every input, on the device: one array or a list; passed
+        through ``transform`` on the host first (see `fit`)."""
+        arrays = [a[idx] for a in x]
+        if transform is not None:
+            changed = transform(arrays if self.multi_input else arrays[0], self.rng)
+            changed = list(changed) if self.multi_input else [changed]
+            for k, (before, after) in enumerate(zip(arrays, changed)):
+                if np.shape(after) != before.shape:
+                    raise ValueError(f"fit: transform changed the shape of input {k}'s batch "
+                                     f"from {before.shape} to {np.shape(after)}")
+            arrays = [np.asarray(a, dtype=b.dtype) for a, b in zip(changed, arrays)]
+        arrays = [self.backend.asarray(a) for a in arrays]
         return arrays if self.multi_input else arrays[0]
 
     # Checking --------------------------------------------------------------------------------------
