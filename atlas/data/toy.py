@@ -46,3 +46,19 @@ def circles(n=200, noise=0.05, factor=0.5, seed=0):
     r = np.where(y == 1, factor, 1.0)
     x = np.stack([r * np.cos(t), r * np.sin(t)], 1) + noise * rng.standard_normal((n, 2))
     return x.astype(np.float32), y.astype(np.int64)
+
+
+def ring(n=1_000, modes=8, radius=2.0, std=0.02, seed=0):
+    """A mixture of ``modes`` Gaussians (standard deviation ``std``) evenly spaced on a
+    circle of ``radius``: the toy distribution of GAN papers, whose modes a generator may
+    drop. The label of a point is its mode; `ring_centres` gives the means."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, modes, n)
+    x = ring_centres(modes, radius)[y] + std * rng.standard_normal((n, 2))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def ring_centres(modes=8, radius=2.0):
+    """The ``(modes, 2)`` means of `ring`."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], 1)

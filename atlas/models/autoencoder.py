@@ -81,7 +81,7 @@ def conv_autoencoder(code_size=32, *, channels=(16, 32), seed=0, device="cpu", d
 def encoder(model):
     """The model from its input to its ``"code"`` layer, sharing the autoencoder's layers
     (and so its weights): ``encoder(model).predict(x)`` are the codes of ``x``."""
-    nodes = [node for node in model.nodes if node.layer.name == CODE]
+    nodes = [node for node in getattr(model, "nodes", ()) if node.layer.name == CODE]
     if not nodes:
         raise ValueError(f"{model.name} has no layer named {CODE!r}: not an autoencoder of "
                          f"atlas.models.autoencoder")
