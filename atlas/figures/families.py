@@ -5,6 +5,7 @@ from atlas.figures import (  # noqa: F401
     backprop,
     convolution,
     fashion_mnist,
+    generative,
     graphs,
     initialization,
     losses,

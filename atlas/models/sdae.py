@@ -100,12 +100,13 @@ def compare(labelled=1_000, seeds=(0, 1, 2), *, pretrain_epochs=5, fine_tune_epo
     """The experiment of the chapter: per seed, pretrain on all training images (labels
     unused; the first ``images`` of them if given), fine-tune on the first ``labelled`` of
     them, and train the same classifier from scratch on the same labelled images with the
-    same budget. Returns ``{"pretrained": [...], "scratch": [...]}`` test accuracies (one
-    per seed) and the pretraining losses per seed under ``"pretrain_loss"``."""
+    same budget. Returns ``(results, model)``: ``{"pretrained": [...], "scratch": [...]}``
+    test accuracies (one per seed) and the pretraining losses per seed under
+    ``"pretrain_loss"``; the pretrained classifier of the first seed."""
     labelled = integer(labelled, "labelled", "sdae.compare")
     (x, y), validation, (x_test, y_test) = fashion_mnist_pixels()
     unlabelled = x if images is None else x[:integer(images, "images", "sdae.compare")]
-    results = {"pretrained": [], "scratch": [], "pretrain_loss": []}
+    results, kept = {"pretrained": [], "scratch": [], "pretrain_loss": []}, None
     for seed in seeds:
         weights, losses = pretrain(unlabelled, hidden, noise=noise, epochs=pretrain_epochs,
                                    seed=seed, device=device, progress=progress)
@@ -114,5 +115,7 @@ def compare(labelled=1_000, seeds=(0, 1, 2), *, pretrain_epochs=5, fine_tune_epo
             model, _ = fine_tune(x[:labelled], y[:labelled], validation, start, hidden,
                                  epochs=fine_tune_epochs, seed=seed, device=device,
                                  progress=progress)
-            results[name].append(model.evaluate(x_test, y_test)["accuracy"])
-    return results
+            results[name].append(float(model.evaluate(x_test, y_test)["accuracy"]))
+            if kept is None:
+                kept = model
+    return results, kept
