@@ -9,6 +9,11 @@
     atlas ask runs/vqa.npz --image-index 5 "what is left of the bag ?"
     atlas train dqn [--seed 0] [--steps 60000] [--episodes N] [--save runs/dqn.npz]
     atlas play runs/dqn.npz [--episodes 100]
+    atlas train ae|dae [--code-size 32] [--conv] [--noise mask|gaussian --noise-level 0.3]
+    atlas train sdae [--labels 1000] [--seed 0]
+    atlas train gan [--steps 3000] [--save runs/ring.npz]
+    atlas train dcgan [--epochs 5] [--images N] [--classifier runs/lenet.npz] [--save F]
+    atlas generate runs/dcgan.npz [--n 64] [--out grid.png] [--seed 0]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
     atlas sample runs/char.npz [--length 500] [--temperature 0.8] [--prime "def "]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
@@ -53,7 +58,9 @@ rate = _argument_type(checks.fraction, "number")
 #: Defaults that depend on the model being trained: (epochs, batch size, learning rate).
 DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3),
             "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
-            "char-lstm": (None, 32, 2e-3), "dqn": (None, None, None)}  # dqn: DQNConfig's
+            "char-lstm": (None, 32, 2e-3), "dqn": (None, None, None),  # dqn: DQNConfig's
+            "ae": (10, 128, 2e-3), "dae": (10, 128, 2e-3), "sdae": (30, 64, 1e-3),
+            "gan": (None, 256, 1e-3), "dcgan": (5, 64, 2e-4)}
 
 #: The test scenes `atlas ask` can rebuild (scene k is drawn after the k before it).
 MAX_ASK_SCENES = 10_000
@@ -73,7 +80,9 @@ def build_parser():
                        help="which model to train: the MLP, LeNet-5, the two-convolution "
                             "network of the TensorFlow tutorial (cnn-bn: with batch norm), a "
                             "residual network, the visual question answering model, the "
-                            "character-level LSTM language model, a deep Q-network")
+                            "character-level LSTM language model, a deep Q-network, an "
+                            "autoencoder (dae: denoising), the stacked denoising autoencoder "
+                            "with few labels, a GAN on a ring of Gaussians, DCGAN")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="default: 20 for the MLP, 8 for the convolutional networks")
     train.add_argument("--batch-size", type=positive_int, default=None,
@@ -93,6 +102,22 @@ def build_parser():
                             "print the three side by side")
     train.add_argument("--scenes", type=positive_int, default=10_000,
                        help="vqa: training scenes (default: 10000; 3 questions each)")
+    train.add_argument("--code-size", type=positive_int, default=32,
+                       help="ae, dae: units of the code (default: 32)")
+    train.add_argument("--conv", action="store_true",
+                       help="ae, dae: the convolutional autoencoder (default: dense)")
+    train.add_argument("--noise", choices=["mask", "gaussian"], default="mask",
+                       help="dae: masking noise (default) or Gaussian noise")
+    train.add_argument("--noise-level", type=positive_float, default=0.3,
+                       help="dae, sdae: the masked fraction, or the Gaussian noise's standard "
+                            "deviation (default: 0.3)")
+    train.add_argument("--labels", type=positive_int, default=1_000,
+                       help="sdae: labelled training images (default: 1000)")
+    train.add_argument("--images", type=positive_int, default=None,
+                       help="ae, dae, sdae, dcgan: use only the first N training images")
+    train.add_argument("--classifier", default=None,
+                       help="dcgan: a Fashion-MNIST classifier saved by atlas train lenet "
+                            "--save, whose features give the Frechet distance of the samples")
     train.add_argument("--text", default=None,
                        help="char-lstm: a UTF-8 text file (default: the source of Python's "
                             "standard library, first 4 million characters)")
@@ -101,7 +126,8 @@ def build_parser():
                             "--steps is given)")
     train.add_argument("--steps", type=positive_int, default=None,
                        help="char-lstm: number of training steps (reproducible, unlike a "
-                            "time budget); dqn: environment steps (default: 100000)")
+                            "time budget); dqn: environment steps (default: 100000); gan: "
+                            "training steps (default: 3000)")
     train.add_argument("--episodes", type=positive_int, default=None,
                        help="dqn: stop after this many training episodes")
     train.add_argument("--env", default="CartPole-v1",
@@ -126,6 +152,13 @@ def build_parser():
     play.add_argument("model", help="a .npz file saved by atlas train dqn --save")
     play.add_argument("--env", default=None, help="default: the environment it was trained on")
     play.add_argument("--episodes", type=positive_int, default=100)
+    generate = sub.add_parser("generate", help="draw samples of a saved GAN generator into an "
+                              "image file")
+    generate.add_argument("model", help="a .npz file saved by atlas train gan|dcgan --save")
+    generate.add_argument("--n", type=positive_int, default=64, help="samples (default: 64)")
+    generate.add_argument("--out", default="samples.png",
+                          help="a .png, .svg or .pdf file (default: samples.png)")
+    generate.add_argument("--seed", type=seed_int, default=0, help="seeds the noise")
     ask = sub.add_parser("ask", help="ask a saved question-answering model about a test scene")
     ask.add_argument("model", help="a .npz file saved by atlas train vqa --save")
     ask.add_argument("question", help='e.g. "what is left of the bag ?"')
@@ -148,7 +181,7 @@ def main(argv=None):
     """Run the ``atlas`` command; return its exit status (2 for a bad argument or input)."""
     args = build_parser().parse_args(argv)
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
-               "ask": ask_model, "play": play_policy}
+               "ask": ask_model, "play": play_policy, "generate": generate_samples}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -166,6 +199,8 @@ def train_model(args):
         return train_vqa(args)
     if args.model == "dqn":
         return train_dqn(args)
+    if args.model in GENERATIVE:
+        return GENERATIVE[args.model](args)
     start = time.perf_counter()
     epochs, batch_size, lr = _defaults(args)
     common = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -262,6 +297,99 @@ def train_dqn(args):
     verdict = "solved" if args.env == "CartPole-v1" and np.mean(returns) >= SOLVED else ""
     print(f"greedy policy over 100 episodes: mean return {np.mean(returns):.1f} "
           f"(min {min(returns):.0f}, max {max(returns):.0f}) {verdict}".rstrip())
+    return 0
+
+
+def train_autoencoder(args):
+    from atlas.models import autoencoder
+
+    epochs, batch_size, lr = _defaults(args)
+    noise = (autoencoder.Corruption(args.noise, args.noise_level) if args.model == "dae"
+             else None)
+    kind = "conv" if args.conv else "dense"
+    model, _, error = autoencoder.train(kind, args.code_size, corruption=noise, epochs=epochs,
+                                        batch_size=batch_size, lr=lr, images=args.images,
+                                        seed=args.seed, device=args.device,
+                                        progress=not args.no_progress)
+    (x, _), _, (x_test, _) = autoencoder.fashion_mnist_pixels()
+    x = x if args.images is None else x[:args.images]
+    pca = autoencoder.pca_reconstruction_error(x, x_test, args.code_size)
+    print(f"test reconstruction error (MSE per pixel): {error:.5f}; PCA with "
+          f"{args.code_size} components: {pca:.5f}")
+    if args.save:
+        print(f"saved to {model.save(args.save)}")
+    return 0
+
+
+def train_sdae(args):
+    from atlas.models import sdae
+
+    epochs, _, _ = _defaults(args)
+    results, model = sdae.compare(args.labels, seeds=(args.seed,), fine_tune_epochs=epochs,
+                                  images=args.images, noise=args.noise_level,
+                                  device=args.device, progress=not args.no_progress)
+    print(f"test accuracy with {args.labels:,} labels: pretrained "
+          f"{results['pretrained'][0]:.4f}, from scratch {results['scratch'][0]:.4f}")
+    if args.save:
+        print(f"saved the pretrained classifier to {model.save(args.save)}")
+    return 0
+
+
+def train_gan(args):
+    from atlas.data import ring_centres
+    from atlas.models import gan
+
+    _, batch_size, lr = _defaults(args)
+    model, history = gan.train_ring(args.steps or 3_000, batch_size, lr=lr, seed=args.seed,
+                                    device=args.device, progress=not args.no_progress)
+    covered, quality = gan.modes_covered(model.sample(2_000, seed=args.seed), ring_centres(),
+                                         0.02)
+    print(f"{covered} of 8 modes covered; {100 * quality:.1f}% of samples within 3 standard "
+          f"deviations of a mode; D(real) {history['d_real'][-1]:.2f}, "
+          f"D(fake) {history['d_fake'][-1]:.2f}")
+    if args.save:
+        print(f"saved the generator to {model.generator.save(args.save)}")
+    return 0
+
+
+def train_dcgan(args):
+    from atlas.models import gan
+
+    epochs, batch_size, lr = _defaults(args)
+    classifier = None
+    if args.classifier:  # loaded first: a bad file fails before the training, not after
+        from atlas.nn import load
+
+        classifier = load(args.classifier)
+    model, history = gan.train_dcgan(epochs, batch_size, images=args.images, lr=lr,
+                                     seed=args.seed, device=args.device,
+                                     progress=not args.no_progress)
+    print(f"{epochs} epochs in {sum(history['seconds']):.1f} s; last epoch: D loss "
+          f"{history['d_loss'][-1]:.3f}, G loss {history['g_loss'][-1]:.3f}")
+    if classifier is not None:
+        distance, floor = gan.fashion_mnist_fid(model.generator, classifier)
+        print(f"Frechet distance to the test images in {args.classifier}'s features: "
+              f"{distance:.2f} (between two halves of the test set: {floor:.2f})")
+    if args.save:
+        print(f"saved the generator to {model.generator.save(args.save)}")
+    return 0
+
+
+#: ``atlas train`` for the unsupervised chapter's models.
+GENERATIVE = {"ae": train_autoencoder, "dae": train_autoencoder, "sdae": train_sdae,
+              "gan": train_gan, "dcgan": train_dcgan}
+
+
+def generate_samples(args):
+    from atlas.models.gan import write_samples
+    from atlas.nn import load
+
+    model = load(args.model)
+    if "generates" not in model.metadata:
+        raise ValueError(f"{args.model} holds {model.name!r}, which is not a generator: give a "
+                         f"file saved by atlas train gan --save or atlas train dcgan --save")
+    path = write_samples(model, args.out, args.n, args.seed)
+    print(f"wrote {args.n} samples to {path}")
     return 0
 
 

@@ -96,3 +96,38 @@ def test_train_dqn_briefly_save_and_play(tmp_path, capsys):
     assert "MountainCar-v0 has observations of shape (2,)" in capsys.readouterr().err
     assert cli.main(["train", "dqn", "--env", "NoSuchEnv-v0"]) == 2
     assert "unknown Gymnasium environment" in capsys.readouterr().err
+
+
+def test_train_the_unsupervised_models_then_generate(tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path, n=300)
+    monkeypatch.setenv("ATLAS_DATA", str(tmp_path))
+    assert cli.main(["train", "ae", "--epochs", "1", "--code-size", "4", "--no-progress"]) == 0
+    assert "PCA with 4 components" in capsys.readouterr().out
+    assert cli.main(["train", "dae", "--conv", "--noise", "gaussian", "--noise-level", "0.2",
+                     "--epochs", "1", "--no-progress"]) == 0
+    assert cli.main(["train", "sdae", "--labels", "50", "--epochs", "1", "--no-progress"]) == 0
+    assert "pretrained" in capsys.readouterr().out
+    ring, images = tmp_path / "ring.npz", tmp_path / "dcgan.npz"
+    assert cli.main(["train", "gan", "--steps", "20", "--no-progress", "--save", str(ring)]) == 0
+    assert "of 8 modes covered" in capsys.readouterr().out
+    assert cli.main(["train", "dcgan", "--epochs", "1", "--images", "128", "--no-progress",
+                     "--save", str(images)]) == 0
+    for model, out in ((ring, "ring.svg"), (images, "grid.png")):
+        assert cli.main(["generate", str(model), "--n", "9", "--out", str(tmp_path / out)]) == 0
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in (tmp_path / "ring.svg").read_bytes()[:500]
+
+
+def test_generate_and_dcgan_refuse_what_they_cannot_use(tmp_path, capsys):
+    from atlas.models.gan import dcgan_generator
+    from atlas.nn import Dense, Sequential
+
+    Sequential([Dense(2)], input_shape=(3,)).save(tmp_path / "dense.npz")
+    assert cli.main(["generate", str(tmp_path / "dense.npz")]) == 2
+    assert "is not a generator" in capsys.readouterr().err
+    dcgan_generator(8).save(tmp_path / "g.npz")
+    assert cli.main(["generate", str(tmp_path / "g.npz"), "--out", str(tmp_path / "g.txt")]) == 2
+    assert "ending in .png, .svg or .pdf" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("shopping list")
+    assert cli.main(["train", "dcgan", "--classifier", str(tmp_path / "notes.txt")]) == 2
+    assert "not an atlas model file" in capsys.readouterr().err

@@ -82,12 +82,21 @@ def select(names=None):
 
 def to_svg_bytes(fig):
     """The figure as SVG bytes, with no date and a fixed hash salt (same bytes every run)."""
+    return to_bytes(fig, "svg")
+
+
+def to_bytes(fig, fmt):
+    """The figure as ``fmt`` ("svg", "png" or "pdf") bytes, without a date (the same bytes
+    every run); the figure is closed."""
     import matplotlib
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
+    metadata = {"svg": {"Date": None, "Creator": "atlas figures"},
+                "pdf": {"CreationDate": None, "Creator": "atlas figures"},
+                "png": {"Software": "atlas figures"}}[fmt]
     with matplotlib.rc_context({"svg.hashsalt": "deep-learning-atlas"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "atlas figures"})
+        fig.savefig(buffer, format=fmt, metadata=metadata)
     plt.close(fig)
     return buffer.getvalue()
 

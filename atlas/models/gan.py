@@ -55,7 +55,8 @@ DCGAN_INIT = Normal(0.0, 0.02)
 def mlp_generator(latent=2, hidden=128, out=2, *, seed=0, device="cpu"):
     """Noise ``(latent,)`` -> two ReLU layers of ``hidden`` -> a point ``(out,)``."""
     layers = [Dense(hidden), Activation("relu"), Dense(hidden), Activation("relu"), Dense(out)]
-    return Sequential(layers, input_shape=(latent,), seed=seed, device=device, name="generator")
+    return Sequential(layers, input_shape=(latent,), seed=seed, device=device, name="generator",
+                      metadata={"generates": "points"})
 
 
 def mlp_discriminator(inputs=2, hidden=128, *, seed=0, device="cpu"):
@@ -78,7 +79,8 @@ def dcgan_generator(latent=64, widths=(64, 32), *, seed=0, device="cpu"):
               BatchNorm2D(), Activation("relu"),
               ConvTranspose2D(1, 4, stride=2, padding=1, weight_init=DCGAN_INIT),
               Activation("tanh")]
-    return Sequential(layers, input_shape=(latent,), seed=seed, device=device, name="generator")
+    return Sequential(layers, input_shape=(latent,), seed=seed, device=device, name="generator",
+                      metadata={"generates": "images", "value_range": [-1.0, 1.0]})
 
 
 def dcgan_discriminator(widths=(32, 64), *, seed=0, device="cpu"):
@@ -235,6 +237,42 @@ def sample(generator, n, seed=0):
     return generator.predict(z)
 
 
+def write_samples(generator, path, n=64, seed=0):
+    """Draw ``n`` samples of a saved generator (`atlas train gan|dcgan --save`) into an
+    image file (PNG, SVG or PDF, by its suffix; written atomically): a square grid of
+    images, or a scatter plot of 2-D points. Returns the path."""
+    from pathlib import Path
+
+    from atlas.figures import style
+    from atlas.figures.registry import to_bytes
+    from atlas.io import atomic_write
+
+    kind = generator.metadata.get("generates")
+    if kind not in ("images", "points"):
+        raise ValueError(f"{generator.name} is not a generator saved by atlas train gan or "
+                         f"dcgan (its metadata does not say what it generates)")
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"cannot write {path}: give a file name ending in .png, .svg or .pdf")
+    samples = sample(generator, n, seed)
+    with style.context():
+        if kind == "images":
+            low, high = generator.metadata.get("value_range", (0.0, 1.0))
+            side = math.ceil(math.sqrt(n))
+            fig, axes = style.subplots(side, side, width=side * 0.6, height=side * 0.6,
+                                       squeeze=False)
+            for k, ax in enumerate(axes.ravel()):
+                ax.axis("off")
+                if k < n:
+                    ax.imshow(samples[k, 0], cmap="gray", vmin=low, vmax=high)
+        else:
+            fig, ax = style.subplots(width=4.0, height=4.0)
+            ax.scatter(samples[:, 0], samples[:, 1], s=3)
+            ax.set(aspect="equal", title=f"{n} samples")
+        data = to_bytes(fig, path.suffix.lower()[1:])
+    return atomic_write(path, lambda f: f.write(data))
+
+
 # Measuring ---------------------------------------------------------------------------------------
 def modes_covered(samples, centres, std, *, within=3.0, min_share=0.01):
     r"""How a generator covers a mixture of Gaussians: each sample is assigned to its
@@ -284,6 +322,44 @@ def frechet_distance(a, b):
     trace_root = np.sum(np.sqrt(np.clip(middle, 0.0, None)))
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
                  - 2.0 * trace_root)
+
+
+def fashion_mnist_fid(generator, classifier, n=5_000, seed=0):
+    """``(distance, floor)``: the Fréchet distance between ``classifier``'s penultimate
+    features of ``n`` generated images and of the first ``n`` Fashion-MNIST test images,
+    and the same distance between those test images and the next ``n`` (two real samples:
+    the floor the number can reach with ``n`` images). ``n`` is at most half the test
+    set."""
+    from atlas.data import load_fashion_mnist
+
+    x_test, _ = load_fashion_mnist("test")
+    n = min(integer(n, "n", "fashion_mnist_fid"), len(x_test) // 2)
+    if n < 2:
+        raise ValueError(f"fashion_mnist_fid: {len(x_test)} test images are too few for two "
+                         f"halves of at least 2")
+    real, other = x_test[:n], x_test[n:2 * n]
+    features = [penultimate_features(classifier, _for_classifier(classifier, images))
+                for images in (real, other, generated_images(generator, n, seed))]
+    return frechet_distance(features[0], features[2]), frechet_distance(features[0], features[1])
+
+
+def generated_images(generator, n, seed=0):
+    """``n`` images of an image generator, mapped from its output range to [0, 1] (the
+    range the classifiers were trained on)."""
+    low, high = generator.metadata.get("value_range", (0.0, 1.0))
+    return np.clip((sample(generator, n, seed) - low) / (high - low), 0.0, 1.0)
+
+
+def class_histogram(generator, classifier, n=5_000, seed=0):
+    """How many of ``n`` generated images ``classifier`` puts in each class."""
+    logits = classifier.predict(_for_classifier(classifier, generated_images(generator, n, seed)))
+    return np.bincount(logits.argmax(axis=1), minlength=logits.shape[1])
+
+
+def _for_classifier(classifier, images):
+    """Images ``(N, 28, 28)`` or ``(N, 1, 28, 28)`` in the shape ``classifier`` takes."""
+    shape = classifier.inputs_spec[0][0]
+    return np.asarray(images, np.float32).reshape(len(images), *shape)
 
 
 # The chapter's two runs ------------------------------------------------------------------------------
