@@ -12,7 +12,7 @@ from atlas.models.autoencoder import (
     reconstruction_error,
 )
 from atlas.models.sdae import classifier, fine_tune, pretrain
-from atlas.nn import Dense, Sequential
+from atlas.nn import Activation, Dense, Input, Model, Sequential
 from atlas.optimizers import Adam
 
 
@@ -87,3 +87,17 @@ def test_pretraining_stacks_layers_and_fine_tuning_starts_from_them(rng):
     np.testing.assert_allclose(first.params["W"], weights[0][0], atol=1e-6)
     with pytest.raises(ValueError, match="2 pretrained layers for a stack of 1"):
         fine_tune(x, y, (x, y), weights, (8,), epochs=1, progress=False)
+
+
+def test_a_denoising_autoencoder_trains_on_the_cuda_backend_in_the_simulator_as_on_the_cpu(rng):
+    x = rng.random((8, 6))
+    results = []
+    for device in ("cpu", "cuda"):
+        image = Input((6,))
+        out = Activation("sigmoid")(Dense(6)(Dense(3, name="code")(image)))
+        model = Model(image, out, device=device, dtype="float64", seed=2)
+        model.compile("mse", Adam(1e-2), metrics=())
+        model.fit(x, x, epochs=2, batch_size=4, transform=Corruption("mask", 0.3),
+                  progress=False)
+        results.append(encoder(model).predict(x))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-8, atol=1e-10)

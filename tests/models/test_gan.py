@@ -117,3 +117,22 @@ def test_penultimate_features_are_the_input_of_the_last_layer(rng):
     features = penultimate_features(model, x, batch_size=3)
     np.testing.assert_allclose(features, np.tanh(x @ model.layers[0].params["W"]
                                                  + model.layers[0].params["b"]), rtol=1e-5)
+
+
+def test_gan_steps_on_the_cuda_backend_in_the_simulator_match_the_cpu():
+    """The whole GAN step (concatenation on the device, the input gradient handed from D to
+    G, both optimisers) on small convolutional networks, on both backends."""
+    real = np.random.default_rng(0).uniform(-1, 1, (2, 1, 6, 6))
+    results = []
+    for device in ("cpu", "cuda"):
+        G = Sequential([Dense(18), Reshape((2, 3, 3)), Activation("relu"),
+                        ConvTranspose2D(1, 4, stride=2, padding=1), Activation("tanh")],
+                       input_shape=(2,), dtype="float64", seed=1, device=device)
+        D = Sequential([Conv2D(2, 3, stride=2, padding=1), Activation("leaky_relu", 0.2),
+                        Flatten(), Dense(1)], input_shape=(1, 6, 6), dtype="float64", seed=2,
+                       device=device)
+        gan = GAN(G, D, lr=0.01, seed=5)
+        losses = [gan.train_step(real)]
+        results.append((np.array(losses), gan.sample(4, seed=1)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-9)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-9, atol=1e-12)
