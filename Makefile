@@ -13,12 +13,13 @@ PORT   ?= 8000
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: run test train lint unit figures quick-figures site serve bench setup data browser clean
+.PHONY: run test train lint unit figures quick-figures site serve bench setup data browser \
+	postgres clean
 
 $(BIN)/atlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,docs,rl]'
+	$(BIN)/pip install --quiet -e '.[dev,docs,rl,search,bench]'
 	touch $@
 
 setup: $(BIN)/atlas data
@@ -27,6 +28,13 @@ setup: $(BIN)/atlas data
 data:
 	@if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] && command -v apt-get >/dev/null; then \
 		$(APT_INSTALL) dataset-fashion-mnist; \
+	fi
+
+# Debian's PostgreSQL server, for the test of a search shared by two workers (the test
+# starts its own server in a temporary directory with scripts/local-postgres).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+		$(APT_INSTALL) postgresql; \
 	fi
 
 # Debian's Chromium and its driver, for the browser tests.
@@ -63,14 +71,13 @@ lint: setup
 unit: setup
 	$(BIN)/python -m pytest -q --ignore=tests/site
 
-test: lint quick-figures docs/assets/katex/katex.min.js browser
+test: lint quick-figures docs/assets/katex/katex.min.js browser postgres
 	ATLAS_QUICK_FIGURES=1 $(BIN)/python -m pytest -q
 
 train: setup
 	$(BIN)/atlas train mlp
 
 bench: setup
-	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_mlp.py --threads 2
 	$(BIN)/python benchmarks/bench_mlp.py --threads 1
 	$(BIN)/python benchmarks/bench_mlp.py --startup
@@ -78,6 +85,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_rnn.py --threads 2
 	$(BIN)/python benchmarks/bench_rnn.py --startup
 	$(BIN)/python benchmarks/bench_graph.py --threads 2
+	$(BIN)/python benchmarks/bench_dcgan.py --threads 2
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex

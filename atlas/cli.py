@@ -14,6 +14,8 @@
     atlas train gan [--steps 3000] [--save runs/ring.npz]
     atlas train dcgan [--epochs 5] [--images N] [--classifier runs/lenet.npz] [--save F]
     atlas generate runs/dcgan.npz [--n 64] [--out grid.png] [--seed 0]
+    atlas search mlp|lenet [--sampler grid|random|tpe|gp] [--trials 20] [--study NAME]
+                 [--storage sqlite:///runs/search.db | postgresql://...] [--pruner median]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
     atlas sample runs/char.npz [--length 500] [--temperature 0.8] [--prime "def "]
     atlas figures [--only NAME ...] [--missing] [--list] [--out figures]
@@ -159,6 +161,34 @@ def build_parser():
     generate.add_argument("--out", default="samples.png",
                           help="a .png, .svg or .pdf file (default: samples.png)")
     generate.add_argument("--seed", type=seed_int, default=0, help="seeds the noise")
+    search = sub.add_parser("search", help="search hyperparameters of a model on Fashion-MNIST "
+                            "with Optuna (validation accuracy; the best retrained and tested "
+                            "once)")
+    search.add_argument("task", choices=["mlp", "lenet"],
+                        help="the MLP (one hidden layer) or LeNet-5")
+    search.add_argument("--sampler", choices=["grid", "random", "tpe", "gp"], default="tpe",
+                        help="grid, random, TPE (default) or a Gaussian process (needs PyTorch)")
+    search.add_argument("--trials", type=positive_int, default=20,
+                        help="finished trials the study should have in all, counting earlier "
+                             "runs and other workers (default: 20)")
+    search.add_argument("--study", default=None,
+                        help="the study's name (default: TASK-SAMPLER); workers sharing a "
+                             "study give the same name and storage")
+    search.add_argument("--storage", default="sqlite:///runs/search.db",
+                        help="where the trials are kept: a SQLite file (default "
+                             "sqlite:///runs/search.db) or postgresql://user@host:port/db for "
+                             "several workers")
+    search.add_argument("--pruner", choices=["median", "hyperband", "none"], default="median",
+                        help="stop unpromising trials from their per-epoch validation accuracy")
+    search.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per trial (default: 5 for mlp, 3 for lenet)")
+    search.add_argument("--images", type=positive_int, default=None,
+                        help="train on the first N training images only (a quick search)")
+    search.add_argument("--seed", type=seed_int, default=0,
+                        help="seeds the sampler and the models (give each worker its own)")
+    search.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    search.add_argument("--save", default=None, help="save the retrained best model here")
+    search.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ask = sub.add_parser("ask", help="ask a saved question-answering model about a test scene")
     ask.add_argument("model", help="a .npz file saved by atlas train vqa --save")
     ask.add_argument("question", help='e.g. "what is left of the bag ?"')
@@ -181,7 +211,8 @@ def main(argv=None):
     """Run the ``atlas`` command; return its exit status (2 for a bad argument or input)."""
     args = build_parser().parse_args(argv)
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
-               "ask": ask_model, "play": play_policy, "generate": generate_samples}
+               "ask": ask_model, "play": play_policy, "generate": generate_samples,
+               "search": search_hyperparameters}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -390,6 +421,33 @@ def generate_samples(args):
                          f"file saved by atlas train gan --save or atlas train dcgan --save")
     path = write_samples(model, args.out, args.n, args.seed)
     print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def search_hyperparameters(args):
+    from atlas import search
+    from atlas.textbook import markdown_table
+
+    start = time.perf_counter()
+    study = search.search(args.task, trials=args.trials, study=args.study,
+                          storage=args.storage, sampler=args.sampler, pruner=args.pruner,
+                          epochs=args.epochs, images=args.images, seed=args.seed,
+                          device=args.device, progress=not args.no_progress)
+    done = search.finished(study)
+    pruned = sum(t.state.name == "PRUNED" for t in done)
+    print(f"study {study.study_name!r} in {args.storage}: {len(done)} finished trials "
+          f"({len(done) - pruned} complete, {pruned} pruned), {time.perf_counter() - start:.1f} s "
+          f"in this run")
+    rows = search.best_rows(study)
+    if not rows:
+        raise ValueError(f"study {study.study_name!r} has no complete trial yet")
+    names = sorted(study.best_params)
+    print(markdown_table(("trial", "validation accuracy", *names), rows), end="")
+    model, scores = search.retrain_best(study, seed=args.seed, device=args.device)
+    print(f"best hyperparameters retrained: test accuracy {scores['accuracy']:.4f} "
+          f"(the test set's only use)")
+    if args.save:
+        print(f"saved to {model.save(args.save)}")
     return 0
 
 

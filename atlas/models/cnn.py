@@ -19,13 +19,18 @@ from atlas.nn import (
 IMAGE_SHAPE = (1, 28, 28)
 
 
-def lenet5(input_shape=IMAGE_SHAPE, classes=10, device="cpu", seed=0):
+def lenet5(input_shape=IMAGE_SHAPE, classes=10, device="cpu", seed=0, *, width=1, dropout=0.0):
     """LeNet-5 (LeCun et al., 1998) on 28x28 images: the first convolution pads by 2, so the
     feature maps are the paper's 28x28x6 -> 14x14x6 -> 10x10x16 -> 5x5x16; tanh units and
-    average pooling ("subsampling"), then dense 120, 84 and ``classes`` logits."""
-    layers = [Conv2D(6, 5, padding=2), Activation("tanh"), AvgPool2D(2),
-              Conv2D(16, 5), Activation("tanh"), AvgPool2D(2), Flatten(),
-              Dense(120), Activation("tanh"), Dense(84), Activation("tanh"), Dense(classes)]
+    average pooling ("subsampling"), then dense 120, 84 and ``classes`` logits. ``width``
+    multiplies the channels of both convolutions (a hyperparameter search's knob);
+    ``dropout`` > 0 puts dropout before the read-out."""
+    layers = [Conv2D(6 * width, 5, padding=2), Activation("tanh"), AvgPool2D(2),
+              Conv2D(16 * width, 5), Activation("tanh"), AvgPool2D(2), Flatten(),
+              Dense(120), Activation("tanh"), Dense(84), Activation("tanh")]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers.append(Dense(classes))
     return Sequential(layers, input_shape=input_shape, device=device, seed=seed, name="lenet5")
 
 

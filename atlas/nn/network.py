@@ -141,7 +141,7 @@ class Network:
         return value, out
 
     def fit(self, x, y, *, epochs=1, batch_size=32, validation_data=None, shuffle=True,
-            patience=None, restore_best=True, transform=None, progress=True):
+            patience=None, restore_best=True, transform=None, on_epoch=None, progress=True):
         """Train on ``(x, y)`` with mini-batches; return the history.
 
         Parameters
@@ -163,6 +163,10 @@ class Network:
             on the host before they go to the device, with the model's seeded generator: a
             fresh draw per batch of data augmentation or input corruption (a denoising
             autoencoder's noise). It must keep the batch's shape.
+        on_epoch : callable, optional
+            ``on_epoch(epoch, history)`` after every epoch (``epoch`` counts from 0, the
+            history holds that epoch's numbers): to report progress to a hyperparameter
+            search, say. An exception it raises (a pruned trial) ends `fit` and propagates.
         progress : bool
             Show a progress bar per epoch with the running loss and accuracy.
 
@@ -173,9 +177,9 @@ class Network:
             ``seconds``, and ``stopped_epoch`` (None if all epochs ran).
         """
         self._require_compiled()
-        if transform is not None and not callable(transform):
-            raise TypeError(f"fit: transform must be a callable (x_batch, rng) -> x_batch, got "
-                            f"{type(transform).__name__}")
+        for name, value in (("transform", transform), ("on_epoch", on_epoch)):
+            if value is not None and not callable(value):
+                raise TypeError(f"fit: {name} must be a callable, got {type(value).__name__}")
         epochs = integer(epochs, "epochs", "fit")
         batch_size = integer(batch_size, "batch_size", "fit")
         patience = optional_integer(patience, "patience", "fit")
@@ -228,6 +232,8 @@ class Network:
                 bar.set_postfix(postfix)
             bar.close()
             history["seconds"].append(time.perf_counter() - start)
+            if on_epoch is not None:
+                on_epoch(epoch, history)
             if patience is not None:
                 current = history[monitor][-1]
                 if current < best:

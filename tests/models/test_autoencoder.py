@@ -73,7 +73,7 @@ def test_fit_transforms_each_batch_with_fresh_draws_and_checks_the_result(rng):
     with pytest.raises(ValueError, match=r"changed the shape of input 0's batch from \(2, 4\)"):
         model.fit(x, np.zeros((6, 3)), batch_size=2, transform=lambda b, r: b[:, :3],
                   progress=False)
-    with pytest.raises(TypeError, match="transform must be a callable"):
+    with pytest.raises(TypeError, match="transform must be a callable, got str"):
         model.fit(x, np.zeros((6, 3)), transform="noise", progress=False)
 
 

@@ -143,3 +143,24 @@ def test_cuda_backend_in_simulator_matches_cpu():
 def test_asking_for_an_unknown_device_is_an_error():
     with pytest.raises(ValueError, match="device must be one of"):
         Sequential([Dense(2)], input_shape=(3,), device="tpu")
+
+
+def test_fit_calls_on_epoch_after_every_epoch_and_lets_it_stop_training(rng):
+    model = Sequential([Dense(2)], input_shape=(3,))
+    model.compile("mse", Adam(1e-2), metrics=())
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), np.zeros((8, 2), np.float32)
+    seen = []
+    model.fit(x, y, epochs=3, batch_size=4, progress=False,
+              on_epoch=lambda epoch, history: seen.append((epoch, len(history["loss"]))))
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+
+    class Stop(Exception):
+        pass
+
+    def stop(epoch, history):
+        if epoch == 1:
+            raise Stop
+    with pytest.raises(Stop):
+        model.fit(x, y, epochs=5, batch_size=4, progress=False, on_epoch=stop)
+    with pytest.raises(TypeError, match="on_epoch must be a callable, got int"):
+        model.fit(x, y, on_epoch=3, progress=False)
