@@ -83,6 +83,7 @@ class Task:
     builder: str  # "mlp" or "lenet"
     image_shape: tuple
     epochs: int
+    fixed: dict = field(default_factory=dict)  # hyperparameters held constant
 
     def build(self, params, seed=0, device="cpu"):
         from atlas.models.cnn import lenet5
@@ -95,6 +96,10 @@ class Task:
 
     def grid(self):
         return {h.name: list(h.grid) for h in self.space}
+
+    def suggest(self, trial):
+        """All hyperparameters of a model: the fixed ones and ``trial``'s suggestions."""
+        return {**self.fixed, **{h.name: h.suggest(trial) for h in self.space}}
 
 
 def _common(width):
@@ -187,8 +192,8 @@ def make_storage(url):
 def signature(task, epochs, images):
     """What a study's trials depend on: the task, its search space, the epochs and the
     training images. Kept with the study; a search that differs is refused."""
-    return {"task": task.name, "space": [h.describe() for h in task.space], "epochs": epochs,
-            "images": images}
+    return {"task": task.name, "space": [h.describe() for h in task.space],
+            "fixed": task.fixed, "epochs": epochs, "images": images}
 
 
 def open_study(task, *, study=None, storage=DEFAULT_STORAGE, sampler="tpe", pruner="median",
@@ -279,7 +284,7 @@ def objective(task, data, epochs, *, seed=0, device="cpu"):
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(trial):
-        params = {h.name: h.suggest(trial) for h in task.space}
+        params = task.suggest(trial)
         trial.set_user_attr("worker", worker)
 
         def report(epoch, history):
@@ -347,8 +352,8 @@ def retrain_best(study, *, seed=0, device="cpu"):
     sig = study.user_attrs["atlas"]
     task = get_task(sig["task"])
     data = task_data(task, sig["images"])
-    model, _ = train_trial(task, study.best_params, data, sig["epochs"], seed=seed,
-                           device=device)
+    model, _ = train_trial(task, {**task.fixed, **study.best_params}, data, sig["epochs"],
+                           seed=seed, device=device)
     return model, model.evaluate(*data[2])
 
 

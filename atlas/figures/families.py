@@ -13,4 +13,5 @@ from atlas.figures import (  # noqa: F401
     recurrent,
     regularization,
     rl,
+    search,
 )
