@@ -9,11 +9,12 @@ The public API, listed explicitly:
 - graphs (the functional API): `Input`, `Model`, and the merge layers `Add`,
   `Concatenate`, `Multiply`
 - `losses`, `optimizers`, `initializers`
-- `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`
+- `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`, `search` (hyperparameter search
+  with Optuna, the ``search`` extra)
 - `gradcheck`, `get_backend`
 """
 
-from atlas import data, gradcheck, initializers, losses, models, optimizers
+from atlas import data, gradcheck, initializers, losses, models, optimizers, search
 from atlas.backend import BackendError, get_backend
 from atlas.nn import (
     GRU,
@@ -50,5 +51,5 @@ __all__ = [
     "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU",
     "GlobalAvgPool2D", "Input", "LSTM", "Layer", "MaxPool2D", "Model", "Multiply", "PReLU", "RNN",
     "Reshape", "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
-    "models", "optimizers",
+    "models", "optimizers", "search",
 ]
