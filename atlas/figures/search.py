@@ -150,10 +150,12 @@ def search_grid_vs_random():
     _, history = pair_run()
     fig, axes = style.subplots(2, 2, width=8.0, height=5.0, sharex=True,
                                gridspec_kw={"height_ratios": [2, 1]})
+    shown = [100 * np.array(history[s][0]["value"]) for s in ("grid", "random")]
+    low, high = min(v.min() for v in shown), max(v.max() for v in shown)
     for column, sampler in enumerate(("grid", "random")):
         run = history[sampler][0]
         top, bottom = axes[0, column], axes[1, column]
-        points = top.scatter(run["lr"], run["dropout"], c=100 * np.array(run["value"]),
+        points = top.scatter(run["lr"], run["dropout"], c=shown[column], vmin=low, vmax=high,
                              cmap="viridis", s=60, edgecolor="black", linewidth=0.5)
         top.set(xscale="log", title=f"{sampler}: {len(set(run['lr']))} learning rates",
                 ylabel="dropout", ylim=(-0.05, 0.55))
