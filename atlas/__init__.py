@@ -9,12 +9,13 @@ The public API, listed explicitly:
 - graphs (the functional API): `Input`, `Model`, and the merge layers `Add`,
   `Concatenate`, `Multiply`
 - `losses`, `optimizers`, `initializers`
-- `data` (IDX, Fashion-MNIST, MNIST, toy sets), `models`, `search` (hyperparameter search
-  with Optuna, the ``search`` extra)
+- `data` (IDX, Fashion-MNIST, MNIST, toy sets, cluttered scenes), `models`, `detect`
+  (sliding windows and the fully convolutional scan), `search` (hyperparameter search with
+  Optuna, the ``search`` extra)
 - `gradcheck`, `get_backend`
 """
 
-from atlas import data, gradcheck, initializers, losses, models, optimizers, search
+from atlas import data, detect, gradcheck, initializers, losses, models, optimizers, search
 from atlas.backend import BackendError, get_backend
 from atlas.nn import (
     GRU,
@@ -50,6 +51,6 @@ __all__ = [
     "Activation", "Add", "AvgPool2D", "BackendError", "BatchNorm", "BatchNorm2D", "Concatenate",
     "Conv2D", "ConvTranspose2D", "Dense", "Dropout", "Embedding", "Flatten", "GRU",
     "GlobalAvgPool2D", "Input", "LSTM", "Layer", "MaxPool2D", "Model", "Multiply", "PReLU", "RNN",
-    "Reshape", "Sequential", "data", "get_backend", "gradcheck", "initializers", "load", "losses",
-    "models", "optimizers", "search",
+    "Reshape", "Sequential", "data", "detect", "get_backend", "gradcheck", "initializers", "load",
+    "losses", "models", "optimizers", "search",
 ]

@@ -14,6 +14,8 @@
     atlas train gan [--steps 3000] [--save runs/ring.npz]
     atlas train dcgan [--epochs 5] [--images N] [--classifier runs/lenet.npz] [--save F]
     atlas generate runs/dcgan.npz [--n 64] [--out grid.png] [--seed 0]
+    atlas train detector [--scenes 2000] [--epochs 5] [--save runs/detector.npz]
+    atlas detect runs/detector.npz [--scene-index 0] [--method fcn|sliding] [--out det.png]
     atlas search mlp|lenet [--sampler grid|random|tpe|gp] [--trials 20] [--study NAME]
                  [--storage sqlite:///runs/search.db | postgresql://...] [--pruner median]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
@@ -62,10 +64,13 @@ DEFAULTS = {"mlp": (20, 128, 1e-3), "lenet": (8, 64, 1e-3), "cnn": (8, 64, 1e-3)
             "cnn-bn": (8, 64, 1e-3), "resnet": (10, 128, 0.05), "vqa": (8, 64, 1e-3),
             "char-lstm": (None, 32, 2e-3), "dqn": (None, None, None),  # dqn: DQNConfig's
             "ae": (10, 128, 2e-3), "dae": (10, 128, 2e-3), "sdae": (30, 64, 1e-3),
-            "gan": (None, 256, 1e-3), "dcgan": (5, 64, 2e-4)}
+            "gan": (None, 256, 1e-3), "dcgan": (5, 64, 2e-4), "detector": (5, 64, 1e-3)}
 
 #: The test scenes `atlas ask` can rebuild (scene k is drawn after the k before it).
 MAX_ASK_SCENES = 10_000
+
+#: The test scenes `atlas detect` can rebuild.
+MAX_DETECT_SCENES = 1_000
 
 #: Errors whose messages already say what is wrong: the CLI prints them without a traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, BackendError)
@@ -84,7 +89,8 @@ def build_parser():
                             "residual network, the visual question answering model, the "
                             "character-level LSTM language model, a deep Q-network, an "
                             "autoencoder (dae: denoising), the stacked denoising autoencoder "
-                            "with few labels, a GAN on a ring of Gaussians, DCGAN")
+                            "with few labels, a GAN on a ring of Gaussians, DCGAN, the "
+                            "window classifier of the detection chapter")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="default: 20 for the MLP, 8 for the convolutional networks")
     train.add_argument("--batch-size", type=positive_int, default=None,
@@ -102,8 +108,10 @@ def build_parser():
     train.add_argument("--baselines", action="store_true",
                        help="vqa: also train the image-only and question-only baselines and "
                             "print the three side by side")
-    train.add_argument("--scenes", type=positive_int, default=10_000,
-                       help="vqa: training scenes (default: 10000; 3 questions each)")
+    train.add_argument("--scenes", type=positive_int, default=None,
+                       help="vqa: training scenes (default: 10000; 3 questions each); "
+                            "detector: training scenes whose windows it learns from "
+                            "(default: 2000)")
     train.add_argument("--code-size", type=positive_int, default=32,
                        help="ae, dae: units of the code (default: 32)")
     train.add_argument("--conv", action="store_true",
@@ -161,6 +169,19 @@ def build_parser():
     generate.add_argument("--out", default="samples.png",
                           help="a .png, .svg or .pdf file (default: samples.png)")
     generate.add_argument("--seed", type=seed_int, default=0, help="seeds the noise")
+    find = sub.add_parser("detect", help="find Fashion-MNIST items in a cluttered test scene "
+                          "with a saved window classifier")
+    find.add_argument("model", help="a .npz file saved by atlas train detector --save")
+    find.add_argument("--scene-index", type=seed_int, default=0,
+                      help="which test scene (default: 0)")
+    find.add_argument("--method", choices=["fcn", "sliding"], default="fcn",
+                      help="one fully convolutional pass per scale (default), or every "
+                           "window cropped and classified")
+    find.add_argument("--threshold", type=rate, default=0.9,
+                      help="smallest item probability kept (default: 0.9)")
+    find.add_argument("--out", default=None, help="draw the scene and the boxes into this "
+                      ".png, .svg or .pdf")
+    find.add_argument("--seed", type=seed_int, default=0, help="the scenes' seed (default: 0)")
     search = sub.add_parser("search", help="search hyperparameters of a model on Fashion-MNIST "
                             "with Optuna (validation accuracy; the best retrained and tested "
                             "once)")
@@ -212,7 +233,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
                "ask": ask_model, "play": play_policy, "generate": generate_samples,
-               "search": search_hyperparameters}
+               "search": search_hyperparameters, "detect": detect_items}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -232,6 +253,8 @@ def train_model(args):
         return train_dqn(args)
     if args.model in GENERATIVE:
         return GENERATIVE[args.model](args)
+    if args.model == "detector":
+        return train_detector(args)
     start = time.perf_counter()
     epochs, batch_size, lr = _defaults(args)
     common = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
@@ -286,10 +309,11 @@ def train_vqa(args):
 
     epochs, batch_size, lr = _defaults(args)
     start = time.perf_counter()
-    data = (make_vqa("train", args.scenes, seed=args.seed),
+    scenes = 10_000 if args.scenes is None else args.scenes
+    data = (make_vqa("train", scenes, seed=args.seed),
             make_vqa("validation", 1_000, seed=args.seed))
     test = make_vqa("test", 2_000, seed=args.seed)
-    print(f"{len(data[0]):,} training questions about {args.scenes:,} scenes; "
+    print(f"{len(data[0]):,} training questions about {scenes:,} scenes; "
           f"{len(test):,} test questions about 2,000 scenes")
     variants = vqa.VARIANTS if args.baselines else (args.variant,)
     rows, kept = [], None
@@ -421,6 +445,59 @@ def generate_samples(args):
                          f"file saved by atlas train gan --save or atlas train dcgan --save")
     path = write_samples(model, args.out, args.n, args.seed)
     print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def train_detector(args):
+    from atlas import detect
+    from atlas.data.clutter import make_scenes
+    from atlas.textbook import markdown_table
+
+    epochs, batch_size, lr = _defaults(args)
+    scenes = 2_000 if args.scenes is None else args.scenes
+    model, history = detect.train(scenes, epochs, batch_size=batch_size, lr=lr, seed=args.seed,
+                                  device=args.device, progress=not args.no_progress)
+    print(f"{history['windows']:,} training windows from {scenes:,} scenes; window accuracy "
+          f"on held-out scenes {history['val_accuracy'][-1]:.4f}")
+    rows = detect.precision_recall(detect.Scanner(model), make_scenes("test", 200))
+    print("on 200 test scenes (a box is right with IoU >= 0.5 and the right class):")
+    print(markdown_table(("threshold", "precision", "recall", "recall, location only"),
+                         [(f"{t:g}", f"{p:.3f}", f"{r:.3f}", f"{l:.3f}")
+                          for t, p, r, l in rows]), end="")
+    if args.save:
+        print(f"saved to {model.save(args.save)}")
+    return 0
+
+
+def detect_items(args):
+    from atlas import detect
+    from atlas.data import FASHION_MNIST
+    from atlas.data.clutter import make_scenes
+    from atlas.nn import load
+
+    model = load(args.model)
+    if model.inputs_spec[0][0] != (1, detect.WINDOW, detect.WINDOW) or \
+            model.output_shapes[0] != (detect.CLASSES,):
+        raise ValueError(f"{args.model} holds {model.name!r}, which is not a window classifier "
+                         f"(1x28x28 windows, 11 classes): give a file saved by atlas train "
+                         f"detector --save")
+    if args.scene_index >= MAX_DETECT_SCENES:
+        raise ValueError(f"--scene-index must be below {MAX_DETECT_SCENES:,} (atlas detect "
+                         f"rebuilds the test scenes up to that one), got {args.scene_index:,}")
+    scenes = make_scenes("test", args.scene_index + 1, seed=args.seed)
+    image, truth = scenes.images[-1, 0], scenes.boxes[-1]
+    start = time.perf_counter()
+    found = detect.detect(detect.Scanner(model, args.method), image, threshold=args.threshold)
+    seconds = time.perf_counter() - start
+    names = FASHION_MNIST.classes
+    print(f"test scene {args.scene_index}: {len(truth)} items, {len(found)} found "
+          f"({args.method}, {1e3 * seconds:.0f} ms)")
+    for label, score, top, left, size in found:
+        print(f"  {names[label]:12s} {score:.3f} at row {top}, column {left}, size {size}")
+    print("truth: " + "; ".join(f"{names[l]} at row {t}, column {c}, size {s}"
+                                for l, t, c, s in truth))
+    if args.out:
+        print(f"drew the scene to {detect.draw(image, found, truth, args.out)}")
     return 0
 
 

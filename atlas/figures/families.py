@@ -4,6 +4,7 @@ from atlas.figures import (  # noqa: F401
     activations,
     backprop,
     convolution,
+    detection,
     fashion_mnist,
     generative,
     graphs,
