@@ -148,14 +148,24 @@ def detect(scanner, image, *, threshold=0.5, overlap=0.3):
     return non_maximum_suppression(candidates, overlap)
 
 
-def non_maximum_suppression(boxes, overlap=0.3):
+def non_maximum_suppression(boxes, overlap=0.3, contained=0.7):
     """Greedy NMS: take the best-scoring box, drop every box that overlaps it with IoU above
-    ``overlap``, repeat. Class-agnostic (items in these scenes do not overlap)."""
+    ``overlap`` or lies more than ``contained`` inside it (a small box found inside a large
+    one at another scale has a small IoU with it), repeat. Class-agnostic: items in these
+    scenes do not overlap."""
     kept = []
     for box in sorted(boxes, key=lambda b: -b[1]):
-        if all(iou(box[2:], k[2:]) <= overlap for k in kept):
+        if all(iou(box[2:], k[2:]) <= overlap and inside(box[2:], k[2:]) <= contained
+               for k in kept):
             kept.append(box)
     return kept
+
+
+def inside(a, b):
+    """The share of the smaller of two squares ``(top, left, size)`` covered by the other."""
+    rows = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    cols = min(a[1] + a[2], b[1] + b[2]) - max(a[1], b[1])
+    return max(rows, 0) * max(cols, 0) / min(a[2], b[2]) ** 2
 
 
 def draw(image, detections, truth, path=None, ax=None):

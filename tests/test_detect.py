@@ -54,7 +54,9 @@ def test_non_maximum_suppression_keeps_the_best_of_overlapping_boxes():
     boxes = [(1, 0.9, 10, 10, 28), (2, 0.95, 12, 12, 28), (3, 0.8, 60, 60, 28),
              (4, 0.7, 62, 60, 28)]
     assert detect.non_maximum_suppression(boxes) == [(2, 0.95, 12, 12, 28), (3, 0.8, 60, 60, 28)]
-    assert len(detect.non_maximum_suppression(boxes, overlap=0.99)) == 4
+    assert len(detect.non_maximum_suppression(boxes, overlap=0.99, contained=1.0)) == 4
+    nested = [(1, 0.9, 0, 0, 56), (1, 0.8, 10, 10, 28), (1, 0.7, 40, 40, 28)]
+    assert detect.non_maximum_suppression(nested) == nested[::2]  # the one inside is dropped
 
 
 def test_matching_counts_class_and_location_once_per_true_box():
