@@ -16,6 +16,7 @@
     atlas generate runs/dcgan.npz [--n 64] [--out grid.png] [--seed 0]
     atlas train detector [--scenes 2000] [--epochs 5] [--save runs/detector.npz]
     atlas detect runs/detector.npz [--scene-index 0] [--method fcn|sliding] [--out det.png]
+    atlas explain runs/lenet.npz [--image-index 0] [--out explain.png]
     atlas search mlp|lenet [--sampler grid|random|tpe|gp] [--trials 20] [--study NAME]
                  [--storage sqlite:///runs/search.db | postgresql://...] [--pruner median]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
@@ -182,6 +183,15 @@ def build_parser():
     find.add_argument("--out", default=None, help="draw the scene and the boxes into this "
                       ".png, .svg or .pdf")
     find.add_argument("--seed", type=seed_int, default=0, help="the scenes' seed (default: 0)")
+    explain = sub.add_parser("explain", help="saliency and occlusion maps of a saved Fashion-MNIST "
+                             "classifier for one test image")
+    explain.add_argument("model", help="a .npz file saved by atlas train lenet|cnn|mlp --save")
+    explain.add_argument("--image-index", type=seed_int, default=0,
+                         help="which test image (default: 0)")
+    explain.add_argument("--label", type=seed_int, default=None,
+                         help="the class to explain (default: the image's true class)")
+    explain.add_argument("--out", default="explain.png",
+                         help="the maps, as a .png, .svg or .pdf (default: explain.png)")
     search = sub.add_parser("search", help="search hyperparameters of a model on Fashion-MNIST "
                             "with Optuna (validation accuracy; the best retrained and tested "
                             "once)")
@@ -233,7 +243,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
                "ask": ask_model, "play": play_policy, "generate": generate_samples,
-               "search": search_hyperparameters, "detect": detect_items}
+               "search": search_hyperparameters, "detect": detect_items,
+               "explain": explain_image}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -499,6 +510,79 @@ def detect_items(args):
     if args.out:
         print(f"drew the scene to {detect.draw(image, found, truth, args.out)}")
     return 0
+
+
+def explain_image(args):
+    import numpy as np
+
+    from atlas import explain
+    from atlas.data import FASHION_MNIST, load_fashion_mnist
+    from atlas.nn import load
+
+    model = load(args.model)
+    x, y = load_fashion_mnist("test")
+    if args.image_index >= len(x):
+        raise ValueError(f"--image-index must be below {len(x):,}, got {args.image_index:,}")
+    shape = model.inputs_spec[0][0]
+    if int(np.prod(shape)) != 28 * 28 or model.output_shapes[0] != (10,):
+        raise ValueError(f"{args.model} holds {model.name!r}, which takes {shape} and gives "
+                         f"{model.output_shapes[0]}: not a Fashion-MNIST classifier (28x28 "
+                         f"images, 10 classes)")
+    if args.label is not None and args.label >= 10:
+        raise ValueError(f"--label must be a class from 0 to 9, got {args.label}")
+    image = x[args.image_index].reshape(shape)
+    label = int(y[args.image_index]) if args.label is None else args.label
+    grad = explain.saliency(model, image, label).reshape(28, 28)
+    drop, base = explain.occlusion(model, image.reshape(shape), label) if len(shape) == 3 \
+        else _occlusion_flat(model, image, label)
+    names = FASHION_MNIST.classes
+    predicted = int(model.predict(image[None]).argmax())
+    print(f"test image {args.image_index}: {names[int(y[args.image_index])]}; the model says "
+          f"{names[predicted]}; p({names[label]}) = {base:.3f}; covering a 6x6 patch lowers it "
+          f"by up to {drop.max():.3f}")
+    path = _write_maps(image.reshape(28, 28), grad, drop, names[label], base, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _occlusion_flat(model, image, label):
+    """Occlusion for a model that takes flat or 2-D images: occlude the 2-D picture."""
+    from atlas import explain
+
+    class Reshaped:
+        def __init__(self, inner):
+            self.inner, self.dtype = inner, inner.dtype
+            self.inputs_spec = [((1, 28, 28), None)]
+
+        def predict(self, batch, batch_size=512):
+            flat = batch.reshape(len(batch), *self.inner.inputs_spec[0][0])
+            return self.inner.predict(flat, batch_size=batch_size)
+
+    return explain.occlusion(Reshaped(model), image.reshape(1, 28, 28), label)
+
+
+def _write_maps(image, grad, drop, name, probability, out):
+    from pathlib import Path
+
+    from atlas.figures import style
+    from atlas.figures.registry import to_bytes
+    from atlas.io import atomic_write
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"cannot write {out}: give a file name ending in .png, .svg or .pdf")
+    with style.context():
+        fig, axes = style.subplots(1, 3, width=7.5, height=2.8)
+        for ax, data, title, kwargs in (
+                (axes[0], image, f"{name}: p = {probability:.2f}", {"cmap": "gray_r"}),
+                (axes[1], grad, "saliency |dS/dx|", {"cmap": "magma"}),
+                (axes[2], drop, "occlusion: drop in p", {"cmap": "RdBu_r", "vmin": -1,
+                                                         "vmax": 1})):
+            ax.imshow(data, **kwargs)
+            ax.set(title=title, xticks=[], yticks=[])
+            ax.grid(False)
+        data = to_bytes(fig, out.suffix.lower()[1:])
+    return atomic_write(out, lambda f: f.write(data))
 
 
 def search_hyperparameters(args):

@@ -5,6 +5,7 @@ from atlas.figures import (  # noqa: F401
     backprop,
     convolution,
     detection,
+    explain,
     fashion_mnist,
     generative,
     graphs,
