@@ -19,7 +19,7 @@ APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 $(BIN)/atlas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,docs,rl,search,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,docs,rl,search,vision,bench]'
 	touch $@
 
 setup: $(BIN)/atlas data

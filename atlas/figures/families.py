@@ -16,4 +16,5 @@ from atlas.figures import (  # noqa: F401
     regularization,
     rl,
     search,
+    textures,
 )
