@@ -17,6 +17,8 @@
     atlas train detector [--scenes 2000] [--epochs 5] [--save runs/detector.npz]
     atlas detect runs/detector.npz [--scene-index 0] [--method fcn|sliding] [--out det.png]
     atlas explain runs/lenet.npz [--image-index 0] [--out explain.png]
+    atlas stylize astronaut hubble [--size 256] [--steps 200] [--out styled.png]
+    atlas stylize noise brick --out brick-texture.png        # texture synthesis
     atlas search mlp|lenet [--sampler grid|random|tpe|gp] [--trials 20] [--study NAME]
                  [--storage sqlite:///runs/search.db | postgresql://...] [--pruner median]
     atlas train char-lstm [--text FILE] [--minutes 10 | --steps N] [--save runs/char.npz]
@@ -192,6 +194,22 @@ def build_parser():
                          help="the class to explain (default: the image's true class)")
     explain.add_argument("--out", default="explain.png",
                          help="the maps, as a .png, .svg or .pdf (default: explain.png)")
+    stylize = sub.add_parser("stylize", help="style transfer (or, with content 'noise', texture "
+                             "synthesis) with random convolutional features")
+    stylize.add_argument("content", help="an image file, a sample name (astronaut, cat, "
+                         "coffee, rocket, grace-hopper, ...), or noise for a texture")
+    stylize.add_argument("style", help="an image file or a sample name (hubble, brick, gravel, "
+                         "grass, ...)")
+    stylize.add_argument("--out", default="styled.png", help="the result, a .png file")
+    stylize.add_argument("--size", type=positive_int, default=256,
+                         help="side of the square result in pixels (default: 256)")
+    stylize.add_argument("--steps", type=positive_int, default=200,
+                         help="L-BFGS iterations (default: 200)")
+    stylize.add_argument("--style-weight", type=positive_float, default=1e5,
+                         help="weight of the style loss against the content loss (default: 1e5)")
+    stylize.add_argument("--seed", type=seed_int, default=0,
+                         help="seeds the random filters and the noise")
+    stylize.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     search = sub.add_parser("search", help="search hyperparameters of a model on Fashion-MNIST "
                             "with Optuna (validation accuracy; the best retrained and tested "
                             "once)")
@@ -244,7 +262,7 @@ def main(argv=None):
     command = {"train": train_model, "figures": make_figures, "sample": sample_text,
                "ask": ask_model, "play": play_policy, "generate": generate_samples,
                "search": search_hyperparameters, "detect": detect_items,
-               "explain": explain_image}
+               "explain": explain_image, "stylize": stylize_image}
     try:
         return command[args.command](args)
     except USER_ERRORS as error:
@@ -583,6 +601,31 @@ def _write_maps(image, grad, drop, name, probability, out):
             ax.grid(False)
         data = to_bytes(fig, out.suffix.lower()[1:])
     return atomic_write(out, lambda f: f.write(data))
+
+
+def stylize_image(args):
+    from pathlib import Path
+
+    from atlas import style_transfer
+
+    if Path(args.out).suffix.lower() != ".png":  # before minutes of work, not after
+        raise ValueError(f"cannot write {args.out}: give a file name ending in .png")
+    if args.size < 16:
+        raise ValueError(f"--size must be at least 16 pixels, got {args.size}")
+    content = None if args.content == "noise" else style_transfer.load_image(args.content,
+                                                                           args.size)
+    style = style_transfer.load_image(args.style, args.size)
+    start = time.perf_counter()
+    image, history = style_transfer.synthesize(style, content, size=args.size,
+                                               steps=args.steps, style_weight=args.style_weight,
+                                               seed=args.seed, device=args.device)
+    what = "texture" if content is None else "style transfer"
+    print(f"{what} at {args.size}x{args.size}: {len(history['loss'])} evaluations in "
+          f"{time.perf_counter() - start:.1f} s ({1e3 * history['seconds_per_evaluation']:.0f} ms "
+          f"each); style loss {history['style_loss'][0]:.3g} -> {history['style_loss'][-1]:.3g}"
+          + ("" if content is None else f", content loss {history['content_loss'][-1]:.3g}"))
+    print(f"wrote {style_transfer.save_image(image, args.out)}")
+    return 0
 
 
 def search_hyperparameters(args):

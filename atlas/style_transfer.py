@@ -24,8 +24,8 @@ Without a content term ($\alpha = 0$, a noise start) it is texture synthesis.
 
 Gatys et al. use VGG-19 trained on ImageNet. The engine has no pretrained weights and
 fetches nothing, so the features here are one layer of random filters at several sizes
-(3 to 11 pixels, zero-mean, plus 1x1 filters for colour), ReLU: Ustyuzhaninov et al. showed that such shallow random
-networks already synthesise convincing textures. What they cannot do is recognise objects:
+(3 to 11 pixels, zero-mean, plus 1x1 filters for colour), ReLU: Ustyuzhaninov et al.
+showed that such shallow random networks already synthesise convincing textures. What they cannot do is recognise objects:
 the content term keeps edges and colours, not "a face".
 """
 
@@ -61,10 +61,7 @@ def load_image(spec, size):
     is not an image, or an image with other than 1, 3 or 4 (opaque) channels is a
     ValueError that says which."""
     size = integer(size, "size", "load_image", minimum=16)
-    if spec in SAMPLES:
-        pixels = _sample(*SAMPLES[spec])
-    else:
-        pixels = _read_file(Path(spec))
+    pixels = _sample(*SAMPLES[spec]) if spec in SAMPLES else _read_file(Path(spec))
     return _square(_as_rgb(pixels, spec), size)
 
 
@@ -73,8 +70,8 @@ def _sample(package, name):
         try:
             import skimage.data
         except ImportError:
-            raise ValueError(f"the sample images come from scikit-image: pip install "
-                             f"'atlas[vision]' (or give an image file)") from None
+            raise ValueError("the sample images come from scikit-image: pip install "
+                             "'atlas[vision]' (or give an image file)") from None
         return getattr(skimage.data, name)()
     import matplotlib.cbook
 
@@ -164,7 +161,7 @@ def random_features(size, *, kernels=KERNELS, filters=FILTERS, seed=0, device="c
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if "W" in layer.params:
-            shape = layer.params["W"].shape
+            shape = tuple(layer.params["W"].shape)
             W = rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))
             if shape[-1] > 1:  # structure filters: blind to a flat patch's level
                 W -= W.mean(axis=(1, 2, 3), keepdims=True)
@@ -222,8 +219,8 @@ class Objective:
 def synthesize(style, content=None, *, size=128, steps=200, content_weight=1.0,
                style_weight=1e3, seed=0, device="cpu", start=None, progress=False):
     """Texture synthesis (``content`` None: from noise around the style's mean colour) or
-    style transfer (from the content image), by L-BFGS (SciPy's, pixels kept in [0, 1]) on `Objective`. ``style`` and
-    ``content`` are images ``(3, size, size)`` or names/paths for `load_image`. Returns
+    style transfer (from the content image), by L-BFGS (SciPy's, pixels kept in [0, 1]) on
+    `Objective`. ``style`` and ``content`` are images ``(3, size, size)`` or names/paths for `load_image`. Returns
     ``(image, history)``: per evaluation the total, content and style losses, and the
     seconds per evaluation."""
     from scipy.optimize import minimize
