@@ -25,8 +25,9 @@ Without a content term ($\alpha = 0$, a noise start) it is texture synthesis.
 Gatys et al. use VGG-19 trained on ImageNet. The engine has no pretrained weights and
 fetches nothing, so the features here are one layer of random filters at several sizes
 (3 to 11 pixels, zero-mean, plus 1x1 filters for colour), ReLU: Ustyuzhaninov et al.
-showed that such shallow random networks already synthesise convincing textures. What they cannot do is recognise objects:
-the content term keeps edges and colours, not "a face".
+showed that such shallow random networks already synthesise convincing textures. What
+they cannot do is recognise objects: the content term keeps edges and colours, not "a
+face".
 """
 
 from __future__ import annotations
@@ -220,9 +221,9 @@ def synthesize(style, content=None, *, size=128, steps=200, content_weight=1.0,
                style_weight=1e3, seed=0, device="cpu", start=None, progress=False):
     """Texture synthesis (``content`` None: from noise around the style's mean colour) or
     style transfer (from the content image), by L-BFGS (SciPy's, pixels kept in [0, 1]) on
-    `Objective`. ``style`` and ``content`` are images ``(3, size, size)`` or names/paths for `load_image`. Returns
-    ``(image, history)``: per evaluation the total, content and style losses, and the
-    seconds per evaluation."""
+    `Objective`. ``style`` and ``content`` are images ``(3, size, size)`` or names/paths for
+    `load_image`. Returns ``(image, history)``: per evaluation the total, content and style
+    losses, and the seconds per evaluation."""
     from scipy.optimize import minimize
 
     steps = integer(steps, "steps", "synthesize")

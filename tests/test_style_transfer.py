@@ -36,7 +36,7 @@ def test_gram_matrices_and_the_random_filters(rng):
     np.testing.assert_allclose(W.sum(axis=(1, 2, 3)), 0, atol=1e-12)
     flat = np.full((1, 3, 10, 10), 0.3)
     maps = model.predict(flat - 0.5)
-    assert np.abs(maps[1][:, :, 2:-2, 2:-2]).max() < 1e-12 and maps[0].max() > 0.01  # 1x1: colour
+    assert np.abs(maps[1][:, :, 2:-2, 2:-2]).max() < 1e-12 and maps[0].max() > 1e-3  # 1x1: colour
 
 
 def test_texture_synthesis_lowers_the_style_loss():
