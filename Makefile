@@ -86,6 +86,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_rnn.py --startup
 	$(BIN)/python benchmarks/bench_graph.py --threads 2
 	$(BIN)/python benchmarks/bench_dcgan.py --threads 2
+	$(BIN)/python benchmarks/bench_style.py --threads 2
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .ruff_cache docs/assets/katex
