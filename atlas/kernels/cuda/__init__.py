@@ -6,9 +6,11 @@ configuration and starts one or more ``@cuda.jit`` kernels (private, ``_``-prefi
 device arrays. Functions that return a value on the CPU (the losses, ``squared_norm``)
 return the same Python float here, copied back from the device.
 
-Importing this package needs numba-cuda (``pip install 'atlas[cuda]'``).
+Importing this package needs numba-cuda (``pip install 'atlas[cuda]'``); it first
+restores ``np.row_stack`` under NumPy 2.5 (see `_numpy_compat`).
 """
 
+from atlas.kernels.cuda import _numpy_compat  # noqa: F401  (before any kernel compiles)
 from atlas.kernels.cuda.activations import (
     activation_backward,
     activation_forward,
