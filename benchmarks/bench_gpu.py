@@ -24,6 +24,9 @@ parser.add_argument("--repeats", type=int, default=20)
 parser.add_argument("--counts", action="store_true", help="only count launches, allocations "
                     "and host copies per step (works in the CUDA simulator)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
+parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
+                    default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
+                    "the convolutional ones take many minutes in the simulator)")
 args = parser.parse_args()
 
 import numpy as np  # noqa: E402
@@ -76,11 +79,26 @@ def models(tiny):
     lstm = Sequential([LSTM(hidden, return_sequences=True), Dense(65)], input_shape=(steps, 65),
                       device="cuda")
     width = (32,) if tiny else (256,)
-    return [(f"MLP 784-{width[0]}-10", mlp(width, device="cuda"), images[:, 0], labels),
-            ("LeNet-5", lenet5(device="cuda"), images, labels),
-            ("two-convolution network", two_conv_net(device="cuda"), images, labels),
-            (f"LSTM H{hidden} T{steps}", lstm, sequences,
-             rng.random(sequences.shape, dtype=np.float32))]
+    convolutional = tiny_two_conv() if tiny else two_conv_net(device="cuda")
+    families = {"mlp": (f"MLP 784-{width[0]}-10", mlp(width, device="cuda"), images[:, 0],
+                        labels),
+                "lenet": ("LeNet-5", lenet5(device="cuda"), images, labels),
+                "cnn": ("two-convolution network" + (" (4, 8 filters)" if tiny else ""),
+                        convolutional, images, labels),
+                "lstm": (f"LSTM H{hidden} T{steps}", lstm, sequences,
+                         rng.random(sequences.shape, dtype=np.float32))}
+    return [families[name] for name in args.families]
+
+
+def tiny_two_conv():
+    """The two-convolution network's layers with 4 and 8 filters and a dense layer of 16:
+    the same launches per layer, at a size the simulator can run."""
+    from atlas.nn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sequential
+
+    layers = [Conv2D(4, 5, padding="same"), Activation("relu"), MaxPool2D(2),
+              Conv2D(8, 5, padding="same"), Activation("relu"), MaxPool2D(2), Flatten(),
+              Dense(16), Activation("relu"), Dropout(0.4), Dense(10)]
+    return Sequential(layers, input_shape=(1, 28, 28), device="cuda")
 
 
 def step_of(model, x, y):
