@@ -424,8 +424,9 @@ def train_gan(args):
     from atlas.models import gan
 
     _, batch_size, lr = _defaults(args)
-    model, history = gan.train_ring(args.steps or 3_000, batch_size, lr=lr, seed=args.seed,
-                                    device=args.device, progress=not args.no_progress)
+    steps = 3_000 if args.steps is None else args.steps
+    model, history = gan.train_ring(steps, batch_size, lr=lr, seed=args.seed, device=args.device,
+                                    progress=not args.no_progress)
     covered, quality = gan.modes_covered(model.sample(2_000, seed=args.seed), ring_centres(),
                                          0.02)
     print(f"{covered} of 8 modes covered; {100 * quality:.1f}% of samples within 3 standard "
@@ -535,14 +536,17 @@ def explain_image(args):
 
     from atlas import explain
     from atlas.data import FASHION_MNIST, load_fashion_mnist
+    from atlas.figures.registry import figure_path
     from atlas.nn import load
 
+    figure_path(args.out)  # a bad file name fails before the work
     model = load(args.model)
     x, y = load_fashion_mnist("test")
     if args.image_index >= len(x):
         raise ValueError(f"--image-index must be below {len(x):,}, got {args.image_index:,}")
     shape = model.inputs_spec[0][0]
-    if int(np.prod(shape)) != 28 * 28 or model.output_shapes[0] != (10,):
+    if tuple(shape[-2:]) != (28, 28) or int(np.prod(shape)) != 28 * 28 or \
+            model.output_shapes[0] != (10,):
         raise ValueError(f"{args.model} holds {model.name!r}, which takes {shape} and gives "
                          f"{model.output_shapes[0]}: not a Fashion-MNIST classifier (28x28 "
                          f"images, 10 classes)")
@@ -551,8 +555,7 @@ def explain_image(args):
     image = x[args.image_index].reshape(shape)
     label = int(y[args.image_index]) if args.label is None else args.label
     grad = explain.saliency(model, image, label).reshape(28, 28)
-    drop, base = explain.occlusion(model, image.reshape(shape), label) if len(shape) == 3 \
-        else _occlusion_flat(model, image, label)
+    drop, base = explain.occlusion(model, image, label)
     names = FASHION_MNIST.classes
     predicted = int(model.predict(image[None]).argmax())
     print(f"test image {args.image_index}: {names[int(y[args.image_index])]}; the model says "
@@ -563,32 +566,11 @@ def explain_image(args):
     return 0
 
 
-def _occlusion_flat(model, image, label):
-    """Occlusion for a model that takes flat or 2-D images: occlude the 2-D picture."""
-    from atlas import explain
-
-    class Reshaped:
-        def __init__(self, inner):
-            self.inner, self.dtype = inner, inner.dtype
-            self.inputs_spec = [((1, 28, 28), None)]
-
-        def predict(self, batch, batch_size=512):
-            flat = batch.reshape(len(batch), *self.inner.inputs_spec[0][0])
-            return self.inner.predict(flat, batch_size=batch_size)
-
-    return explain.occlusion(Reshaped(model), image.reshape(1, 28, 28), label)
-
-
 def _write_maps(image, grad, drop, name, probability, out):
-    from pathlib import Path
-
     from atlas.figures import style
-    from atlas.figures.registry import to_bytes
-    from atlas.io import atomic_write
+    from atlas.figures.registry import figure_path, write_figure
 
-    out = Path(out)
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"cannot write {out}: give a file name ending in .png, .svg or .pdf")
+    out = figure_path(out)
     with style.context():
         fig, axes = style.subplots(1, 3, width=7.5, height=2.8)
         for ax, data, title, kwargs in (
@@ -599,8 +581,7 @@ def _write_maps(image, grad, drop, name, probability, out):
             ax.imshow(data, **kwargs)
             ax.set(title=title, xticks=[], yticks=[])
             ax.grid(False)
-        data = to_bytes(fig, out.suffix.lower()[1:])
-    return atomic_write(out, lambda f: f.write(data))
+        return write_figure(fig, out)
 
 
 def stylize_image(args):

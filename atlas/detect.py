@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from atlas.checks import fraction, integer
-from atlas.data.clutter import CANVAS, SIZES, iou, resize
+from atlas.data.clutter import CANVAS, SIZES, iou, overlap_area, resize
+from atlas.explain import probabilities
 
 WINDOW = 28
 STRIDE = 4
@@ -95,13 +96,6 @@ def windows(image):
     return np.ascontiguousarray(picked.reshape(rows * cols, 1, WINDOW, WINDOW)), (rows, cols)
 
 
-def probabilities(logits, axis):
-    """Softmax along ``axis``."""
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 class Scanner:
     """Scores every window of a scene at every scale, by ``method`` "sliding" (crop each
     window, classify the batch) or "fcn" (one pass of the fully convolutional network per
@@ -121,26 +115,30 @@ class Scanner:
             if self.method == "sliding":
                 crops, grid = windows(scaled)
                 logits = self.model.predict(crops, batch_size=1024).reshape(*grid, CLASSES)
-                maps[size] = probabilities(logits.astype(np.float64), axis=-1)
+                maps[size] = probabilities(logits)
             else:
                 if side not in self._nets:
                     self._nets[side] = fully_convolutional(self.model, side, side)
                 logits = self._nets[side].predict(scaled[None, None])[0]
-                maps[size] = probabilities(np.moveaxis(logits, 0, -1).astype(np.float64),
-                                           axis=-1)
+                maps[size] = probabilities(np.moveaxis(logits, 0, -1))
         return maps
 
 
 def detect(scanner, image, *, threshold=0.5, overlap=0.3):
-    """Boxes ``(label, score, top, left, size)`` found in ``image (H, W)``: every window
-    whose most likely item class has probability at least ``threshold``, mapped back to the
-    scene, then non-maximum suppression (a box is dropped if it overlaps a better one with
-    IoU above ``overlap``)."""
+    """Boxes ``(label, score, top, left, size)`` found in ``image (H, W)`` by ``scanner``:
+    `boxes_from_maps` of its score maps."""
+    return boxes_from_maps(scanner.score_maps(image), threshold=threshold, overlap=overlap)
+
+
+def boxes_from_maps(maps, *, threshold=0.5, overlap=0.3):
+    """Every window whose most likely item class has probability at least ``threshold``,
+    mapped back to the scene, then non-maximum suppression (a box is dropped if it overlaps
+    a better one with IoU above ``overlap``)."""
     threshold = fraction(threshold, "threshold", "detect")
     candidates = []
-    for size, maps in scanner.score_maps(image).items():
+    for size, scores_of_windows in maps.items():
         factor = size / WINDOW
-        items = maps[..., :BACKGROUND]
+        items = scores_of_windows[..., :BACKGROUND]
         labels, scores = items.argmax(axis=-1), items.max(axis=-1)
         for i, j in zip(*np.nonzero(scores >= threshold)):
             candidates.append((int(labels[i, j]), float(scores[i, j]),
@@ -163,9 +161,7 @@ def non_maximum_suppression(boxes, overlap=0.3, contained=0.7):
 
 def inside(a, b):
     """The share of the smaller of two squares ``(top, left, size)`` covered by the other."""
-    rows = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    cols = min(a[1] + a[2], b[1] + b[2]) - max(a[1], b[1])
-    return max(rows, 0) * max(cols, 0) / min(a[2], b[2]) ** 2
+    return overlap_area(a, b) / min(a[2], b[2]) ** 2
 
 
 def draw(image, detections, truth, path=None, ax=None):
@@ -176,9 +172,11 @@ def draw(image, detections, truth, path=None, ax=None):
 
     from atlas.data import FASHION_MNIST
     from atlas.figures import style
+    from atlas.figures.registry import figure_path, write_figure
 
     figure = None
     if ax is None:
+        path = figure_path(path) if path is not None else None
         with style.context():
             figure, ax = style.subplots(width=4.5, height=4.5)
     ax.imshow(image, cmap="gray", vmin=0, vmax=1)
@@ -193,18 +191,7 @@ def draw(image, detections, truth, path=None, ax=None):
                                edgecolor="#E69F00", linewidth=1.5))
         ax.text(left, top - 1.5, f"{FASHION_MNIST.classes[label]} {score:.2f}", color="#E69F00",
                 fontsize=6, va="bottom")
-    if path is None:
-        return ax
-    from pathlib import Path
-
-    from atlas.figures.registry import to_bytes
-    from atlas.io import atomic_write
-
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"cannot write {path}: give a file name ending in .png, .svg or .pdf")
-    data = to_bytes(figure, path.suffix.lower()[1:])
-    return atomic_write(path, lambda f: f.write(data))
+    return ax if path is None else write_figure(figure, path)
 
 
 # Measuring ----------------------------------------------------------------------------------------------
@@ -235,19 +222,12 @@ def precision_recall(scanner, scenes, thresholds=(0.5, 0.7, 0.9), *, overlap=0.3
     for threshold in thresholds:
         found = hits = located = 0
         for scene_maps, truth in zip(maps, scenes.boxes):
-            detections = _detect_from_maps(scene_maps, threshold, overlap)
+            detections = boxes_from_maps(scene_maps, threshold=threshold, overlap=overlap)
             h, l = match(detections, truth)
             found, hits, located = found + len(detections), hits + h, located + l
         total = sum(len(b) for b in scenes.boxes)
         rows.append((threshold, hits / found if found else 1.0, hits / total, located / total))
     return rows
-
-
-def _detect_from_maps(maps, threshold, overlap):
-    class _Fixed:
-        def score_maps(self, image):
-            return maps
-    return detect(_Fixed(), None, threshold=threshold, overlap=overlap)
 
 
 def time_scans(model, scenes, repeats=3):

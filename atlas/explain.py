@@ -68,15 +68,16 @@ def occlusion(model, image, label, *, patch=6, stride=2, fill=None):
     batch = np.repeat(image[None], len(tops) * len(lefts), axis=0)
     for k, (top, left) in enumerate((t, l) for t in tops for l in lefts):
         batch[k, ..., top:top + patch, left:left + patch] = fill
-    base = _probabilities(model.predict(image[None]))[0, label]
-    occluded = _probabilities(model.predict(batch, batch_size=512))[:, label]
+    base = probabilities(model.predict(image[None]))[0, label]
+    occluded = probabilities(model.predict(batch, batch_size=512))[:, label]
     return (base - occluded).reshape(len(tops), len(lefts)), float(base)
 
 
-def _probabilities(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted.astype(np.float64))
-    return e / e.sum(axis=1, keepdims=True)
+def probabilities(logits, axis=-1):
+    """Softmax of ``logits`` along ``axis``, in float64, on the host."""
+    logits = np.asarray(logits, dtype=np.float64)
+    e = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def activations(model, images, layer, batch_size=500):

@@ -74,7 +74,7 @@ def _scene(items, labels, rng):
         size = int(rng.choice(SIZES))
         for _attempt in range(30):  # a place that overlaps no earlier item
             top, left = (int(v) for v in rng.integers(0, CANVAS - size + 1, 2))
-            if all(_overlap((top, left, size), box[1:]) == 0 for box in boxes):
+            if all(overlap_area((top, left, size), box[1:]) == 0 for box in boxes):
                 break
         else:
             continue
@@ -85,7 +85,7 @@ def _scene(items, labels, rng):
     return canvas, boxes
 
 
-def _overlap(a, b):
+def overlap_area(a, b):
     """Area shared by two squares ``(top, left, size)``."""
     rows = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
     cols = min(a[1] + a[2], b[1] + b[2]) - max(a[1], b[1])
@@ -94,5 +94,5 @@ def _overlap(a, b):
 
 def iou(a, b):
     """Intersection over union of two squares ``(top, left, size)``."""
-    shared = _overlap(a, b)
+    shared = overlap_area(a, b)
     return shared / (a[2] ** 2 + b[2] ** 2 - shared)

@@ -115,12 +115,7 @@ EXAMPLES = (0, 2, 8, 17)
 
 
 def _image(ax, image, title=None, cmap="gray_r", **kwargs):
-    ax.imshow(image, cmap=cmap, **kwargs)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    if title:
-        ax.set_title(title, fontsize=7)
+    style.image(ax, image, title, fontsize=7, cmap=cmap, **kwargs)
 
 
 @figure("lenet-top-images", "Inside LeNet-5: its six first-layer filters (top row), and for "

@@ -59,12 +59,8 @@ def pca_errors():
 
 def _image_row(axes, images, label):
     for ax, image in zip(axes, images):
-        ax.imshow(np.asarray(image).reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        style.image(ax, np.asarray(image).reshape(28, 28), frame=False, cmap="gray_r", vmin=0,
+                    vmax=1)
     axes[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
 
 

@@ -101,6 +101,28 @@ def to_bytes(fig, fmt):
     return buffer.getvalue()
 
 
+#: The file types `write_figure` writes, by suffix.
+FORMATS = (".png", ".svg", ".pdf")
+
+
+def figure_path(path):
+    """``path`` as a `Path` if its suffix is one of `FORMATS`, else a ValueError that says
+    which are: checked before the work of drawing, not after."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"cannot write {path}: give a file name ending in "
+                         f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+    return path
+
+
+def write_figure(fig, path):
+    """Write ``fig`` to ``path`` (PNG, SVG or PDF by its suffix) atomically; return the
+    path. The figure is closed."""
+    path = figure_path(path)
+    data = to_bytes(fig, path.suffix.lower()[1:])
+    return atomic_write(path, lambda f: f.write(data))
+
+
 def render(spec, out=DEFAULT_OUT):
     """Draw ``spec`` and write it atomically to ``out/<name>.svg``; return the path."""
     from atlas.figures import style, trained

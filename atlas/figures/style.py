@@ -44,3 +44,17 @@ def context():
 def subplots(nrows=1, ncols=1, width=7.0, height=3.6, **kwargs):
     """``plt.subplots`` with the figure size in inches and a constrained layout."""
     return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+
+
+def image(ax, pixels, title=None, *, fontsize=8, frame=True, **imshow):
+    """``pixels`` shown on ``ax`` as a picture: no ticks, no grid, an optional small title,
+    and with ``frame=False`` no axis lines either. ``imshow`` goes to ``ax.imshow``."""
+    ax.imshow(pixels, **imshow)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if not frame:
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=fontsize)

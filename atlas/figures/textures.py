@@ -31,10 +31,8 @@ def style_run(style_name, content=None, style_weight=1e3):
 
 
 def _show(ax, image, title):
-    ax.imshow(np.clip(np.moveaxis(np.asarray(image), 0, 2), 0, 1))
-    ax.set(xticks=[], yticks=[])
-    ax.grid(False)
-    ax.set_title(title, fontsize=8)
+    """An RGB image ``(3, H, W)`` in [0, 1], titled."""
+    style.image(ax, np.clip(np.moveaxis(np.asarray(image), 0, 2), 0, 1), title)
 
 
 @figure("texture-synthesis", "Textures synthesised from noise by matching the Gram matrices "

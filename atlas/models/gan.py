@@ -241,19 +241,14 @@ def write_samples(generator, path, n=64, seed=0):
     """Draw ``n`` samples of a saved generator (`atlas train gan|dcgan --save`) into an
     image file (PNG, SVG or PDF, by its suffix; written atomically): a square grid of
     images, or a scatter plot of 2-D points. Returns the path."""
-    from pathlib import Path
-
     from atlas.figures import style
-    from atlas.figures.registry import to_bytes
-    from atlas.io import atomic_write
+    from atlas.figures.registry import figure_path, write_figure
 
     kind = generator.metadata.get("generates")
     if kind not in ("images", "points"):
         raise ValueError(f"{generator.name} is not a generator saved by atlas train gan or "
                          f"dcgan (its metadata does not say what it generates)")
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"cannot write {path}: give a file name ending in .png, .svg or .pdf")
+    path = figure_path(path)
     samples = sample(generator, n, seed)
     with style.context():
         if kind == "images":
@@ -269,8 +264,7 @@ def write_samples(generator, path, n=64, seed=0):
             fig, ax = style.subplots(width=4.0, height=4.0)
             ax.scatter(samples[:, 0], samples[:, 1], s=3)
             ax.set(aspect="equal", title=f"{n} samples")
-        data = to_bytes(fig, path.suffix.lower()[1:])
-    return atomic_write(path, lambda f: f.write(data))
+        return write_figure(fig, path)
 
 
 # Measuring ---------------------------------------------------------------------------------------
