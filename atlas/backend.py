@@ -17,6 +17,8 @@ import importlib
 
 import numpy as np
 
+from atlas import arena
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -48,8 +50,24 @@ class Backend:
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
 
+    def scratch(self, shape, dtype, zero=False):
+        """An array that lives for one training step: a layer's output or gradient, a
+        kernel's temporary. Inside a step it comes from the network's `atlas.arena.Arena`
+        (the same array as in the previous step, so nothing is allocated); outside, it is
+        new. Zeroed when ``zero`` is true, else uninitialised."""
+        array = arena.take(shape, dtype, self.empty)
+        if zero:
+            self.kernels.fill(flat(array), 0.0)
+        return array
+
     def asarray(self, array, dtype=None):
         """``array`` on this device, contiguous (a view where no copy is needed)."""
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def upload(self, array, dtype=None):
+        """``array`` on this device for one training step (a batch, its targets): as
+        `asarray`, but a copy to a GPU goes into a `scratch` array, so that a steady-state
+        step allocates nothing."""
         return np.ascontiguousarray(array, dtype=dtype)
 
     def to_numpy(self, array):
@@ -79,6 +97,14 @@ class CUDABackend(Backend):
         if _on_device(array):
             return array
         return self._cuda.to_device(np.ascontiguousarray(array, dtype=dtype))
+
+    def upload(self, array, dtype=None):
+        if _on_device(array):
+            return array
+        host = np.ascontiguousarray(array, dtype=dtype)
+        out = self.scratch(host.shape, host.dtype)
+        out.copy_to_device(host)
+        return out
 
     def to_numpy(self, array):
         if _on_device(array):

@@ -27,8 +27,8 @@ class Loss:
         if isinstance(target, (list, tuple)):
             target = np.asarray(target)
         target = self.prepare_target(pred, target)
-        grad = backend.empty(pred.shape, pred.dtype)
-        value = self.compute(backend.kernels, pred, backend.asarray(target), grad)
+        grad = backend.scratch(pred.shape, pred.dtype)
+        value = self.compute(backend.kernels, pred, backend.upload(target), grad)
         return float(value), grad
 
     def prepare_target(self, pred, target):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from atlas.backend import flat, get_backend
 from atlas.checks import fraction, non_negative, positive
 
@@ -67,7 +69,16 @@ class Optimizer:
         self.progress = 0.0  # epochs done, fractional; set by Sequential.fit
         self.iterations = 0
         self.state: dict = {}
-        self.last_grad_norm = None
+        self._norm_squared = None  # the last clipped step's squared norm, on the device
+        self._backend = None
+
+    @property
+    def last_grad_norm(self):
+        """The global gradient norm of the last step, before clipping (None without
+        ``clip_norm``). Read from the device when asked, not at every step."""
+        if self._norm_squared is None:
+            return None
+        return math.sqrt(float(self._backend.to_numpy(self._norm_squared)[0]))
 
     @property
     def current_lr(self):
@@ -88,13 +99,15 @@ class Optimizer:
             self.update(backend.kernels, flat(param), flat(grad), self.state[key], lr)
 
     def _clip(self, params, backend):
+        """Rescale the gradients together when their global norm exceeds ``clip_norm``; the
+        norm stays on the device (no read-back, no synchronisation)."""
         k = backend.kernels
-        norm = math.sqrt(sum(k.squared_norm(flat(g)) for _, _, g in params))
-        self.last_grad_norm = norm
-        if norm > self.clip_norm:
-            factor = self.clip_norm / (norm + 1e-12)
-            for _, _, g in params:
-                k.scale(flat(g), factor)
+        total = backend.scratch(1, np.float64, zero=True)
+        for _, _, g in params:
+            k.squared_norm(flat(g), total)
+        for _, _, g in params:
+            k.clip_to_norm(flat(g), total, self.clip_norm)
+        self._norm_squared, self._backend = total, backend
 
     def update(self, kernels, param, grad, state, lr):  # pragma: no cover - abstract
         raise NotImplementedError

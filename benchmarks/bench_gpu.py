@@ -13,11 +13,9 @@ the same numbers on small shapes (``--tiny``).
 """
 
 import argparse
-import contextlib
 import os
 import statistics
 import time
-from collections import Counter
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--repeats", type=int, default=20)
@@ -30,39 +28,6 @@ parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "ls
 args = parser.parse_args()
 
 import numpy as np  # noqa: E402
-
-COUNTS = Counter()
-
-
-@contextlib.contextmanager
-def counting():
-    """Count kernel launches, device allocations and copies to the host inside the block."""
-    from numba import cuda
-
-    simulated = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-    if simulated:
-        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as DeviceArray
-        from numba.cuda.simulator.kernel import FakeCUDAKernel as Kernel
-    else:
-        from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
-        from numba.cuda.dispatcher import CUDADispatcher as Kernel
-    patched = [(Kernel, "__getitem__", "launches"), (DeviceArray, "copy_to_host", "to_host"),
-               (cuda, "device_array", "allocations"), (cuda, "to_device", "to_device")]
-    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patched]
-
-    def wrap(function, key):
-        def counted(*a, **k):
-            COUNTS[key] += 1
-            return function(*a, **k)
-        return counted
-
-    for (owner, name, key), (_, _, function) in zip(patched, originals):
-        setattr(owner, name, wrap(function, key))
-    try:
-        yield
-    finally:
-        for owner, name, function in originals:
-            setattr(owner, name, function)
 
 
 def models(tiny):
@@ -114,18 +79,19 @@ def step_of(model, x, y):
 
 
 def count_steps(tiny):
+    from atlas.kernels.cuda.counters import device_work
+
     print("per steady-state training step: kernel launches, device allocations "
           "(device_array / to_device), copies to the host")
     for label, model, x, y in models(tiny):
         step = step_of(model, x, y)
         step()
         step()
-        COUNTS.clear()
-        with counting():
+        with device_work() as counts:
             step()
-        print(f"  {label:28s} launches {COUNTS['launches']:4d}   allocations "
-              f"{COUNTS['allocations']:3d} / {COUNTS['to_device']:3d}   to host "
-              f"{COUNTS['to_host']:3d}", flush=True)
+        print(f"  {label:28s} launches {counts['launches']:4d}   allocations "
+              f"{counts['allocations']:3d} / {counts['to_device']:3d}   to host "
+              f"{counts['to_host']:3d}", flush=True)
 
 
 def torch_model(torch, label, tiny):

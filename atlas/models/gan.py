@@ -32,6 +32,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from atlas.arena import Arena
 from atlas.checks import integer, positive
 from atlas.initializers import Normal
 from atlas.losses import BinaryCrossEntropy
@@ -132,6 +133,7 @@ class GAN:
         self.loss = BinaryCrossEntropy(from_logits=True)
         self.rng = np.random.default_rng(integer(seed, "seed", "GAN", minimum=0))
         self._targets = {}
+        self._arena = Arena()
 
     def noise(self, n, rng=None):
         """``n`` latent vectors $z \\sim \\mathcal N(0, I)$ (host, the generator's dtype)."""
@@ -144,23 +146,24 @@ class GAN:
         mean probability $D$ gives to real and to generated samples."""
         n = len(real)
         backend, G, D = self.backend, self.generator, self.discriminator
-        fake = G.forward(backend.asarray(self.noise(n)), training=True)
+        with self._arena.step(tuple(real.shape)):
+            fake = G.forward(backend.upload(self.noise(n)), training=True)
 
-        # Discriminator: real and generated samples in one batch, targets 1 and 0.
-        batch = backend.empty((2 * n, *real.shape[1:]), D.dtype)
-        backend.copy_into(batch[:n], np.asarray(real, D.dtype))
-        backend.copy_into(batch[n:], fake)
-        logits = D.forward(batch, training=True)
-        d_loss, grad = self.loss(logits, self._target(2 * n, n), backend)
-        D.backward(grad)
-        self.d_optimizer.step(D.trainable_parameters(), backend)
-        probabilities = 1.0 / (1.0 + np.exp(-backend.to_numpy(logits).ravel()))
+            # Discriminator: real and generated samples in one batch, targets 1 and 0.
+            batch = backend.scratch((2 * n, *real.shape[1:]), D.dtype)
+            backend.copy_into(batch[:n], np.asarray(real, D.dtype))
+            backend.copy_into(batch[n:], fake)
+            logits = D.forward(batch, training=True)
+            d_loss, grad = self.loss(logits, self._target(2 * n, n), backend)
+            D.backward(grad)
+            self.d_optimizer.step(D.trainable_parameters(), backend)
+            probabilities = 1.0 / (1.0 + np.exp(-backend.to_numpy(logits).ravel()))
 
-        # Generator: the non-saturating loss, its gradient through D's backward into G's.
-        logits = D.forward(fake, training=True)
-        g_loss, grad = self.loss(logits, self._target(n, n), backend)
-        G.backward(D.backward(grad))
-        self.g_optimizer.step(G.trainable_parameters(), backend)
+            # Generator: the non-saturating loss, its gradient through D's backward into G's.
+            logits = D.forward(fake, training=True)
+            g_loss, grad = self.loss(logits, self._target(n, n), backend)
+            G.backward(D.backward(grad))
+            self.g_optimizer.step(G.trainable_parameters(), backend)
         return d_loss, g_loss, float(probabilities[:n].mean()), float(probabilities[n:].mean())
 
     def _target(self, rows, ones):

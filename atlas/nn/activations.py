@@ -38,7 +38,7 @@ class Activation(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
-        y = self.backend.empty(x.shape, self.dtype)
+        y = self.backend.scratch(x.shape, self.dtype)
         k = self.backend.kernels
         if self.function == "softmax":
             k.softmax_forward(_rows(x), _rows(y))
@@ -48,7 +48,7 @@ class Activation(Layer):
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(dy.shape, self.dtype)
+        dx = self.backend.scratch(dy.shape, self.dtype)
         k = self.backend.kernels
         if self.function == "softmax":
             k.softmax_backward(_rows(self._y), _rows(dy), _rows(dx))
@@ -92,13 +92,13 @@ class PReLU(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
-        y = self.backend.empty(x.shape, self.dtype)
+        y = self.backend.scratch(x.shape, self.dtype)
         self.backend.kernels.prelu_forward(channel_view(x), self.params["alpha"], channel_view(y))
         self._x = x
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(dy.shape, self.dtype)
+        dx = self.backend.scratch(dy.shape, self.dtype)
         self.backend.kernels.prelu_backward(channel_view(self._x), self.params["alpha"],
                                             channel_view(dy), channel_view(dx),
                                             self.grads["alpha"])

@@ -52,15 +52,15 @@ class _Convolution(Layer):
         size = self.backend.kernels.conv_workspace_size(batch, per_sample)
         cols = getattr(self, "_cols", None)
         if cols is None or cols.size != size:
-            self._cols = cols = self.backend.empty((size,), self.dtype)
+            self._cols = cols = self.backend.empty((size,), self.dtype)  # kept: reused
         return cols
 
     def _grad_outputs(self, dy):
         """``(dx, db, input_grad)`` arrays for the backward kernels."""
         input_grad = self.needs_input_grad
         shape = self._x.shape if input_grad else (0, 0, 0, 0)
-        dx = self.backend.empty(shape, self.dtype)
-        db = self.grads["b"] if self.use_bias else self.backend.empty((self.filters,),
+        dx = self.backend.scratch(shape, self.dtype)
+        db = self.grads["b"] if self.use_bias else self.backend.scratch((self.filters,),
                                                                       self.dtype)
         return dx, db, input_grad
 
@@ -121,7 +121,7 @@ class Conv2D(_Convolution):
         c_in = self.input_shape[0]
         _, oh, ow = self.output_shape
         cols = self._workspace(n, c_in * math.prod(self.kernel_size) * oh * ow)
-        y = self.backend.empty((n, *self.output_shape), self.dtype)
+        y = self.backend.scratch((n, *self.output_shape), self.dtype)
         self.backend.kernels.conv2d_forward(x, self.params["W"], self._bias(), self.stride,
                                             self._pad_before, self.dilation, cols, y)
         return y
@@ -195,7 +195,7 @@ class ConvTranspose2D(_Convolution):
         self._x = x
         n, _, height, width = x.shape
         cols = self._workspace(n, self.filters * math.prod(self.kernel_size) * height * width)
-        y = self.backend.empty((n, *self.output_shape), self.dtype)
+        y = self.backend.scratch((n, *self.output_shape), self.dtype)
         self.backend.kernels.conv_transpose2d_forward(x, self.params["W"], self._bias(),
                                                       self.stride, self.padding,
                                                       self.dilation, cols, y)

@@ -61,18 +61,18 @@ class Dense(Layer):
         self.check_input(x)
         self._x_shape = tuple(x.shape)
         self._x = _matrix(x)
-        y = self.backend.empty((*x.shape[:-1], self.units), self.dtype)
+        y = self.backend.scratch((*x.shape[:-1], self.units), self.dtype)
         self.backend.kernels.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
         return y
 
     def backward(self, dy):
         k = self.backend.kernels
-        db = self.grads["b"] if self.use_bias else self.backend.empty((self.units,), self.dtype)
+        db = self.grads["b"] if self.use_bias else self.backend.scratch((self.units,), self.dtype)
         dy = _matrix(dy)
         k.dense_backward_params(self._x, dy, self.grads["W"], db)
         if not self.needs_input_grad:
             return None
-        dx = self.backend.empty((dy.shape[0], self.input_shape[-1]), self.dtype)
+        dx = self.backend.scratch((dy.shape[0], self.input_shape[-1]), self.dtype)
         k.dense_backward_input(dy, self.params["W"], dx)
         return dx.reshape(self._x_shape)
 

@@ -66,7 +66,7 @@ class Embedding(Layer):
         self.check_input(x)
         tokens = self.backend.asarray(x, np.int64)
         self._tokens = tokens.reshape(tokens.size)
-        y = self.backend.empty((x.shape[0], x.shape[1], self.dim), self.dtype)
+        y = self.backend.scratch((x.shape[0], x.shape[1], self.dim), self.dtype)
         self.backend.kernels.embedding_forward(self._tokens, self.params["table"],
                                                y.reshape(x.shape[0] * x.shape[1], self.dim))
         return y

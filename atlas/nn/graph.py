@@ -241,7 +241,7 @@ class Model(Network):
             if shared:
                 layer.__dict__.update(self._caches[id(node)])
                 if id(layer) in sums:  # keep the sum so far: backward overwrites grads
-                    layer.grads = {k: self.backend.empty(v.shape, v.dtype)
+                    layer.grads = {k: self.backend.scratch(v.shape, v.dtype)
                                    for k, v in layer.grads.items()}
             dx = layer.backward(g)
             if shared:
@@ -263,7 +263,7 @@ class Model(Network):
         if previous is None:
             grads[id(tensor)] = g
             return
-        total = self.backend.empty(tuple(g.shape), self.dtype)
+        total = self.backend.scratch(tuple(g.shape), self.dtype)
         self.backend.kernels.add(flat(previous), flat(g), flat(total))
         grads[id(tensor)] = total
 
@@ -383,7 +383,7 @@ def _clone(value, backend):
     if isinstance(value, np.ndarray):
         return value.copy()
     if hasattr(value, "copy_to_host"):  # a device array
-        out = backend.empty(value.shape, value.dtype)
+        out = backend.scratch(value.shape, value.dtype)
         out.copy_to_device(value)
         return out
     if isinstance(value, dict):

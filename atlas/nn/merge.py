@@ -56,7 +56,7 @@ class Add(_Merge):
 
     def forward(self, xs, training=True):
         self.check_inputs(xs)
-        y = self.backend.empty(tuple(xs[0].shape), self.dtype)
+        y = self.backend.scratch(tuple(xs[0].shape), self.dtype)
         self.backend.kernels.add(flat(xs[0]), flat(xs[1]), flat(y))
         for x in xs[2:]:
             self.backend.kernels.add(flat(y), flat(x), flat(y))
@@ -73,7 +73,7 @@ class Multiply(_Merge):
     def forward(self, xs, training=True):
         self.check_inputs(xs)
         self._xs = list(xs)
-        y = self.backend.empty(tuple(xs[0].shape), self.dtype)
+        y = self.backend.scratch(tuple(xs[0].shape), self.dtype)
         self.backend.kernels.multiply(flat(xs[0]), flat(xs[1]), flat(y))
         for x in xs[2:]:
             self.backend.kernels.multiply(flat(y), flat(x), flat(y))
@@ -83,7 +83,7 @@ class Multiply(_Merge):
         grads = []
         for k in range(len(self._xs)):
             others = [x for j, x in enumerate(self._xs) if j != k]
-            d = self.backend.empty(tuple(dy.shape), self.dtype)
+            d = self.backend.scratch(tuple(dy.shape), self.dtype)
             self.backend.kernels.multiply(flat(dy), flat(others[0]), flat(d))
             for x in others[1:]:
                 self.backend.kernels.multiply(flat(d), flat(x), flat(d))
@@ -137,7 +137,7 @@ class Concatenate(_Merge):
 
     def forward(self, xs, training=True):
         self.check_inputs(xs)
-        y = self.backend.empty((xs[0].shape[0], *self.output_shape), self.dtype)
+        y = self.backend.scratch((xs[0].shape[0], *self.output_shape), self.dtype)
         out = self._columns(y, self.output_shape)
         offset = 0
         for x, shape in zip(xs, self.input_shape):
@@ -150,7 +150,7 @@ class Concatenate(_Merge):
         grad = self._columns(dy, self.output_shape)
         grads, offset = [], 0
         for shape in self.input_shape:
-            dx = self.backend.empty((dy.shape[0], *shape), self.dtype)
+            dx = self.backend.scratch((dy.shape[0], *shape), self.dtype)
             part = self._columns(dx, shape)
             self.backend.kernels.take_columns(grad, offset, part)
             offset += part.shape[1]

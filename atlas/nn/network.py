@@ -23,6 +23,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from atlas.arena import Arena
 from atlas.backend import flat, get_backend
 from atlas.checks import integer, non_negative, optional_integer
 from atlas.losses import get_loss
@@ -57,6 +58,7 @@ class Network:
         self.losses = None
         self.optimizer = None
         self.metrics = ()
+        self._arena = Arena()
 
     # What a subclass provides ------------------------------------------------------------------
     layers: list
@@ -132,12 +134,21 @@ class Network:
         return total, grads
 
     def train_step(self, x, y):
-        """One forward, backward and update on a batch already on the device; returns
-        ``(loss, output)``."""
-        out = self.forward(x, training=True)
-        value, grad = self.compute_loss(out, y)
-        self.backward(grad)
-        self.optimizer.step(self.trainable_parameters(), self.backend)
+        """One forward, backward and update on a batch (on the device, or on the host);
+        returns ``(loss, output)``.
+
+        The step's temporary arrays (activations, gradients, the output) come from the
+        network's `atlas.arena.Arena`: a step whose batch has the shapes of an earlier one
+        reuses that step's arrays and allocates nothing. So ``output`` is valid until the
+        next `train_step`; copy it (``backend.to_numpy``) to keep it.
+        """
+        with self._arena.step(_signature(x)):
+            x = ([self.backend.upload(a) for a in x] if self.multi_input
+                 else self.backend.upload(x))
+            out = self.forward(x, training=True)
+            value, grad = self.compute_loss(out, y)
+            self.backward(grad)
+            self.optimizer.step(self.trainable_parameters(), self.backend)
         return value, out
 
     def fit(self, x, y, *, epochs=1, batch_size=32, validation_data=None, shuffle=True,
@@ -206,8 +217,9 @@ class Network:
             for step in range(steps):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 self.optimizer.progress = epoch + step / steps
-                xb, yb = self._batch(x, idx, transform), _take(y, idx)
-                value, out = self.train_step(xb, yb)
+                with self._arena.step(_signature(x, len(idx))):
+                    xb, yb = self._batch(x, idx, transform), _take(y, idx)
+                    value, out = self.train_step(xb, yb)
                 total_loss += value * len(idx)
                 seen += len(idx)
                 if self.metrics:
@@ -295,7 +307,7 @@ class Network:
                     raise ValueError(f"fit: transform changed the shape of input {k}'s batch "
                                      f"from {before.shape} to {np.shape(after)}")
             arrays = [np.asarray(a, dtype=b.dtype) for a, b in zip(changed, arrays)]
-        arrays = [self.backend.asarray(a) for a in arrays]
+        arrays = [self.backend.upload(a) for a in arrays]
         return arrays if self.multi_input else arrays[0]
 
     # Checking --------------------------------------------------------------------------------------
@@ -426,6 +438,14 @@ class Network:
             for store in (layer.params, layer.buffers):
                 for k, v in store.items():
                     self.backend.copy_into(v, saved[k])
+
+
+def _signature(x, rows=None):
+    """What identifies a step's arrays: the shapes and dtypes of its inputs (one array or
+    a list), with ``rows`` samples each when given."""
+    arrays = x if isinstance(x, (list, tuple)) else [x]
+    return tuple((rows if rows is not None else a.shape[0], *a.shape[1:], str(a.dtype))
+                 for a in arrays)
 
 
 def _take(y, idx):

@@ -44,14 +44,14 @@ class MaxPool2D(_Pool2D):
     def forward(self, x, training=True):
         self.check_input(x)
         self._input_shape = x.shape
-        y = self.backend.empty((x.shape[0], *self.output_shape), self.dtype)
-        self._argmax = self.backend.empty(y.shape, np.int64)
+        y = self.backend.scratch((x.shape[0], *self.output_shape), self.dtype)
+        self._argmax = self.backend.scratch(y.shape, np.int64)
         self.backend.kernels.maxpool2d_forward(x, self.pool_size, self.stride, self.padding,
                                                y, self._argmax)
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(self._input_shape, self.dtype)
+        dx = self.backend.scratch(self._input_shape, self.dtype)
         self.backend.kernels.maxpool2d_backward(dy, self._argmax, dx)
         return dx
 
@@ -74,13 +74,13 @@ class AvgPool2D(_Pool2D):
     def forward(self, x, training=True):
         self.check_input(x)
         self._input_shape = x.shape
-        y = self.backend.empty((x.shape[0], *self.output_shape), self.dtype)
+        y = self.backend.scratch((x.shape[0], *self.output_shape), self.dtype)
         self.backend.kernels.avgpool2d_forward(x, self.pool_size, self.stride, self.padding,
                                                self.count_include_pad, y)
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(self._input_shape, self.dtype)
+        dx = self.backend.scratch(self._input_shape, self.dtype)
         self.backend.kernels.avgpool2d_backward(dy, self.pool_size, self.stride, self.padding,
                                                 self.count_include_pad, dx)
         return dx
@@ -99,11 +99,11 @@ class GlobalAvgPool2D(Layer):
     def forward(self, x, training=True):
         self.check_input(x)
         self._input_shape = x.shape
-        y = self.backend.empty((x.shape[0], x.shape[1]), self.dtype)
+        y = self.backend.scratch((x.shape[0], x.shape[1]), self.dtype)
         self.backend.kernels.global_avgpool_forward(channel_view(x), y)
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(self._input_shape, self.dtype)
+        dx = self.backend.scratch(self._input_shape, self.dtype)
         self.backend.kernels.global_avgpool_backward(dy, channel_view(dx))
         return dx

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from atlas.backend import flat
 from atlas.checks import integer, real
 from atlas.initializers import Uniform, get_initializer
 from atlas.nn.layer import Layer
@@ -95,7 +96,7 @@ class Recurrent(Layer):
 
     def _initial_states(self, n):
         if self.initial_state is None:
-            return tuple(self.backend.zeros((n, self.units), self.dtype)
+            return tuple(self.backend.scratch((n, self.units), self.dtype, zero=True)
                          for _ in range(self.states))
         states = tuple(self.initial_state)
         expected = (n, self.units)
@@ -125,13 +126,15 @@ class Recurrent(Layer):
         if steps < 1:
             raise ValueError(f"{self.kind} needs sequences of at least one step, got {x.shape}")
         h = self.units
-        # The states are fresh arrays (the outputs and final states are views of them);
-        # the other time-major arrays are workspaces reused from call to call.
+        # The states live for the step (the outputs and final states are views of them),
+        # or beyond it when a stateful layer carries them to the next call; the other
+        # time-major arrays are workspaces reused from call to call.
+        states = self.backend.empty if self.stateful else self.backend.scratch
         c = self._cache = {
-            name: self.backend.empty(shape, self.dtype) if name in ("hs", "cs")
+            name: states(shape, self.dtype) if name in ("hs", "cs")
             else self._buffer(name, shape)
             for name, shape in self.cache_shapes(n, steps, f).items()}
-        y = self.backend.empty((n, steps, h), self.dtype)
+        y = self.backend.scratch((n, steps, h), self.dtype)
         initial = self._initial_states(n)
         self.run_forward(x, initial, c, y)
         final = self.final_states()
@@ -152,13 +155,13 @@ class Recurrent(Layer):
         if self.return_sequences:
             dseq = self.backend.asarray(dy, self.dtype)
         else:  # the output is h_T: its gradient arrives at the final state
-            dseq = self.backend.zeros((n, steps, h), self.dtype)
+            dseq = self.backend.scratch((n, steps, h), self.dtype, zero=True)
             grads_final[0] = dy if grads_final[0] is None else _add(self.backend, grads_final[0],
                                                                     dy)
-        grads_final = [self.backend.zeros((n, h), self.dtype) if g is None
+        grads_final = [self.backend.scratch((n, h), self.dtype, zero=True) if g is None
                        else self.backend.asarray(g, self.dtype) for g in grads_final]
-        dx = self.backend.empty((n, steps, f), self.dtype)
-        dinitial = tuple(self.backend.empty((n, h), self.dtype) for _ in range(self.states))
+        dx = self.backend.scratch((n, steps, f), self.dtype)
+        dinitial = tuple(self.backend.scratch((n, h), self.dtype) for _ in range(self.states))
         self.run_backward(dseq, grads_final, c, dx, dinitial)
         self.initial_state_grad = dinitial
         return dx if self.needs_input_grad else None
@@ -203,8 +206,11 @@ class Recurrent(Layer):
 
 
 def _add(backend, a, b):
-    """``a + b`` for two host or two device arrays."""
-    return backend.asarray(backend.to_numpy(a) + backend.to_numpy(b))
+    """``a + b`` in a new array on the device (either may come from the host)."""
+    a, b = backend.asarray(a), backend.asarray(b)
+    total = backend.scratch(tuple(a.shape), a.dtype)
+    backend.kernels.add(flat(a), flat(b), flat(total))
+    return total
 
 
 class RNN(Recurrent):

@@ -31,16 +31,16 @@ class Dropout(Layer):
         self._training = training and self.rate > 0
         if not self._training:
             return x
-        u = self.backend.asarray(self._rng.random(x.size, dtype=self.dtype))
-        y = self.backend.empty(x.shape, self.dtype)
-        self._mask = self.backend.empty(x.size, self.dtype)
+        u = self.backend.upload(self._rng.random(x.size, dtype=self.dtype))
+        y = self.backend.scratch(x.shape, self.dtype)
+        self._mask = self.backend.scratch(x.size, self.dtype)
         self.backend.kernels.dropout_forward(flat(x), u, self.rate, flat(y), self._mask)
         return y
 
     def backward(self, dy):
         if not self._training:
             return dy
-        dx = self.backend.empty(dy.shape, self.dtype)
+        dx = self.backend.scratch(dy.shape, self.dtype)
         self.backend.kernels.dropout_backward(flat(dy), self._mask, flat(dx))
         return dx
 
@@ -77,7 +77,7 @@ class BatchNorm(Layer):
     def forward(self, x, training=True):
         self.check_input(x)
         k = self.backend.kernels
-        y = self.backend.empty(x.shape, self.dtype)
+        y = self.backend.scratch(x.shape, self.dtype)
         p, b = self.params, self.buffers
         if not training:
             k.batchnorm_eval_forward(channel_view(x), p["gamma"], p["beta"], b["running_mean"],
@@ -86,15 +86,15 @@ class BatchNorm(Layer):
         if x.size // x.shape[1] < 2:
             raise ValueError(f"BatchNorm in training needs more than one value per channel, "
                              f"got input of shape {tuple(x.shape)}")
-        self._xhat = self.backend.empty(x.shape, self.dtype)
-        self._inv_std = self.backend.empty((x.shape[1],), self.dtype)
+        self._xhat = self.backend.scratch(x.shape, self.dtype)
+        self._inv_std = self.backend.scratch((x.shape[1],), self.dtype)
         k.batchnorm_train_forward(channel_view(x), p["gamma"], p["beta"], self.eps,
                                   self.momentum, b["running_mean"], b["running_var"],
                                   channel_view(y), channel_view(self._xhat), self._inv_std)
         return y
 
     def backward(self, dy):
-        dx = self.backend.empty(dy.shape, self.dtype)
+        dx = self.backend.scratch(dy.shape, self.dtype)
         self.backend.kernels.batchnorm_backward(
             channel_view(dy), channel_view(self._xhat), self.params["gamma"], self._inv_std,
             channel_view(dx), self.grads["gamma"], self.grads["beta"])

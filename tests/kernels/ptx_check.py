@@ -96,6 +96,8 @@ def signatures(f):
         "_adadelta_step": (v, v, v, v, f, f, f, f),
         "_adam_step": (v, v, v, v, f, f, f, f, f, b, f, f),
         "_squared_norm": (v, acc),
+        "_fill": (v, f),
+        "_clip_to_norm": (v, acc, f),
         "_scale": (v, f),
         "_embedding_forward": (types.int64[::1], m, m),
         "_embedding_backward": (types.int64[::1], m, m),

@@ -107,6 +107,12 @@ def test_optimizer_cuda_twins(rng):
     assert_twins_agree("adagrad_step", p, g, np.abs(s), 0.1, 1e-10, 0.01)
     assert_twins_agree("adadelta_step", p, g, np.abs(s), np.abs(s), 1.0, 0.9, 1e-6, 0.01)
     assert_twins_agree("adam_step", p, g, s, np.abs(s), 0.1, 0.9, 0.999, 1e-8, 0.01, True, 3)
-    assert_twins_agree("squared_norm", g)
+    assert_twins_agree("squared_norm", g, np.full(1, 2.0))
     assert_twins_agree("scale", g, 0.5)
-    assert cpu.squared_norm(g) == pytest.approx((g**2).sum())
+    assert_twins_agree("fill", g, -1.5)
+    assert_twins_agree("clip_to_norm", g, np.full(1, 4.0 * (g.astype(np.float64) ** 2).sum()),
+                       0.5)
+    assert_twins_agree("clip_to_norm", g, np.full(1, 0.01), 0.5)  # below the limit: unchanged
+    total = np.full(1, 2.0)
+    cpu.squared_norm(g, total)
+    assert total[0] == pytest.approx(2.0 + (g.astype(np.float64) ** 2).sum())

@@ -45,6 +45,8 @@ from atlas.kernels.cpu.optimizers import (
     adadelta_step,
     adagrad_step,
     adam_step,
+    clip_to_norm,
+    fill,
     rmsprop_step,
     scale,
     sgd_step,

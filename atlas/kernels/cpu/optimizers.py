@@ -8,6 +8,8 @@ parameters decay directly: $\theta \leftarrow \theta - \eta\lambda\theta$.
 
 import math
 
+import numpy as np
+
 from atlas.kernels.jit import kernel
 
 
@@ -97,12 +99,32 @@ def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
 
 
 @kernel
-def squared_norm(x):
-    r"""$\sum_i x_i^2$ of a flat array (for clipping by global norm)."""
-    total = 0.0
+def squared_norm(x, total):
+    r"""``total[0] +=`` $\sum_i x_i^2$ of a flat array (``total`` a one-element float64
+    array): the parameters' norms add up in one place, read once, for clipping by global
+    norm."""
+    acc = 0.0
     for i in range(x.size):
-        total += x[i] * x[i]
-    return total
+        acc += x[i] * x[i]
+    total[0] += acc
+
+
+@kernel
+def clip_to_norm(x, total, max_norm):
+    r"""``x *= max_norm / (sqrt(total[0]) + 1e-12)`` when $\sqrt{\text{total}_0}$, the
+    global norm that `squared_norm` summed, exceeds ``max_norm``; else ``x`` is left alone."""
+    norm = np.sqrt(total[0])
+    if norm > max_norm:
+        factor = max_norm / (norm + 1e-12)
+        for i in range(x.size):
+            x[i] *= factor
+
+
+@kernel
+def fill(x, value):
+    """``x[:] = value`` in place (flat array)."""
+    for i in range(x.size):
+        x[i] = value
 
 
 @kernel

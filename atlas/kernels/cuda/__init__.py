@@ -56,6 +56,8 @@ from atlas.kernels.cuda.optimizers import (
     adadelta_step,
     adagrad_step,
     adam_step,
+    clip_to_norm,
+    fill,
     rmsprop_step,
     scale,
     sgd_step,

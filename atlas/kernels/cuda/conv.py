@@ -12,7 +12,6 @@ small element-wise kernels. Each call allocates its buffers once, before the loo
 chunks.
 """
 
-import numpy as np
 from numba import cuda
 
 from atlas.kernels.cuda.dense import matmul
@@ -23,6 +22,7 @@ from atlas.kernels.cuda.launch import (
     block_sum,
     blocks,
     fill,
+    scratch,
 )
 
 
@@ -150,7 +150,7 @@ def _chunks(workspace, channels, kh, kw, batch, oh, ow):
     holds none (the CPU kernels' rule; a GPU layer passes one chunk for the batch)."""
     per_sample = channels * kh * kw * oh * ow
     if workspace.size < per_sample:
-        workspace = cuda.device_array(per_sample, dtype=workspace.dtype)
+        workspace = scratch(per_sample, workspace.dtype)
     chunk = min(batch, workspace.size // per_sample)
     views = []
     for start in range(0, batch, chunk):
@@ -172,7 +172,7 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     k = c_in * kh * kw
     oh, ow = y.shape[2], y.shape[3]
     chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
-    buffer = cuda.device_array(c_out * chunk * oh * ow, dtype=y.dtype)
+    buffer = scratch(c_out * chunk * oh * ow, y.dtype)
     for start, stop, columns in views:
         im2col(x[start:stop], stride, padding, dilation, columns)
         out = _matrix(buffer, c_out, columns.size // k)
@@ -186,11 +186,11 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     k = c_in * kh * kw
     oh, ow = dy.shape[2], dy.shape[3]
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
-    part = cuda.device_array((c_out, k), dtype=dW.dtype)
+    part = scratch((c_out, k), dW.dtype)
     grad_w = dW.reshape(c_out, k)
     fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
     chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
-    buffer = cuda.device_array(c_out * chunk * oh * ow, dtype=dy.dtype)
+    buffer = scratch(c_out * chunk * oh * ow, dy.dtype)
     for start, stop, columns in views:
         im2col(x[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)
@@ -207,7 +207,7 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     k = c_out * kh * kw
     height, width = x.shape[2], x.shape[3]
     chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
-    buffer = cuda.device_array(c_in * chunk * height * width, dtype=x.dtype)
+    buffer = scratch(c_in * chunk * height * width, x.dtype)
     for start, stop, columns in views:
         matmul(W.reshape(c_in, k), _to_columns_of(x[start:stop], buffer),
                columns.reshape(k, columns.size // k), trans_a=True)
@@ -221,12 +221,13 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     k = c_out * kh * kw
     height, width = x.shape[2], x.shape[3]
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
-    part = cuda.device_array((c_in, k), dtype=dW.dtype)
+    part = scratch((c_in, k), dW.dtype)
     grad_w = dW.reshape(c_in, k)
     fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
-    zero_bias = cuda.to_device(np.zeros(c_in, dtype=dx.dtype))
+    zero_bias = scratch(c_in, dx.dtype)
+    fill[1, c_in](zero_bias.reshape((1, c_in)), 0.0)
     chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
-    buffer = cuda.device_array(c_in * chunk * height * width, dtype=x.dtype)
+    buffer = scratch(c_in * chunk * height * width, x.dtype)
     for start, stop, columns in views:
         im2col(dy[start:stop], stride, padding, dilation, columns)
         matrix = columns.reshape(k, columns.size // k)

@@ -3,6 +3,8 @@
 import numpy as np
 from numba import cuda
 
+from atlas import arena
+
 #: Threads per block of the 1-D kernels (a multiple of the 32-thread warp).
 THREADS = 256
 
@@ -53,9 +55,21 @@ def accumulate(total, part):
                                                                t % part.shape[1]]
 
 
+def _device_array(shape, dtype):
+    return cuda.device_array(shape, dtype=dtype)
+
+
+def scratch(shape, dtype):
+    """A device array for one kernel call: inside a training step, the step's array from
+    its `atlas.arena.Arena` (nothing is allocated in a steady state); else a new one."""
+    return arena.take(shape, dtype, _device_array)
+
+
 def scalar_accumulator():
     """A one-element float64 device array set to zero, for kernels that ``atomic.add`` a total."""
-    return cuda.to_device(np.zeros(1, dtype=np.float64))
+    acc = scratch((1,), np.float64)
+    fill[1, 1](acc.reshape((1, 1)), 0.0)
+    return acc
 
 
 def read_scalar(acc):

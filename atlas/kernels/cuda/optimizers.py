@@ -4,7 +4,7 @@ import math
 
 from numba import cuda
 
-from atlas.kernels.cuda.launch import THREADS, blocks, read_scalar, scalar_accumulator
+from atlas.kernels.cuda.launch import THREADS, blocks
 
 
 @cuda.jit
@@ -75,6 +75,22 @@ def _squared_norm(x, acc):
 
 
 @cuda.jit
+def _clip_to_norm(x, total, max_norm):
+    i = cuda.grid(1)
+    if i < x.size:
+        norm = math.sqrt(total[0])
+        if norm > max_norm:
+            x[i] *= max_norm / (norm + 1e-12)
+
+
+@cuda.jit
+def _fill(x, value):
+    i = cuda.grid(1)
+    if i < x.size:
+        x[i] = value
+
+
+@cuda.jit
 def _scale(x, factor):
     i = cuda.grid(1)
     if i < x.size:
@@ -107,10 +123,16 @@ def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
                                             weight_decay, decoupled, c1, c2)
 
 
-def squared_norm(x):
-    acc = scalar_accumulator()
-    _squared_norm[blocks(x.size), THREADS](x, acc)
-    return read_scalar(acc)
+def squared_norm(x, total):
+    _squared_norm[blocks(x.size), THREADS](x, total)
+
+
+def clip_to_norm(x, total, max_norm):
+    _clip_to_norm[blocks(x.size), THREADS](x, total, max_norm)
+
+
+def fill(x, value):
+    _fill[blocks(x.size), THREADS](x, value)
 
 
 def scale(x, factor):

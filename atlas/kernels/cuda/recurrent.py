@@ -11,7 +11,7 @@ from numba import cuda
 
 from atlas.kernels import scalar
 from atlas.kernels.cuda.dense import _add_bias, _column_sums, matmul
-from atlas.kernels.cuda.launch import THREADS, accumulate, blocks
+from atlas.kernels.cuda.launch import THREADS, accumulate, blocks, scratch
 
 
 def _rows(a):
@@ -59,7 +59,7 @@ def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h
     _column_sums[blocks(db_x.size), THREADS](_rows(dpre_x), db_x)
     _column_sums[blocks(db_h.size), THREADS](_rows(dpre_h), db_h)
     if input_grad:
-        dxs = cuda.device_array(xs.shape, dtype=xs.dtype)
+        dxs = scratch(xs.shape, xs.dtype)
         matmul(_rows(dpre_x), W_x, _rows(dxs), trans_b=True)
         _swap(dxs, dx, 0)
 
@@ -150,7 +150,7 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     launch = _per_element(h0.shape)
     _copy_state[launch](hs, h0)
     _copy_state[launch](cs, c0)
-    rec = cuda.device_array((h0.shape[0], gates.shape[2]), dtype=gates.dtype)
+    rec = scratch((h0.shape[0], gates.shape[2]), gates.dtype)
     for t in range(x.shape[1]):
         matmul(hs[t], W_h, rec)
         _lstm_step[launch](gates[t], rec, b_h, cs[t], cs[t + 1], hs[t + 1])
@@ -210,7 +210,7 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
     launch = _per_element(h0.shape)
     _copy_state[launch](hs, h0)
-    rec = cuda.device_array((h0.shape[0], gates.shape[2]), dtype=gates.dtype)
+    rec = scratch((h0.shape[0], gates.shape[2]), gates.dtype)
     for t in range(x.shape[1]):
         matmul(hs[t], W_h, rec)
         _gru_step[launch](gates[t], rec, b_h, hn[t], hs[t], hs[t + 1])
@@ -221,7 +221,7 @@ def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0,
                  db_x, db_h, input_grad):
     launch = _per_element(dh0.shape)
     _seed(dh0, dhT)
-    back = cuda.device_array(dh0.shape, dtype=dh0.dtype)
+    back = scratch(dh0.shape, dh0.dtype)
     for t in range(dy.shape[1] - 1, -1, -1):
         _gru_step_backward[launch](dy, t, gates[t], hn[t], hs[t], dh0, dgates[t], dhgates[t])
         matmul(dhgates[t], W_h, back, trans_b=True)

@@ -1,0 +1,55 @@
+"""Counting what a piece of code asks of the GPU: kernel launches, device allocations and
+copies back to the host (each a synchronisation).
+
+The counts come from wrapping numba-cuda's own entry points for the duration of a
+``with`` block, so they are the same on a GPU and in Numba's simulator
+(``NUMBA_ENABLE_CUDASIM=1``): `benchmarks/bench_gpu.py` prints them per training step, and
+the tests hold a steady-state step to zero allocations.
+
+>>> with device_work() as counts:  # doctest: +SKIP
+...     model.train_step(x, y)
+>>> counts["allocations"], counts["launches"]  # doctest: +SKIP
+(0, 16)
+"""
+
+import contextlib
+import os
+from collections import Counter
+
+from numba import cuda
+
+
+def _patched():
+    """``(owner, attribute, counter)`` for each entry point counted."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as DeviceArray
+        from numba.cuda.simulator.kernel import FakeCUDAKernel as Kernel
+    else:
+        from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
+        from numba.cuda.dispatcher import CUDADispatcher as Kernel
+    return [(Kernel, "__getitem__", "launches"), (DeviceArray, "copy_to_host", "to_host"),
+            (cuda, "device_array", "allocations"), (cuda, "to_device", "to_device")]
+
+
+@contextlib.contextmanager
+def device_work():
+    """Count, inside the block, kernel launches (``launches``), ``cuda.device_array`` calls
+    (``allocations``), ``cuda.to_device`` calls (``to_device``: an allocation and a copy)
+    and ``copy_to_host`` calls (``to_host``). Yields the `Counter`."""
+    counts = Counter()
+    patched = _patched()
+    originals = [getattr(owner, name) for owner, name, _ in patched]
+
+    def counted(function, key):
+        def wrapper(*args, **kwargs):
+            counts[key] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    for (owner, name, key), function in zip(patched, originals):
+        setattr(owner, name, counted(function, key))
+    try:
+        yield counts
+    finally:
+        for (owner, name, _), function in zip(patched, originals):
+            setattr(owner, name, function)
