@@ -22,4 +22,4 @@ from numba import njit
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 #: Decorator for a serial CPU kernel or a scalar function shared with the CUDA kernels.
-kernel = njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+kernel = njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")

@@ -12,12 +12,16 @@ import atlas.kernels.cuda as gpu
 
 
 def cpu_kernels():
-    """Public functions of every module in atlas/kernels/cpu/, by module and name."""
+    """Public functions (compiled kernels, or Python entry points that run them on the pool
+    of threads) of every kernel module in atlas/kernels/cpu/, by module and name."""
     found = {}
     for info in pkgutil.iter_modules(cpu.__path__):
+        if info.name == "threads":  # the pool itself, not a concept
+            continue
         module = __import__(f"atlas.kernels.cpu.{info.name}", fromlist=["_"])
         for name, obj in vars(module).items():
-            defined_here = getattr(getattr(obj, "py_func", None), "__module__", None) == \
+            function = getattr(obj, "py_func", obj)
+            defined_here = inspect.isfunction(function) and function.__module__ == \
                 module.__name__
             if defined_here and not name.startswith("_"):
                 found[(info.name, name)] = obj
@@ -31,7 +35,7 @@ def test_every_cpu_kernel_has_a_cuda_twin_with_the_same_arguments():
         module = __import__(f"atlas.kernels.cuda.{module_name}", fromlist=["_"])
         twin = getattr(module, name, None)
         assert twin is not None, f"atlas.kernels.cuda.{module_name} lacks {name}"
-        cpu_args = list(inspect.signature(kernel.py_func).parameters)
+        cpu_args = list(inspect.signature(getattr(kernel, "py_func", kernel)).parameters)
         cuda_args = list(inspect.signature(twin).parameters)
         assert cpu_args == cuda_args, (name, cpu_args, cuda_args)
         assert getattr(cpu, name) is kernel and getattr(gpu, name) is twin

@@ -7,6 +7,7 @@ formulas live in `scalar`, shared with the CUDA twins.
 import math
 
 from atlas.kernels import scalar
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 from atlas.kernels.scalar import ACTIVATION_CODES
 
@@ -26,10 +27,10 @@ def _loops(kind):
         for i in range(x.size):
             dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
 
-    return forward, backward
+    return threads.elementwise(forward), threads.elementwise(backward)
 
 
-#: ``(forward, backward)`` loops per activation code. Each compiles on its first call, so
+#: ``(forward, backward)`` loops per activation code, each run on pieces at once. Each compiles on its first call, so
 #: a network compiles only the activations it uses.
 _LOOPS = {code: _loops(code) for code in ACTIVATION_CODES.values()}
 

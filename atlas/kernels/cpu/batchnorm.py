@@ -14,16 +14,33 @@ variance); inference uses the running statistics.
 
 import math
 
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 
 
-@kernel
 def batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running_var,
                             y, xhat, inv_std):
-    """Normalise with batch statistics; cache ``xhat`` and ``inv_std`` for the backward pass."""
+    """Normalise with batch statistics; cache ``xhat`` and ``inv_std`` for the backward pass.
+    Channels are independent: pieces of them run at once (`_train_forward` on each)."""
+    threads.run(_train_forward, [(x, gamma, beta, eps, momentum, running_mean, running_var,
+                                  y, xhat, inv_std, first, last)
+                                 for first, last in _channel_pieces(x)])
+
+
+def _channel_pieces(x):
+    """Pieces of the channels of ``x (N, C, S)``, each of at least
+    `threads.ELEMENTS_PER_PIECE` values."""
     n, c, s = x.shape
+    return threads.split(c, threads.ELEMENTS_PER_PIECE // max(1, n * s))
+
+
+@kernel
+def _train_forward(x, gamma, beta, eps, momentum, running_mean, running_var, y, xhat, inv_std,
+                   first, last):
+    """`batchnorm_train_forward` for the channels ``first`` to ``last - 1``."""
+    n, _, s = x.shape
     count = n * s
-    for j in range(c):
+    for j in range(first, last):
         total = 0.0
         for i in range(n):
             for k in range(s):
@@ -61,7 +78,6 @@ def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
                 y[i, j, k] = a * x[i, j, k] + b
 
 
-@kernel
 def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     r"""Backward through the batch statistics (training mode).
 
@@ -71,9 +87,16 @@ def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     dx = \frac{\gamma_c\,\sigma_c^{-1}}{M}\Big(M\,dy - \sum dy - \hat x \sum dy\,\hat x\Big)
     $$
     """
-    n, c, s = dy.shape
+    threads.run(_backward, [(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, first, last)
+                            for first, last in _channel_pieces(dy)])
+
+
+@kernel
+def _backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, first, last):
+    """`batchnorm_backward` for the channels ``first`` to ``last - 1``."""
+    n, _, s = dy.shape
     count = n * s
-    for j in range(c):
+    for j in range(first, last):
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for i in range(n):

@@ -27,7 +27,8 @@ This module holds the math three ways, to be read in this order:
 1. `_naive_forward` and `_naive_backward`: the formulas above as plain loops. Slow, and
    the reference that every fast path is tested against.
 2. The entry points `conv2d_forward`, `conv2d_backward`, `conv_transpose2d_forward` and
-   `conv_transpose2d_backward`: a few lines each that pick a fast path.
+   `conv_transpose2d_backward`: a few lines each that pick a fast path and run it on
+   pieces of the batch at once (`atlas.kernels.cpu.threads`).
 3. The fast paths, in the private package `atlas.kernels.cpu._conv`: ``planes`` (the input
    copied into zero-padded planes, so that no loop tests bounds), ``im2col`` (receptive
    fields copied into columns, then one matrix product per chunk of the batch, run by
@@ -40,6 +41,7 @@ column follows from the shapes of ``x`` and ``y``, so asymmetric ("same") paddin
 nothing more. ``cols`` is a 1-D scratch workspace (`conv_workspace_size` values).
 """
 
+from atlas.kernels.cpu import threads
 from atlas.kernels.cpu._conv import direct, im2col_gemm, planes
 from atlas.kernels.jit import kernel
 
@@ -50,10 +52,10 @@ WORKSPACE_VALUES = 1 << 20
 
 def conv_workspace_size(batch, per_sample):
     """Values of the ``cols`` workspace a layer should keep for a batch whose columns take
-    ``per_sample`` values per sample: on the CPU a fixed `WORKSPACE_VALUES` (the kernels
-    process as many samples per chunk as it holds, and make room for one when it holds
-    none)."""
-    return WORKSPACE_VALUES
+    ``per_sample`` values per sample: on the CPU `WORKSPACE_VALUES` per thread (each piece
+    of the batch processes as many samples per chunk as its share holds, and makes room
+    for one when it holds none)."""
+    return WORKSPACE_VALUES * threads.count()
 
 
 # 1. The plain loops ----------------------------------------------------------------------------
@@ -105,43 +107,65 @@ def _naive_backward(dy, x, W, stride, padding, dilation, dx, dW, db):
 
 
 # 2. The entry points ---------------------------------------------------------------------------
-@kernel
+# Each splits the batch into pieces run at once on the pool of `threads`, and picks the fast
+# path here, in Python, so that a network compiles only the paths its layers use.
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass $y = W \star x + b$: ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``,
     ``b (C_out,)``, ``y (N, C_out, OH, OW)``."""
     if direct.wins(W.shape[0], W[0].size, stride):
-        direct.forward(x, W, b, padding, dilation, y)
-    else:
-        im2col_gemm.forward(x, W, b, stride, padding, dilation, cols, y)
+        threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
+                                     for s, e in threads.split(len(x))])
+        return
+    parts = threads.split(len(x))
+    threads.run(im2col_gemm.forward,
+                [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
+                 for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))])
 
 
-@kernel
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     """Gradients of `conv2d_forward` (overwritten, not accumulated): ``dW``, ``db`` and,
-    when ``input_grad`` is true, ``dx``; by the same path as the forward pass."""
+    when ``input_grad`` is true, ``dx``; by the same path as the forward pass. Each piece
+    of the batch sums its own share of ``dW`` and ``db``; the shares are added at the end."""
+    parts = threads.split(len(x))
+    dWs, dbs = threads.partials(dW, len(parts)), threads.partials(db, len(parts))
+    pieces = [(dy[s:e], x[s:e], W, dx[s:e] if input_grad else dx, dWs[k], dbs[k])
+              for k, (s, e) in enumerate(parts)]
     if direct.wins(W.shape[0], W[0].size, stride):
-        direct.backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
+        threads.run(direct.backward, [(g, xs, w, padding, dilation, d, dw, dbk, input_grad)
+                                      for g, xs, w, d, dw, dbk in pieces])
     else:
-        im2col_gemm.backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
-                             input_grad)
+        threads.run(im2col_gemm.backward,
+                    [(g, xs, w, stride, padding, dilation, ws, d, dw, dbk, input_grad)
+                     for (g, xs, w, d, dw, dbk), ws in zip(pieces,
+                                                          threads.workspaces(cols, len(parts)))])
+    threads.reduce_into(dW, dWs)
+    threads.reduce_into(db, dbs)
 
 
-@kernel
 def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass of the transposed convolution, the input gradient of a convolution:
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$."""
-    im2col_gemm.transpose_forward(x, W, b, stride, padding, dilation, cols, y)
+    parts = threads.split(len(x))
+    threads.run(im2col_gemm.transpose_forward,
+                [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
+                 for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))])
 
 
-@kernel
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
                               input_grad):
     """Gradients of `conv_transpose2d_forward` (overwritten): ``dW``, ``db`` and, when
     ``input_grad`` is true, ``dx``, a plain convolution of ``dy``."""
-    im2col_gemm.transpose_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
-                                   input_grad)
+    parts = threads.split(len(x))
+    dWs, dbs = threads.partials(dW, len(parts)), threads.partials(db, len(parts))
+    threads.run(im2col_gemm.transpose_backward,
+                [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
+                  dx[s:e] if input_grad else dx, dWs[k], dbs[k], input_grad)
+                 for k, ((s, e), ws) in enumerate(zip(parts,
+                                                      threads.workspaces(cols, len(parts))))])
+    threads.reduce_into(dW, dWs)
+    threads.reduce_into(db, dbs)
 
 
 @kernel

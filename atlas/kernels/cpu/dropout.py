@@ -6,10 +6,11 @@ rescaling. The random numbers come in as an array ``u`` of uniforms in [0, 1), d
 caller's seeded generator: the kernel itself is deterministic.
 """
 
-
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 
 
+@threads.elementwise
 @kernel
 def dropout_forward(x, u, p, y, mask):
     r"""$m_i = [u_i \ge p] / (1 - p)$, $y_i = m_i x_i$ (flat arrays)."""
@@ -20,6 +21,7 @@ def dropout_forward(x, u, p, y, mask):
         y[i] = m * x[i]
 
 
+@threads.elementwise
 @kernel
 def dropout_backward(dy, mask, dx):
     r"""$dx_i = m_i \, dy_i$: gradient flows only through the kept units."""

@@ -7,9 +7,11 @@ $(A, B_k, C)$ along their middle axis is concatenating the columns of their
 $(A, B_k C)$ views, so one pair of kernels serves every axis.
 """
 
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 
 
+@threads.elementwise
 @kernel
 def add(a, b, y):
     r"""$y_i = a_i + b_i$ (flat arrays; ``y`` may be ``a``)."""
@@ -17,6 +19,7 @@ def add(a, b, y):
         y[i] = a[i] + b[i]
 
 
+@threads.elementwise
 @kernel
 def multiply(a, b, y):
     r"""$y_i = a_i b_i$ (flat arrays). Also the backward pass of a product:

@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 
 
+@threads.elementwise
 @kernel
 def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
     r"""SGD, with optional momentum and Nesterov momentum (PyTorch's formulation).
@@ -33,6 +35,7 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
         param[i] -= lr * g
 
 
+@threads.elementwise
 @kernel
 def rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
     r"""RMSProp: $s \leftarrow \rho s + (1-\rho) g^2$, $\theta \leftarrow \theta - \eta g / (\sqrt{s} + \epsilon)$."""
@@ -43,6 +46,7 @@ def rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
+@threads.elementwise
 @kernel
 def adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
     r"""Adagrad: $G \leftarrow G + g^2$, $\theta \leftarrow \theta - \eta g / (\sqrt{G} + \epsilon)$."""
@@ -53,6 +57,7 @@ def adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
+@threads.elementwise
 @kernel
 def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay):
     r"""Adadelta: a step whose units match the parameters'.
@@ -73,6 +78,7 @@ def adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay
         param[i] -= lr * delta
 
 
+@threads.elementwise
 @kernel
 def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     r"""Adam (and AdamW with ``decoupled``), with bias correction at step t = ``step`` >= 1.
@@ -109,6 +115,7 @@ def squared_norm(x, total):
     total[0] += acc
 
 
+@threads.elementwise
 @kernel
 def clip_to_norm(x, total, max_norm):
     r"""``x *= max_norm / (sqrt(total[0]) + 1e-12)`` when $\sqrt{\text{total}_0}$, the
@@ -120,6 +127,7 @@ def clip_to_norm(x, total, max_norm):
             x[i] *= factor
 
 
+@threads.elementwise
 @kernel
 def fill(x, value):
     """``x[:] = value`` in place (flat array)."""
@@ -127,6 +135,7 @@ def fill(x, value):
         x[i] = value
 
 
+@threads.elementwise
 @kernel
 def scale(x, factor):
     """``x *= factor`` in place (flat array)."""

@@ -23,10 +23,12 @@ ones otherwise; its backward pass spreads each output's gradient evenly over its
 
 import numpy as np
 
+from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
 from atlas.kernels.scalar import pool_divisor, window_range
 
 
+@threads.over_batch
 @kernel
 def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     """``y (N, C, OH, OW)`` = window maxima of ``x (N, C, H, W)``; ``argmax`` (same shape as
@@ -67,6 +69,7 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
                             where[lo + q] = first + q * stride[1] if take else at
 
 
+@threads.over_batch
 @kernel
 def maxpool2d_backward(dy, argmax, dx):
     """``dx`` = zero except at each window's maximum, which receives that window's ``dy``
@@ -80,6 +83,7 @@ def maxpool2d_backward(dy, argmax, dx):
                 plane[where[k]] += grads[k]
 
 
+@threads.over_batch
 @kernel
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
     """``y (N, C, OH, OW)`` = window means of ``x (N, C, H, W)``, a whole output row at a
@@ -108,6 +112,7 @@ def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
                                              count_include_pad)
 
 
+@threads.over_batch
 @kernel
 def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
     """``dx``: each ``dy`` divided by its window's size and added over that window."""

@@ -25,6 +25,7 @@ step goes to BLAS, and the gate arithmetic of the step is one fused loop.
 import numpy as np
 
 from atlas.kernels import scalar
+from atlas.kernels.cpu import threads
 from atlas.kernels.cpu.dense import _column_sums
 from atlas.kernels.jit import kernel
 
@@ -125,6 +126,7 @@ def _squash(a, rec, b_h, tanh):
 
 
 # Vanilla RNN ---------------------------------------------------------------------------------
+@threads.using_blas_threads
 @kernel
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     r"""Elman RNN: $h_t = \tanh(x_t W_x + b_x + h_{t-1} W_h + b_h)$, $t = 1..T$.
@@ -146,6 +148,7 @@ def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     _swap_leading(hs, y, 1)
 
 
+@threads.using_blas_threads
 @kernel
 def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, db_h,
                  input_grad):
@@ -171,6 +174,7 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 
 
 # LSTM ----------------------------------------------------------------------------------------
+@threads.using_blas_threads
 @kernel
 def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     r"""LSTM over a sequence. With $a_t = x_t W_x + b_x + h_{t-1} W_h + b_h$ split in four:
@@ -205,6 +209,7 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     _swap_leading(hs, y, 1)
 
 
+@threads.using_blas_threads
 @kernel
 def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc0, dW_x,
                   dW_h, db_x, db_h, input_grad):
@@ -255,6 +260,7 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 
 
 # GRU -----------------------------------------------------------------------------------------
+@threads.using_blas_threads
 @kernel
 def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     r"""GRU over a sequence, in PyTorch's form (the reset gate scales the hidden
@@ -296,6 +302,7 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _swap_leading(hs, y, 1)
 
 
+@threads.using_blas_threads
 @kernel
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
                  db_x, db_h, input_grad):
