@@ -15,6 +15,13 @@ The public API, listed explicitly:
 - `gradcheck`, `get_backend`
 """
 
+import os
+
+# Before anything loads SciPy's BLAS (the engine's): its threads sleep right after a product
+# instead of spinning for 0.1 s against the engine's own threads (see
+# `atlas.kernels.cpu.threads`). A value the user set is kept.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from atlas import data, detect, gradcheck, initializers, losses, models, optimizers, search
 from atlas.backend import BackendError, get_backend
 from atlas.nn import (

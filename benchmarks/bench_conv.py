@@ -17,7 +17,7 @@ import os
 import statistics
 import time
 
-from common import best, cold_and_warm, report, torch_or_none
+from common import best, cold_and_warm, report, torch_lenet, torch_or_none, torch_two_conv
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=2)
@@ -148,22 +148,6 @@ def torch_pool(rng):
         x.grad = None
         torch.nn.functional.max_pool2d(x, 2).backward(dy)
     return forward, both
-
-
-def torch_lenet():
-    import torch.nn as nn
-    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
-                         nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
-                         nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(),
-                         nn.Linear(84, 10))
-
-
-def torch_two_conv():
-    import torch.nn as nn
-    return nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.4),
-                         nn.Linear(1024, 10))
 
 
 def atlas_epoch(build, x, y, order):

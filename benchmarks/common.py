@@ -69,3 +69,20 @@ def cold_and_warm(snippet):
         return [float(subprocess.run([sys.executable, "-c", snippet], env=env,
                                      capture_output=True, text=True, check=True).stdout)
                 for _ in range(2)]
+
+
+# The CNNs of atlas.models.cnn, built in PyTorch ------------------------------------------------
+def torch_lenet():
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(),
+                         nn.Linear(84, 10))
+
+
+def torch_two_conv():
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 1024), nn.ReLU(), nn.Dropout(0.4),
+                         nn.Linear(1024, 10))

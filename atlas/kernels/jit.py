@@ -1,11 +1,16 @@
 """The one place where the CPU kernels' compiler options are set.
 
-The kernels are serial (no ``parallel=True``). Measured on the 2-core reference machine: the
-matrix products run in OpenBLAS's thread pool, and a ``prange`` kernel right after one runs
-in Numba's OpenMP pool; the two pools' threads spin-wait against each other and a ReLU over
-64x256 values took 4 ms instead of 15 us (a training epoch of the 784-256-10 MLP: 23 s
-instead of 0.9 s). So the parallelism lives in BLAS, and the element-wise kernels are
-branch-free loops that LLVM vectorises.
+The kernels are serial (no ``parallel=True``) and release the GIL (``nogil=True``): the
+engine's parallelism is `atlas.kernels.cpu.threads`, a pool of Python threads that run a
+kernel on pieces of its work at once. Numba's own ``prange`` pool was tried first: run right
+after an OpenBLAS product, its OpenMP threads and OpenBLAS's spin-waited against each other,
+and a ReLU over 64x256 values took 4 ms instead of 15 us (a training epoch of the
+784-256-10 MLP: 23 s instead of 0.9 s). The element-wise kernels are branch-free loops
+that LLVM vectorises.
+
+The on-disk cache is keyed by each kernel's source file, not by these options: after
+changing them, delete the ``__pycache__`` folders under ``atlas/kernels`` (kernels compiled
+without ``nogil`` kept the GIL, and two threads ran one after the other).
 
 ``error_model="numpy"``: a float division by zero gives inf or NaN, as in NumPy, instead of
 Python's ZeroDivisionError. The check for that exception is a branch in every division,

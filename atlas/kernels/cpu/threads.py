@@ -20,12 +20,13 @@ convolution                                        serial, 1     serial, 2     2
 (128, 32, 14, 14) 4x4 stride 2 -> 64 (im2col)      9.2 / 18.4    6.1 / 13.1    6.0 / 11.5
 =================================================  ============  ============  ===========
 
-The pool must be the only one: run inside a training step, OpenBLAS's own threads kept
-spinning after each product of a dense layer, and the two-convolution network's second
-convolution took 27 ms instead of 14 (two pieces, step of 100 ms instead of 62). So the
-engine's BLAS runs on one thread, always, and every kernel with products splits its own
-work (`split`, `run`); the recurrent kernels, whose products follow one another step by
-step, hand BLAS the threads for their duration (`blas_threads`).
+The pool must not fight BLAS's threads: run inside a training step, OpenBLAS's own threads
+kept spinning after each product of a dense layer, and the two-convolution network's
+second convolution took 27 ms instead of 14 (two pieces; the step 100 ms instead of 62).
+So the engine's BLAS runs on one thread, except inside the kernels whose few large
+products BLAS splits better than pieces of the batch would (dense layers, the recurrent
+steps: `using_blas_threads`), and its threads go to sleep right after a product
+(``OPENBLAS_THREAD_TIMEOUT`` below).
 
 The number of threads is what the engine's BLAS was configured with when this module was
 imported (``OPENBLAS_NUM_THREADS``, else the cores); `set_threads` changes it. The BLAS
@@ -42,9 +43,19 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy
-import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls, to control it)
-from threadpoolctl import ThreadpoolController
+
+# OpenBLAS's threads spin-wait 2^28 cycles (about 0.1 s) after each product before they
+# sleep, so a product with BLAS's threads (a dense layer, a recurrent step) left a core
+# busy through the pool's next kernels: the question-answering model's step, an LSTM
+# followed by convolutions, took 90 ms instead of 43 on two cores. 2^4 cycles instead: the
+# library reads the variable when it loads, so `atlas/__init__.py` sets it first thing
+# (kept if the user set it; too late if SciPy's BLAS was loaded before atlas); here again
+# for a direct import of the kernels.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import scipy  # noqa: E402
+import scipy.linalg.cython_blas  # noqa: E402, F401  (load the BLAS Numba calls, to control it)
+from threadpoolctl import ThreadpoolController  # noqa: E402
 
 
 def _engine_blas():
