@@ -17,10 +17,10 @@ The public API, listed explicitly:
 
 import os
 
-# Before anything loads SciPy's BLAS (the engine's): its threads sleep right after a product
+# Before anything loads SciPy's BLAS (the engine's): its threads sleep soon after a product
 # instead of spinning for 0.1 s against the engine's own threads (see
 # `atlas.kernels.cpu.threads`). A value the user set is kept.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 from atlas import data, detect, gradcheck, initializers, losses, models, optimizers, search
 from atlas.backend import BackendError, get_backend

@@ -25,7 +25,7 @@ kept spinning after each product of a dense layer, and the two-convolution netwo
 second convolution took 27 ms instead of 14 (two pieces; the step 100 ms instead of 62).
 So the engine's BLAS runs on one thread, except inside the kernels whose few large
 products BLAS splits better than pieces of the batch would (dense layers, the recurrent
-steps: `using_blas_threads`), and its threads go to sleep right after a product
+steps: `using_blas_threads`), and its threads go to sleep soon after a product
 (``OPENBLAS_THREAD_TIMEOUT`` below).
 
 The number of threads is what the engine's BLAS was configured with when this module was
@@ -47,11 +47,13 @@ import numpy as np
 # OpenBLAS's threads spin-wait 2^28 cycles (about 0.1 s) after each product before they
 # sleep, so a product with BLAS's threads (a dense layer, a recurrent step) left a core
 # busy through the pool's next kernels: the question-answering model's step, an LSTM
-# followed by convolutions, took 90 ms instead of 43 on two cores. 2^4 cycles instead: the
-# library reads the variable when it loads, so `atlas/__init__.py` sets it first thing
-# (kept if the user set it; too late if SciPy's BLAS was loaded before atlas); here again
-# for a direct import of the kernels.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# followed by convolutions, took 90 ms instead of 43 on two cores. 2^16 cycles (tens of
+# microseconds) instead: long enough to span the gate arithmetic between the products of
+# an LSTM's steps (LSTM H=256 forward+backward on two threads: 28-30 ms with 2^16-2^24,
+# 35-38 ms with 2^4, which wakes the threads for every step). The library reads it when it
+# loads, so `atlas/__init__.py` sets it first thing (kept if the user set it; too late if
+# SciPy's BLAS was loaded before atlas); here again for a direct import of the kernels.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 import scipy  # noqa: E402
 import scipy.linalg.cython_blas  # noqa: E402, F401  (load the BLAS Numba calls, to control it)
