@@ -73,6 +73,7 @@ def signatures(f):
         "_batchnorm_eval_forward": (t3, v, v, v, v, f, t3),
         "_batchnorm_backward": (t3, t3, v, v, t3, v, v),
         "matmul": (m, m, m, b, b),
+        "matmul_blocked": (m, m, m, b, b),
         "_add_bias": (m, v),
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
@@ -121,8 +122,9 @@ def kernels():
                 module.__name__  # not the shared scalar functions a module imports
             if defined_here and not getattr(obj, "targetoptions", {}).get("device"):
                 found[name] = obj
-        if hasattr(module, "_MATMUL"):  # one tiled kernel per float type
+        if hasattr(module, "_MATMUL"):  # one kernel of each kind per float type
             found["matmul"] = module._MATMUL
+            found["matmul_blocked"] = module._MATMUL_BLOCKED
     return found
 
 

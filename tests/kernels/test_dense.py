@@ -62,3 +62,23 @@ def test_dense_cuda_twin(n, d_in, d_out, dtype, rng):
     assert_twins_agree("dense_forward", x, W, b, np.empty((n, d_out), dtype))
     assert_twins_agree("dense_backward_input", dy, W, np.empty_like(x))
     assert_twins_agree("dense_backward_params", x, dy, np.empty_like(W), np.empty_like(b))
+
+
+@pytest.mark.parametrize("m, n, k, dtype", [(70, 65, 20, np.float32), (64, 130, 17, np.float32),
+                                            (66, 64, 9, np.float64)])
+def test_the_register_blocked_cuda_product_matches_numpy_for_every_transpose_flag(m, n, k,
+                                                                                  dtype, rng):
+    from numba import cuda
+
+    from atlas.kernels.cuda import dense as gpu_dense
+
+    assert min(m, n) >= gpu_dense.BLOCKED_MIN  # so matmul takes the blocked kernel
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+            c = cuda.device_array((m, n), dtype)
+            gpu_dense.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
+            expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
+            np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5,
+                                       err_msg=f"trans_a={trans_a} trans_b={trans_b}")

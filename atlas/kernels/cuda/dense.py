@@ -1,9 +1,18 @@
 r"""CUDA twins of `dense`.
 
-The matrix products run in one tiled kernel: each block computes a ``TILE x TILE`` tile of
-the output, staging ``TILE x TILE`` tiles of both operands through shared memory so that
-each element read from global memory is used ``TILE`` times. Flags select
-$A^\top$ or $B^\top$ without copying, which is all the backward pass needs.
+The matrix products run in one of two kernels, with flags that select $A^\top$ or
+$B^\top$ without copying (all the backward pass needs):
+
+- the plain tiled product (read it first): each block computes a ``TILE x TILE`` tile of
+  the output, one value per thread, staging ``TILE x TILE`` tiles of both operands through
+  shared memory so that each element read from global memory is used ``TILE`` times;
+- the register-blocked product, for outputs of at least `BLOCKED_MIN` rows and columns:
+  each block computes ``BM x BN`` outputs, each of its 256 threads a ``TM x TN`` block of
+  them held in registers, from ``BM x BK`` and ``BK x BN`` tiles in shared memory. Every
+  value a thread loads from shared memory then feeds ``TM`` or ``TN`` multiply-adds
+  instead of one, and the loads from global memory are coalesced for every transpose
+  flag (consecutive threads read consecutive addresses of the operand as it is stored).
+  Accumulators have the arrays' type (float32 products accumulate in float32).
 """
 
 import numpy as np
@@ -50,15 +59,90 @@ def _make_matmul(dtype):
     return matmul
 
 
+#: The register-blocked product's tiles: a block computes BM x BN outputs in steps of BK
+#: along the sum, with BM / TM x BN / TN = 256 threads of TM x TN outputs each.
+BM, BN, BK, TM, TN = 64, 64, 16, 4, 4
+BLOCKED_THREADS = (BM // TM) * (BN // TN)
+#: Outputs with fewer rows or columns than this take the plain kernel (a 64 x 64 block
+#: would be mostly idle).
+BLOCKED_MIN = 64
+
+
+def _make_blocked_matmul(dtype):
+    """The register-blocked product for one floating type (see the module's docstring)."""
+
+    @cuda.jit
+    def matmul_blocked(a, b, c, trans_a, trans_b):
+        tile_a = cuda.shared.array((BK, BM), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
+        tile_b = cuda.shared.array((BK, BN), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
+        acc = cuda.local.array((TM, TN), dtype)
+        a_frag = cuda.local.array(TM, dtype)
+        b_frag = cuda.local.array(TN, dtype)
+        t = cuda.threadIdx.x
+        ty, tx = t // (BN // TN), t % (BN // TN)
+        row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
+        m, n = c.shape
+        k_total = a.shape[0] if trans_a else a.shape[1]
+        for i in range(TM):
+            for j in range(TN):
+                acc[i, j] = 0
+        for k in range(0, k_total, BK):
+            # Stage the tiles: each thread copies BM * BK / 256 values of each operand,
+            # consecutive threads along the operand's contiguous axis.
+            for e in range(t, BM * BK, BLOCKED_THREADS):
+                if trans_a:  # a is (K, M): rows of the tile run along a's rows
+                    kk, r = e // BM, e % BM
+                    inside = row0 + r < m and k + kk < k_total
+                    tile_a[kk, r] = a[k + kk, row0 + r] if inside else 0
+                else:  # a is (M, K)
+                    r, kk = e // BK, e % BK
+                    inside = row0 + r < m and k + kk < k_total
+                    tile_a[kk, r] = a[row0 + r, k + kk] if inside else 0
+            for e in range(t, BN * BK, BLOCKED_THREADS):
+                if trans_b:  # b is (N, K)
+                    q, kk = e // BK, e % BK
+                    inside = col0 + q < n and k + kk < k_total
+                    tile_b[kk, q] = b[col0 + q, k + kk] if inside else 0
+                else:  # b is (K, N)
+                    kk, q = e // BN, e % BN
+                    inside = col0 + q < n and k + kk < k_total
+                    tile_b[kk, q] = b[k + kk, col0 + q] if inside else 0
+            cuda.syncthreads()
+            for kk in range(BK):
+                for i in range(TM):
+                    a_frag[i] = tile_a[kk, ty * TM + i]
+                for j in range(TN):
+                    b_frag[j] = tile_b[kk, tx * TN + j]
+                for i in range(TM):
+                    for j in range(TN):
+                        acc[i, j] += a_frag[i] * b_frag[j]
+            cuda.syncthreads()
+        for i in range(TM):
+            row = row0 + ty * TM + i
+            for j in range(TN):
+                col = col0 + tx * TN + j
+                if row < m and col < n:
+                    c[row, col] = acc[i, j]
+
+    return matmul_blocked
+
+
 _MATMUL = {np.dtype(np.float32): _make_matmul(np.float32),
            np.dtype(np.float64): _make_matmul(np.float64)}
+_MATMUL_BLOCKED = {np.dtype(np.float32): _make_blocked_matmul(np.float32),
+                   np.dtype(np.float64): _make_blocked_matmul(np.float64)}
 
 
 def matmul(a, b, c, trans_a=False, trans_b=False):
     """``c = op(a) @ op(b)`` on the device (``op`` transposes when its flag is set)."""
     m, n = c.shape
+    dtype = np.dtype(c.dtype)
+    if min(m, n) >= BLOCKED_MIN:
+        grid = ((n + BN - 1) // BN, (m + BM - 1) // BM)
+        _MATMUL_BLOCKED[dtype][grid, BLOCKED_THREADS](a, b, c, trans_a, trans_b)
+        return
     grid = ((n + TILE - 1) // TILE, (m + TILE - 1) // TILE)
-    _MATMUL[np.dtype(c.dtype)][grid, (TILE, TILE)](a, b, c, trans_a, trans_b)
+    _MATMUL[dtype][grid, (TILE, TILE)](a, b, c, trans_a, trans_b)
 
 
 @cuda.jit
