@@ -86,10 +86,6 @@ class Arena:
             self._arrays.append(array)
         return array
 
-    def clear(self):
-        """Forget every array (their memory is freed once nothing else refers to them)."""
-        self._steps.clear()
-
 
 def take(shape, dtype, allocate):
     """An array of ``shape`` and ``dtype``: from the running step's arena, or

@@ -30,8 +30,8 @@ def _loops(kind):
     return threads.elementwise(forward), threads.elementwise(backward)
 
 
-#: ``(forward, backward)`` loops per activation code, each run on pieces at once. Each compiles on its first call, so
-#: a network compiles only the activations it uses.
+#: ``(forward, backward)`` loops per activation code, each run on pieces at once. Each
+#: compiles on its first call, so a network compiles only the activations it uses.
 _LOOPS = {code: _loops(code) for code in ACTIVATION_CODES.values()}
 
 

@@ -107,37 +107,43 @@ def _naive_backward(dy, x, W, stride, padding, dilation, dx, dW, db):
 
 
 # 2. The entry points ---------------------------------------------------------------------------
-# Each splits the batch into pieces run at once on the pool of `threads`, and picks the fast
-# path here, in Python, so that a network compiles only the paths its layers use.
+# Each picks the fast path here, in Python (so that a network compiles only the paths its
+# layers use), and runs it on pieces of the batch at once on the pool of `threads`.
+def _pieces(batch, cols):
+    """``[(start, stop, workspace), ...]``: the batch cut into one piece per thread, each
+    with its share of the ``cols`` workspace."""
+    parts = threads.split(batch)
+    return [(s, e, ws) for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))]
+
+
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass $y = W \star x + b$: ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``,
     ``b (C_out,)``, ``y (N, C_out, OH, OW)``."""
+    pieces = _pieces(len(x), cols)
     if direct.wins(W.shape[0], W[0].size, stride):
         threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
-                                     for s, e in threads.split(len(x))])
-        return
-    parts = threads.split(len(x))
-    threads.run(im2col_gemm.forward,
-                [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                 for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))])
+                                     for s, e, _ in pieces])
+    else:
+        threads.run(im2col_gemm.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
+                                          for s, e, ws in pieces])
 
 
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     """Gradients of `conv2d_forward` (overwritten, not accumulated): ``dW``, ``db`` and,
     when ``input_grad`` is true, ``dx``; by the same path as the forward pass. Each piece
     of the batch sums its own share of ``dW`` and ``db``; the shares are added at the end."""
-    parts = threads.split(len(x))
-    dWs, dbs = threads.partials(dW, len(parts)), threads.partials(db, len(parts))
-    pieces = [(dy[s:e], x[s:e], W, dx[s:e] if input_grad else dx, dWs[k], dbs[k])
-              for k, (s, e) in enumerate(parts)]
+    pieces = _pieces(len(x), cols)
+    dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
     if direct.wins(W.shape[0], W[0].size, stride):
-        threads.run(direct.backward, [(g, xs, w, padding, dilation, d, dw, dbk, input_grad)
-                                      for g, xs, w, d, dw, dbk in pieces])
+        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation,
+                                       dx[s:e] if input_grad else dx, dWs[k], dbs[k],
+                                       input_grad)
+                                      for k, (s, e, _) in enumerate(pieces)])
     else:
-        threads.run(im2col_gemm.backward,
-                    [(g, xs, w, stride, padding, dilation, ws, d, dw, dbk, input_grad)
-                     for (g, xs, w, d, dw, dbk), ws in zip(pieces,
-                                                          threads.workspaces(cols, len(parts)))])
+        threads.run(im2col_gemm.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
+                                            dx[s:e] if input_grad else dx, dWs[k], dbs[k],
+                                            input_grad)
+                                           for k, (s, e, ws) in enumerate(pieces)])
     threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
 
@@ -147,23 +153,21 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$."""
-    parts = threads.split(len(x))
     threads.run(im2col_gemm.transpose_forward,
                 [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                 for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))])
+                 for s, e, ws in _pieces(len(x), cols)])
 
 
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
                               input_grad):
     """Gradients of `conv_transpose2d_forward` (overwritten): ``dW``, ``db`` and, when
     ``input_grad`` is true, ``dx``, a plain convolution of ``dy``."""
-    parts = threads.split(len(x))
-    dWs, dbs = threads.partials(dW, len(parts)), threads.partials(db, len(parts))
+    pieces = _pieces(len(x), cols)
+    dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
     threads.run(im2col_gemm.transpose_backward,
                 [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
                   dx[s:e] if input_grad else dx, dWs[k], dbs[k], input_grad)
-                 for k, ((s, e), ws) in enumerate(zip(parts,
-                                                      threads.workspaces(cols, len(parts))))])
+                 for k, (s, e, ws) in enumerate(pieces)])
     threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
 

@@ -188,7 +188,7 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = scratch((c_out, k), dW.dtype)
     grad_w = dW.reshape(c_out, k)
-    fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    fill[blocks(dW.size), THREADS](dW.reshape(dW.size), 0.0)
     chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
     buffer = scratch(c_out * chunk * oh * ow, dy.dtype)
     for start, stop, columns in views:
@@ -223,9 +223,9 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
     part = scratch((c_in, k), dW.dtype)
     grad_w = dW.reshape(c_in, k)
-    fill[blocks(grad_w.size), THREADS](grad_w, 0.0)
+    fill[blocks(dW.size), THREADS](dW.reshape(dW.size), 0.0)
     zero_bias = scratch(c_in, dx.dtype)
-    fill[1, c_in](zero_bias.reshape((1, c_in)), 0.0)
+    fill[blocks(c_in), THREADS](zero_bias, 0.0)
     chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
     buffer = scratch(c_in * chunk * height * width, x.dtype)
     for start, stop, columns in views:

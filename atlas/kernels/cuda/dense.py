@@ -68,6 +68,24 @@ BLOCKED_THREADS = (BM // TM) * (BN // TN)
 BLOCKED_MIN = 64
 
 
+@cuda.jit(device=True)
+def _stage(tile, src, k_major, start, limit, k, k_total, t):
+    """``tile[kk, r]`` = the operand's value at index ``k + kk`` of the sum and
+    ``start + r`` of the output (zero past ``limit`` or ``k_total``), for ``src`` stored
+    ``(K, ·)`` (``k_major``) or ``(·, K)``. Each of the block's threads copies
+    ``tile.size / 256`` values, consecutive threads along ``src``'s contiguous axis."""
+    width = tile.shape[1]
+    for e in range(t, width * BK, BLOCKED_THREADS):
+        if k_major:
+            kk, r = e // width, e % width
+        else:
+            r, kk = e // BK, e % BK
+        if start + r < limit and k + kk < k_total:
+            tile[kk, r] = src[k + kk, start + r] if k_major else src[start + r, k + kk]
+        else:
+            tile[kk, r] = 0
+
+
 def _make_blocked_matmul(dtype):
     """The register-blocked product for one floating type (see the module's docstring)."""
 
@@ -87,26 +105,8 @@ def _make_blocked_matmul(dtype):
             for j in range(TN):
                 acc[i, j] = 0
         for k in range(0, k_total, BK):
-            # Stage the tiles: each thread copies BM * BK / 256 values of each operand,
-            # consecutive threads along the operand's contiguous axis.
-            for e in range(t, BM * BK, BLOCKED_THREADS):
-                if trans_a:  # a is (K, M): rows of the tile run along a's rows
-                    kk, r = e // BM, e % BM
-                    inside = row0 + r < m and k + kk < k_total
-                    tile_a[kk, r] = a[k + kk, row0 + r] if inside else 0
-                else:  # a is (M, K)
-                    r, kk = e // BK, e % BK
-                    inside = row0 + r < m and k + kk < k_total
-                    tile_a[kk, r] = a[row0 + r, k + kk] if inside else 0
-            for e in range(t, BN * BK, BLOCKED_THREADS):
-                if trans_b:  # b is (N, K)
-                    q, kk = e // BK, e % BK
-                    inside = col0 + q < n and k + kk < k_total
-                    tile_b[kk, q] = b[col0 + q, k + kk] if inside else 0
-                else:  # b is (K, N)
-                    kk, q = e // BN, e % BN
-                    inside = col0 + q < n and k + kk < k_total
-                    tile_b[kk, q] = b[k + kk, col0 + q] if inside else 0
+            _stage(tile_a, a, trans_a, row0, m, k, k_total, t)  # a (K, M) when transposed
+            _stage(tile_b, b, not trans_b, col0, n, k, k_total, t)  # b (K, N) when not
             cuda.syncthreads()
             for kk in range(BK):
                 for i in range(TM):

@@ -30,5 +30,5 @@ def embedding_forward(tokens, table, y):
 
 
 def embedding_backward(tokens, dy, dtable):
-    fill[blocks(dtable.size), THREADS](dtable, 0.0)
+    fill[blocks(dtable.size), THREADS](dtable.reshape(dtable.size), 0.0)
     _embedding_backward[blocks(dy.size), THREADS](tokens, dy, dtable)

@@ -40,10 +40,10 @@ def block_sum(shared, value):
 
 @cuda.jit
 def fill(a, value):
-    """``a[...] = value`` for a 2-D array."""
+    """``a[:] = value`` for a 1-D array (``reshape(a.size)`` of any contiguous one)."""
     t = cuda.grid(1)
     if t < a.size:
-        a[t // a.shape[1], t % a.shape[1]] = value
+        a[t] = value
 
 
 @cuda.jit
@@ -68,7 +68,7 @@ def scratch(shape, dtype):
 def scalar_accumulator():
     """A one-element float64 device array set to zero, for kernels that ``atomic.add`` a total."""
     acc = scratch((1,), np.float64)
-    fill[1, 1](acc.reshape((1, 1)), 0.0)
+    fill[1, 1](acc, 0.0)
     return acc
 
 

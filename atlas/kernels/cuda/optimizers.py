@@ -4,6 +4,7 @@ import math
 
 from numba import cuda
 
+from atlas.kernels.cuda import launch
 from atlas.kernels.cuda.launch import THREADS, blocks
 
 
@@ -84,13 +85,6 @@ def _clip_to_norm(x, total, max_norm):
 
 
 @cuda.jit
-def _fill(x, value):
-    i = cuda.grid(1)
-    if i < x.size:
-        x[i] = value
-
-
-@cuda.jit
 def _scale(x, factor):
     i = cuda.grid(1)
     if i < x.size:
@@ -132,7 +126,7 @@ def clip_to_norm(x, total, max_norm):
 
 
 def fill(x, value):
-    _fill[blocks(x.size), THREADS](x, value)
+    launch.fill[blocks(x.size), THREADS](x, value)
 
 
 def scale(x, factor):
