@@ -6,7 +6,7 @@ import pytest
 
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
-from atlas.kernels.cpu._conv import direct, im2col_gemm
+from atlas.kernels.cpu._conv import direct, im2col_gemm, winograd
 
 from .twins import assert_twins_agree
 
@@ -25,6 +25,12 @@ GEOMETRIES = [
     # Stride 2 with an even kernel: the entry points run it over the input's phases.
     (3, 2, 9, 8, 3, 4, 4, (2, 2), (1, 1), (1, 1)),
     (2, 3, 7, 10, 2, 2, 4, (2, 2), (0, 2), (1, 1)),
+    # Square 3x3 and 5x5 kernels at stride 1: Winograd's tiles, cut off at odd edges, with
+    # asymmetric padding, and enough channels for the entry points to choose that path.
+    (1, 3, 7, 9, 2, 3, 3, (1, 1), (1, 1), (1, 1)),
+    (3, 4, 13, 6, 5, 5, 5, (1, 1), (0, 2), (1, 1)),
+    (2, 16, 9, 11, 17, 3, 3, (1, 1), (1, 1), (1, 1)),
+    (1, 16, 7, 6, 16, 5, 5, (1, 1), (2, 1), (1, 1)),
 ]
 
 
@@ -105,15 +111,37 @@ def direct_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     direct.backward(dy, x, W, padding, dilation, dx, dW, db, input_grad)
 
 
-# Both algorithms on every geometry they take (im2col with each workspace size), and the
-# entry points, which choose between them.
+def winograd_forward(x, W, b, stride, padding, dilation, cols, y):
+    AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
+    winograd.forward(x, winograd.filter_transform(W, G), b, padding, AT, BT, y)
+
+
+def winograd_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
+    U = winograd.filter_transform(W, G)
+    dU = np.empty_like(U)
+    winograd.backward(dy, x, U, padding, AT, BT, dx, dU, db, input_grad)
+    winograd.filter_transform_adjoint(dU, G, dW)
+
+
+def takes_winograd(geometry):
+    """Stride 1, no dilation, a square 3x3 or 5x5 kernel (any number of channels)."""
+    _, _, _, _, _, kh, kw, stride, _, dilation = geometry
+    return stride == dilation == (1, 1) and kh == kw and kh in (3, 5)
+
+
+# The three algorithms on every geometry they take (im2col with each workspace size), and
+# the entry points, which choose between them.
 ALGORITHMS = {"im2col": (im2col_gemm.forward, im2col_gemm.backward),
               "direct": (direct_forward, direct_backward),
+              "winograd": (winograd_forward, winograd_backward),
               "chosen": (cpu.conv2d_forward, cpu.conv2d_backward)}
 CASES = [(name, workspace, geometry) for geometry in GEOMETRIES
          for name, workspace in [("im2col", w) for w in WORKSPACES] + [("direct", None),
+                                                                       ("winograd", None),
                                                                        ("chosen", None)]
-         if name != "direct" or geometry[7] == (1, 1)]
+         if (name != "direct" or geometry[7] == (1, 1))
+         and (name != "winograd" or takes_winograd(geometry))]
 
 
 @pytest.mark.parametrize("algorithm,workspace,geometry", CASES)
@@ -168,6 +196,52 @@ def test_direct_backward_without_the_input_gradient_leaves_dx_alone(rng):
 ])
 def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride, chosen):
     assert direct.wins(c_out, c_in * k * k, stride) is chosen
+
+
+@pytest.mark.parametrize("c_out,c_in,k,stride,dilation,chosen", [
+    (64, 32, 5, (1, 1), (1, 1), True),  # the two-convolution network's second convolution
+    (32, 32, 3, (1, 1), (1, 1), True),  # ResNet-20's middle stage
+    (64, 64, 3, (1, 1), (2, 2), False),  # dilated
+    (64, 64, 3, (2, 2), (1, 1), False),  # strided
+    (64, 64, 4, (1, 1), (1, 1), False),  # an even kernel
+    (64, 8, 3, (1, 1), (1, 1), False),  # too few input channels
+])
+def test_the_winograd_path_takes_square_3x3_and_5x5_kernels_at_stride_1(
+        c_out, c_in, k, stride, dilation, chosen):
+    assert winograd.wins((c_out, c_in, k, k), stride, dilation) is chosen
+
+
+@pytest.mark.parametrize("r", [3, 5])
+def test_winograd_transforms_compute_the_correlation(r, rng):
+    r"""$A^T[(G g) \odot (B^T d)]$ is the 'valid' correlation of a tile $d$ of $\alpha$
+    values with the filter $g$; also for the textbook's $F(2, 3)$ on tiles of four."""
+    for alpha in (winograd.ALPHA, 4):
+        if alpha - r + 1 < 1:
+            continue
+        AT, G, BT = winograd.transforms(r, alpha=alpha)
+        assert AT.shape == (alpha - r + 1, alpha) and G.shape == (alpha, r)
+        g, d = rng.standard_normal(r), rng.standard_normal(alpha)
+        np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)),
+                                   np.correlate(d, g, mode="valid"), rtol=1e-12, atol=1e-12)
+
+
+def test_winograd_in_float32_stays_within_a_few_units_of_rounding(rng):
+    """The transforms trade multiplications for rounding: on the two-convolution network's
+    second convolution (5x5, 32 -> 64 channels) the float32 outputs and gradients stay
+    within 3e-5 of the float64 plain loops, relative to their largest value."""
+    geometry = (2, 32, 14, 14, 64, 5, 5, (1, 1), (2, 2), (1, 1))
+    x, W, b, cols, y = conv_arrays(geometry, rng, dtype=np.float32)
+    W *= 0.05
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    winograd_forward(x, W, b, (1, 1), (2, 2), (1, 1), cols, y)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    winograd_backward(dy, x, W, (1, 1), (2, 2), (1, 1), cols, dx, dW, db, True)
+    x64, W64, dy64 = x.astype(np.float64), W.astype(np.float64), dy.astype(np.float64)
+    expected = naive_conv2d(x64, W64, b.astype(np.float64), (1, 1), (2, 2), (1, 1))
+    dx_ref, dW_ref, db_ref = np.empty_like(x64), np.empty_like(W64), np.empty(64)
+    conv._naive_backward(dy64, x64, W64, (1, 1), (2, 2), (1, 1), dx_ref, dW_ref, db_ref)
+    for got, want in [(y, expected), (dx, dx_ref), (dW, dW_ref)]:
+        assert np.abs(got - want).max() <= 3e-5 * np.abs(want).max()
 
 
 @pytest.mark.parametrize("workspace", WORKSPACES)

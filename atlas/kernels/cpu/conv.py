@@ -41,8 +41,10 @@ column follows from the shapes of ``x`` and ``y``, so asymmetric ("same") paddin
 nothing more. ``cols`` is a 1-D scratch workspace (`conv_workspace_size` values).
 """
 
+import numpy as np
+
 from atlas.kernels.cpu import threads
-from atlas.kernels.cpu._conv import direct, im2col_gemm, planes
+from atlas.kernels.cpu._conv import direct, im2col_gemm, planes, winograd
 from atlas.kernels.jit import kernel
 
 #: Values of the CPU's ``cols`` workspace: columns for as many samples as fit (at most 4 MB
@@ -123,6 +125,11 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     if direct.wins(W.shape[0], W[0].size, stride):
         threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
                                      for s, e, _ in pieces])
+    elif winograd.wins(W.shape, stride, dilation):
+        AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
+        U = winograd.filter_transform(W, G)
+        threads.run(winograd.forward, [(x[s:e], U, b, padding, AT, BT, y[s:e])
+                                       for s, e, _ in pieces])
     else:
         threads.run(im2col_gemm.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
                                           for s, e, ws in pieces])
@@ -133,18 +140,32 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     when ``input_grad`` is true, ``dx``; by the same path as the forward pass. Each piece
     of the batch sums its own share of ``dW`` and ``db``; the shares are added at the end."""
     pieces = _pieces(len(x), cols)
-    dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
+    dbs = threads.partials(db, len(pieces))
+
+    def grad_x(s, e):
+        return dx[s:e] if input_grad else dx
+
     if direct.wins(W.shape[0], W[0].size, stride):
-        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation,
-                                       dx[s:e] if input_grad else dx, dWs[k], dbs[k],
-                                       input_grad)
+        dWs = threads.partials(dW, len(pieces))
+        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation, grad_x(s, e),
+                                       dWs[k], dbs[k], input_grad)
                                       for k, (s, e, _) in enumerate(pieces)])
+        threads.reduce_into(dW, dWs)
+    elif winograd.wins(W.shape, stride, dilation):
+        AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
+        U = winograd.filter_transform(W, G)
+        dUs = threads.partials(np.empty_like(U), len(pieces))
+        threads.run(winograd.backward, [(dy[s:e], x[s:e], U, padding, AT, BT, grad_x(s, e),
+                                         dUs[k], dbs[k], input_grad)
+                                        for k, (s, e, _) in enumerate(pieces)])
+        threads.reduce_into(dUs[0], dUs)
+        winograd.filter_transform_adjoint(dUs[0], G, dW)
     else:
+        dWs = threads.partials(dW, len(pieces))
         threads.run(im2col_gemm.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
-                                            dx[s:e] if input_grad else dx, dWs[k], dbs[k],
-                                            input_grad)
+                                            grad_x(s, e), dWs[k], dbs[k], input_grad)
                                            for k, (s, e, ws) in enumerate(pieces)])
-    threads.reduce_into(dW, dWs)
+        threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
 
 

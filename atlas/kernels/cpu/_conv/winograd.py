@@ -1,0 +1,427 @@
+r"""The Winograd path of `atlas.kernels.cpu.conv`: stride 1, square 3x3 or 5x5 kernels, fewer
+multiplications.
+
+**In one dimension.** Two outputs of a 3-tap correlation, $y_0 = d_0 g_0 + d_1 g_1 + d_2 g_2$
+and $y_1 = d_1 g_0 + d_2 g_1 + d_3 g_2$, take six multiplications. Winograd's minimal
+filtering algorithm $F(2, 3)$ takes four:
+
+$$
+m_1 = (d_0 - d_2)\, g_0, \quad m_2 = (d_1 + d_2)\,\tfrac{g_0 + g_1 + g_2}{2}, \quad
+m_3 = (d_2 - d_1)\,\tfrac{g_0 - g_1 + g_2}{2}, \quad m_4 = (d_1 - d_3)\, g_2,
+$$
+
+$y_0 = m_1 + m_2 + m_3$, $y_1 = m_2 - m_3 - m_4$: the filter's combinations are computed
+once per filter, the data's once per tile. In matrices, for $m$ outputs of an $r$-tap
+filter from a tile of $\alpha = m + r - 1$ inputs,
+$y = A^\top\big[(G g) \odot (B^\top d)\big]$, and in two dimensions, for an
+$m \times m$ tile of outputs,
+
+$$
+Y = A^\top \Big[ \big(G\, g\, G^\top\big) \odot \big(B^\top d\, B\big) \Big] A .
+$$
+
+`transforms` builds $A^\top, G, B^\top$ for any $m$ and $r$ (Toom-Cook: the polynomial
+product evaluated at $\alpha - 1$ points and at infinity, then interpolated), and checks
+the identity. This engine uses $\alpha = 6$: $F(4 \times 4, 3 \times 3)$ (36
+multiplications per tile instead of 144) and $F(2 \times 2, 5 \times 5)$ (36 instead of
+100), at the points $0, \pm 1, \pm 2, \infty$.
+
+**A convolution layer** sums that over input channels, and a sum of element-wise products
+over channels is a matrix product: with $U_{\xi\nu} = (G W_{o,c} G^\top)_{\xi\nu}$ (a
+$C_{in} \times C_{out}$ matrix for each of the $\alpha^2$ positions $\xi\nu$ of a tile) and
+$V_{\xi\nu} = (B^\top d_{t,c} B)_{\xi\nu}$ (tiles $t$ of every sample by input channels),
+
+$$
+M_{\xi\nu} = V_{\xi\nu}\, U_{\xi\nu}, \qquad Y_{t,o} = A^\top M_{t,o} A ,
+$$
+
+$\alpha^2$ products run by BLAS. Every step is linear, so the backward pass runs the same
+steps transposed: $\partial M = A\, \partial Y A^\top$ per tile,
+$\partial U_{\xi\nu} = V_{\xi\nu}^\top\, \partial M_{\xi\nu}$ then
+$\partial W = G^\top \partial U\, G$, and
+$\partial V_{\xi\nu} = \partial M_{\xi\nu} U_{\xi\nu}^\top$ then
+$\partial d = B\, \partial V B^\top$ added back into the overlapping input tiles.
+
+The tiles' data lies channels-last, so that every transform is a loop over a row of
+channels (vectorised) and every product is contiguous. The price of fewer
+multiplications is rounding: in float32 the outputs differ from the plain loops by a few
+parts in a million of their scale (the tests bound it); in float64, by rounding only.
+"""
+
+import functools
+
+import numpy as np
+
+from atlas.kernels.cpu._conv.planes import channel_sums
+from atlas.kernels.jit import kernel
+
+#: Tile size $\alpha$ of the transforms: $m = \alpha - r + 1$ outputs per tile and side.
+ALPHA = 6
+#: The finite interpolation points; the last point is infinity.
+POINTS = (0.0, 1.0, -1.0, 2.0, -2.0)
+#: Fewest input and output channels for which the products beat im2col's (`wins`).
+MIN_CHANNELS = 16
+#: Tiles per chunk of the batch: the transformed tiles of a chunk stay in cache.
+TILES_PER_CHUNK = 128
+
+
+@functools.cache
+def transforms(r, dtype=np.float64, alpha=ALPHA):
+    r"""``(AT, G, BT)`` of $F(m, r)$ with $m = \alpha - r + 1$: $A^\top$ ($m \times \alpha$),
+    $G$ ($\alpha \times r$) and $B^\top$ ($\alpha \times \alpha$), in ``dtype``. The
+    kernels here take tiles of `ALPHA` values; other sizes are for reading (``alpha=4,
+    r=3`` is the $F(2, 3)$ above, up to the signs of $G$'s rows).
+
+    $A^\top$ evaluates the $m$ powers at the points (and picks the top coefficient at
+    infinity), $G$ evaluates the filter's polynomial there divided by the Lagrange
+    denominators $f_j = \prod_{l \ne j}(p_j - p_l)$, and $B^\top$ is the one matrix that
+    makes $A^\top[(G g) \odot (B^\top d)]$ the correlation of every $g$ and $d$, solved
+    for in float64 and checked.
+    """
+    m = alpha - r + 1
+    if m < 1 or alpha > len(POINTS) + 1:
+        raise ValueError(f"no Winograd tiles of {alpha} values for a {r}-tap filter")
+    p = np.array(POINTS[:alpha - 1])
+    AT = np.zeros((m, alpha))
+    AT[:, :-1] = p[None, :] ** np.arange(m)[:, None]
+    AT[-1, -1] = 1.0
+    f = np.array([np.prod([pj - pl for pl in p if pl != pj]) for pj in p])
+    G = np.zeros((alpha, r))
+    G[:-1] = p[:, None] ** np.arange(r)[None, :] / f[:, None]
+    G[-1, -1] = 1.0
+    # Output i, filter tap k and data value t: sum_j AT[i, j] G[j, k] BT[j, t] = [t == i + k].
+    E = np.einsum("ij,jk->ikj", AT, G).reshape(m * r, alpha)
+    target = np.zeros((m * r, alpha))
+    for i in range(m):
+        for k in range(r):
+            target[i * r + k, i + k] = 1.0
+    BT = np.linalg.lstsq(E, target, rcond=None)[0]
+    if not np.allclose(E @ BT, target, atol=1e-12):
+        raise ArithmeticError(f"no Winograd transform F({m}, {r}) at points {POINTS}")
+    BT = np.where(np.abs(BT) < 1e-12, 0.0, BT)
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (AT, G, BT))
+
+
+@kernel
+def wins(weight_shape, stride, dilation):
+    """Whether a convolution with weights of shape ``(C_out, C_in, kh, kw)`` takes the
+    Winograd path: stride 1, no dilation, a square 3x3 or 5x5 kernel, and at least
+    `MIN_CHANNELS` input and output channels (fewer make the products too thin to gain)."""
+    c_out, c_in, kh, kw = weight_shape
+    return (stride[0] == 1 and stride[1] == 1 and dilation[0] == 1 and dilation[1] == 1
+            and kh == kw and (kh == 3 or kh == 5)
+            and c_in >= MIN_CHANNELS and c_out >= MIN_CHANNELS)
+
+
+@kernel
+def filter_transform(W, G):
+    r"""$U_{\xi\nu, c, o} = (G\, W_{o,c}\, G^\top)_{\xi\nu}$ for ``W (C_out, C_in, r, r)``:
+    ``U (alpha^2, C_in, C_out)``."""
+    c_out, c_in, r, _ = W.shape
+    alpha = G.shape[0]
+    U = np.zeros((alpha * alpha, c_in, c_out), dtype=W.dtype)
+    gw = np.empty((alpha, r), dtype=W.dtype)
+    for o in range(c_out):
+        for c in range(c_in):
+            w = W[o, c]
+            for xi in range(alpha):
+                for b in range(r):
+                    total = 0.0
+                    for a in range(r):
+                        total += G[xi, a] * w[a, b]
+                    gw[xi, b] = total
+            for xi in range(alpha):
+                for nu in range(alpha):
+                    total = 0.0
+                    for b in range(r):
+                        total += gw[xi, b] * G[nu, b]
+                    U[xi * alpha + nu, c, o] = total
+    return U
+
+
+@kernel
+def filter_transform_adjoint(dU, G, dW):
+    r"""$\partial W_{o,c} = G^\top \partial U_{c,o}\, G$, the adjoint of `filter_transform`:
+    ``dU (alpha^2, C_in, C_out)`` into ``dW (C_out, C_in, r, r)`` (overwritten)."""
+    c_out, c_in, r, _ = dW.shape
+    alpha = G.shape[0]
+    gu = np.empty((r, alpha), dtype=dW.dtype)
+    for o in range(c_out):
+        for c in range(c_in):
+            for a in range(r):
+                for nu in range(alpha):
+                    total = 0.0
+                    for xi in range(alpha):
+                        total += G[xi, a] * dU[xi * alpha + nu, c, o]
+                    gu[a, nu] = total
+            for a in range(r):
+                for b in range(r):
+                    total = 0.0
+                    for nu in range(alpha):
+                        total += gu[a, nu] * G[nu, b]
+                    dW[o, c, a, b] = total
+
+
+@kernel
+def weighted_sum(coefs, src, starts, dst, at, n, accumulate):
+    r"""``dst[at + v] = sum_k coefs[k] * src[starts[k] + v]`` for ``v < n`` (``+=`` when
+    ``accumulate``): every transform below is made of these, over flat buffers in which
+    each term is one contiguous run of ``n`` values. With `ALPHA` terms the sum is written
+    out, so that each value of ``dst`` is stored once and the loop vectorises."""
+    out = dst[at:at + n]  # views indexed from 0: no negative-index checks in the loops
+    if coefs.size == ALPHA:
+        k0, k1, k2, k3, k4, k5 = coefs[0], coefs[1], coefs[2], coefs[3], coefs[4], coefs[5]
+        t0, t1, t2 = src[starts[0]:starts[0] + n], src[starts[1]:starts[1] + n], src[starts[2]:starts[2] + n]
+        t3, t4, t5 = src[starts[3]:starts[3] + n], src[starts[4]:starts[4] + n], src[starts[5]:starts[5] + n]
+        if accumulate:
+            for v in range(n):
+                out[v] += (k0 * t0[v] + k1 * t1[v] + k2 * t2[v]
+                           + k3 * t3[v] + k4 * t4[v] + k5 * t5[v])
+        else:
+            for v in range(n):
+                out[v] = (k0 * t0[v] + k1 * t1[v] + k2 * t2[v]
+                          + k3 * t3[v] + k4 * t4[v] + k5 * t5[v])
+        return
+    if not accumulate:
+        out[:] = 0.0
+    for k in range(coefs.size):
+        coef, term = coefs[k], src[starts[k]:starts[k] + n]
+        for v in range(n):
+            out[v] += coef * term[v]
+
+
+@kernel
+def plane_shape(hp, wp, m, channels):
+    """``(H_p, m, W_q, C)``: a padded plane stored channels-last with its columns split by
+    phase, column $w$ at ``[w % m, w // m]``. Tap $b$ of the tiles of a row then reads one
+    contiguous run, ``[b % m, b // m + j]`` for tiles ``j = 0, 1, ...``."""
+    return hp, m, (wp + m - 1) // m, channels
+
+
+@kernel
+def to_planes(x, padding, xpad):
+    """Zero ``xpad (N, H_p, m, W_q, C)`` (`plane_shape`) and copy ``x (N, C, H, W)`` into
+    it shifted by ``padding`` (rows and columns past the padded plane are left out)."""
+    batch, channels, height, width = x.shape
+    hp, m, wq = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    xpad[...] = 0.0
+    for n in range(batch):
+        for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
+            for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
+                col = w + padding[1]
+                dst = xpad[n, h + padding[0], col % m, col // m]
+                for c in range(channels):
+                    dst[c] = x[n, c, h, w]
+
+
+@kernel
+def from_planes(xpad, padding, x):
+    """The adjoint of `to_planes`: ``x (N, C, H, W)`` = the interior of ``xpad``, zero
+    where it lies outside."""
+    batch, channels, height, width = x.shape
+    hp, m, wq = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    x[...] = 0.0
+    for n in range(batch):
+        for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
+            for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
+                col = w + padding[1]
+                src = xpad[n, h + padding[0], col % m, col // m]
+                for c in range(channels):
+                    x[n, c, h, w] = src[c]
+
+
+@kernel
+def input_transform(xpad, BT, tiles_h, tiles_w, V):
+    r"""$V_{\xi\nu, t} = (B^\top d_t B)_{\xi\nu}$ for every tile $t$ of the planes ``xpad
+    (N, H_p, m, W_q, C)`` (tile ``(n, i, j)``: $\alpha \times \alpha$ values from row
+    $i m$, column $j m$): ``V (alpha^2, tiles, C)``, tile ``(n, i, j)`` at
+    ``(n tiles_h + i) tiles_w + j``. A row of tiles at a time: $B^\top$ down the columns
+    of its $\alpha$ rows of pixels (the ``band``), then $B$ along each tile."""
+    batch, _, m, wq, channels = xpad.shape
+    row = m * wq * channels  # values in a row of pixels
+    pixels = xpad.reshape(-1)
+    band = np.empty(ALPHA * row, dtype=V.dtype)
+    out = V.reshape(-1)
+    starts = np.empty(ALPHA, dtype=np.int64)
+    run = tiles_w * channels
+    for n in range(batch):
+        for i in range(tiles_h):
+            for a in range(ALPHA):
+                starts[a] = ((n * xpad.shape[1]) + i * m + a) * row
+            for xi in range(ALPHA):
+                weighted_sum(BT[xi], pixels, starts, band, xi * row, row, False)
+            t0 = (n * tiles_h + i) * tiles_w
+            for xi in range(ALPHA):
+                for b in range(ALPHA):
+                    starts[b] = xi * row + ((b % m) * wq + b // m) * channels
+                for nu in range(ALPHA):
+                    at = ((xi * ALPHA + nu) * V.shape[1] + t0) * channels
+                    weighted_sum(BT[nu], band, starts, out, at, run, False)
+
+
+@kernel
+def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
+    r"""The adjoint of `input_transform`: ``dxpad`` is zeroed, then $B\, \partial V_t B^\top$
+    of every tile is added where the tile was read (neighbouring tiles overlap by
+    $r - 1$ rows and columns)."""
+    batch, hp, m, wq, channels = dxpad.shape
+    row = m * wq * channels
+    pixels = dxpad.reshape(-1)
+    grads = dV.reshape(-1)
+    run = tiles_w * channels
+    rows = np.empty(ALPHA * ALPHA * run, dtype=dV.dtype)  # (B dV) of a row of tiles
+    starts = np.empty(ALPHA, dtype=np.int64)
+    BT_cols = np.ascontiguousarray(BT.T)
+    pixels[:] = 0.0
+    for n in range(batch):
+        for i in range(tiles_h):
+            t0 = (n * tiles_h + i) * tiles_w
+            for nu in range(ALPHA):
+                for xi in range(ALPHA):
+                    starts[xi] = ((xi * ALPHA + nu) * dV.shape[1] + t0) * channels
+                for a in range(ALPHA):
+                    weighted_sum(BT_cols[a], grads, starts, rows, (a * ALPHA + nu) * run, run,
+                                 False)
+            for a in range(ALPHA):
+                for nu in range(ALPHA):
+                    starts[nu] = (a * ALPHA + nu) * run
+                for b in range(ALPHA):
+                    at = (n * hp + i * m + a) * row + ((b % m) * wq + b // m) * channels
+                    weighted_sum(BT_cols[b], rows, starts, pixels, at, run, True)
+
+
+@kernel
+def output_transform(M, AT, bias, tiles_h, tiles_w, y):
+    r"""$y$ tile $t$ = $A^\top M_t A$ plus the bias, for ``M (alpha^2, tiles, C_out)``; the
+    outputs of the last tiles that fall past ``y (N, C_out, OH, OW)`` are dropped."""
+    batch, channels, oh, ow = y.shape
+    m = AT.shape[0]
+    run = tiles_w * channels
+    products = M.reshape(-1)
+    rows = np.empty(m * ALPHA * run, dtype=y.dtype)  # (A^T M) of a row of tiles
+    tile = np.empty((m, m, tiles_w, channels), dtype=y.dtype)
+    flat = tile.reshape(-1)
+    starts = np.empty(ALPHA, dtype=np.int64)
+    for n in range(batch):
+        for i in range(tiles_h):
+            t0 = (n * tiles_h + i) * tiles_w
+            for nu in range(ALPHA):
+                for xi in range(ALPHA):
+                    starts[xi] = ((xi * ALPHA + nu) * M.shape[1] + t0) * channels
+                for p in range(m):
+                    weighted_sum(AT[p], products, starts, rows, (p * ALPHA + nu) * run, run,
+                                 False)
+            for p in range(m):
+                for nu in range(ALPHA):
+                    starts[nu] = (p * ALPHA + nu) * run
+                for q in range(m):
+                    weighted_sum(AT[q], rows, starts, flat, (p * m + q) * run, run, False)
+            for c in range(channels):
+                for p in range(min(m, oh - i * m)):
+                    for j in range(tiles_w):
+                        for q in range(min(m, ow - j * m)):
+                            y[n, c, i * m + p, j * m + q] = tile[p, q, j, c] + bias[c]
+
+
+@kernel
+def output_transform_adjoint(dy, AT, tiles_h, tiles_w, dM):
+    r"""The adjoint of `output_transform` (without the bias): $\partial M_t = A\,
+    \partial Y_t A^\top$ for every tile of ``dy (N, C_out, OH, OW)``, zero past its edge:
+    ``dM (alpha^2, tiles, C_out)``."""
+    batch, channels, oh, ow = dy.shape
+    m = AT.shape[0]
+    run = tiles_w * channels
+    grads = dM.reshape(-1)
+    tile = np.empty((m, m, tiles_w, channels), dtype=dM.dtype)
+    flat = tile.reshape(-1)
+    rows = np.empty(m * ALPHA * run, dtype=dM.dtype)  # (dY A^T) of a row of tiles
+    AT_cols = np.ascontiguousarray(AT.T)
+    starts = np.empty(m, dtype=np.int64)
+    for n in range(batch):
+        for i in range(tiles_h):
+            t0 = (n * tiles_h + i) * tiles_w
+            tile[...] = 0.0
+            for c in range(channels):
+                for p in range(min(m, oh - i * m)):
+                    for j in range(tiles_w):
+                        for q in range(min(m, ow - j * m)):
+                            tile[p, q, j, c] = dy[n, c, i * m + p, j * m + q]
+            for p in range(m):
+                for q in range(m):
+                    starts[q] = (p * m + q) * run
+                for nu in range(ALPHA):
+                    weighted_sum(AT_cols[nu], flat, starts, rows, (p * ALPHA + nu) * run, run,
+                                 False)
+            for nu in range(ALPHA):
+                for p in range(m):
+                    starts[p] = (p * ALPHA + nu) * run
+                for xi in range(ALPHA):
+                    at = ((xi * ALPHA + nu) * dM.shape[1] + t0) * channels
+                    weighted_sum(AT_cols[xi], rows, starts, grads, at, run, False)
+
+
+@kernel
+def geometry(oh, ow, r, m, batch):
+    """``(tiles_h, tiles_w, H_p, W_p, chunk)``: tiles of ``m x m`` outputs covering
+    ``oh x ow``, the padded plane they read, and samples per chunk (`TILES_PER_CHUNK`)."""
+    tiles_h, tiles_w = (oh + m - 1) // m, (ow + m - 1) // m
+    chunk = min(batch, max(1, TILES_PER_CHUNK // (tiles_h * tiles_w)))
+    return tiles_h, tiles_w, tiles_h * m + r - 1, tiles_w * m + r - 1, chunk
+
+
+@kernel
+def forward(x, U, b, padding, AT, BT, y):
+    r"""`conv2d_forward` by Winograd's $F(m \times m, r \times r)$ on ``x (N, C_in, H, W)``
+    into ``y (N, C_out, OH, OW)``, stride 1: ``U`` the weights through `filter_transform`,
+    ``b (C_out,)``, ``AT, BT`` from `transforms` in ``x``'s dtype. The batch runs in
+    chunks of about `TILES_PER_CHUNK` tiles."""
+    batch, c_in = x.shape[0], x.shape[1]
+    c_out = y.shape[1]
+    m = AT.shape[0]
+    r = ALPHA - m + 1
+    tiles_h, tiles_w, hp, wp, chunk = geometry(y.shape[2], y.shape[3], r, m, batch)
+    xpad = np.empty((chunk,) + plane_shape(hp, wp, m, c_in), dtype=x.dtype)
+    V = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_in), dtype=x.dtype)
+    M = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_out), dtype=x.dtype)
+    for start in range(0, batch, chunk):
+        stop = min(start + chunk, batch)
+        tiles = (stop - start) * tiles_h * tiles_w
+        to_planes(x[start:stop], padding, xpad[:stop - start])
+        input_transform(xpad[:stop - start], BT, tiles_h, tiles_w, V)
+        for e in range(ALPHA * ALPHA):
+            np.dot(V[e, :tiles], U[e], M[e, :tiles])
+        output_transform(M, AT, b, tiles_h, tiles_w, y[start:stop])
+
+
+@kernel
+def backward(dy, x, U, padding, AT, BT, dx, dU, db, input_grad):
+    r"""Gradients of `forward` (overwritten): ``dU`` $= \sum_{\text{chunks}}
+    V_{\xi\nu}^\top \partial M_{\xi\nu}$ (the weights' gradient before
+    `filter_transform_adjoint`), ``db``, and when ``input_grad`` is true ``dx``: the tiles of
+    $B\,(\partial M_{\xi\nu} U_{\xi\nu}^\top)\,B^\top$ added back. The input tiles
+    ``V`` of each chunk are recomputed from ``x``."""
+    batch, c_in = x.shape[0], x.shape[1]
+    c_out = dy.shape[1]
+    m = AT.shape[0]
+    r = ALPHA - m + 1
+    tiles_h, tiles_w, hp, wp, chunk = geometry(dy.shape[2], dy.shape[3], r, m, batch)
+    part = np.empty((c_in, c_out), dtype=x.dtype)
+    xpad = np.empty((chunk,) + plane_shape(hp, wp, m, c_in), dtype=x.dtype)
+    V = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_in), dtype=x.dtype)
+    dM = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_out), dtype=x.dtype)
+    dU[...] = 0.0
+    channel_sums(dy, db)
+    for start in range(0, batch, chunk):
+        stop = min(start + chunk, batch)
+        tiles = (stop - start) * tiles_h * tiles_w
+        to_planes(x[start:stop], padding, xpad[:stop - start])
+        input_transform(xpad[:stop - start], BT, tiles_h, tiles_w, V)
+        output_transform_adjoint(dy[start:stop], AT, tiles_h, tiles_w, dM)
+        for e in range(ALPHA * ALPHA):
+            np.dot(V[e, :tiles].T, dM[e, :tiles], part)
+            dU[e] += part
+            if input_grad:
+                np.dot(dM[e, :tiles], U[e].T, V[e, :tiles])
+        if input_grad:
+            input_transform_adjoint(V, BT, tiles_h, tiles_w, xpad[:stop - start])
+            from_planes(xpad[:stop - start], padding, dx[start:stop])
