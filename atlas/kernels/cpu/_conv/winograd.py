@@ -316,11 +316,12 @@ def output_transform(M, AT, bias, tiles_h, tiles_w, y):
                     starts[nu] = (p * ALPHA + nu) * run
                 for q in range(m):
                     weighted_sum(AT[q], rows, starts, flat, (p * m + q) * run, run, False)
-            for c in range(channels):
-                for p in range(min(m, oh - i * m)):
-                    for j in range(tiles_w):
-                        for q in range(min(m, ow - j * m)):
-                            y[n, c, i * m + p, j * m + q] = tile[p, q, j, c] + bias[c]
+            for p in range(min(m, oh - i * m)):
+                for j in range(tiles_w):
+                    for q in range(min(m, ow - j * m)):
+                        out, src = y[n, :, i * m + p, j * m + q], tile[p, q, j]
+                        for c in range(channels):
+                            out[c] = src[c] + bias[c]
 
 
 @kernel
@@ -341,11 +342,12 @@ def output_transform_adjoint(dy, AT, tiles_h, tiles_w, dM):
         for i in range(tiles_h):
             t0 = (n * tiles_h + i) * tiles_w
             tile[...] = 0.0
-            for c in range(channels):
-                for p in range(min(m, oh - i * m)):
-                    for j in range(tiles_w):
-                        for q in range(min(m, ow - j * m)):
-                            tile[p, q, j, c] = dy[n, c, i * m + p, j * m + q]
+            for p in range(min(m, oh - i * m)):
+                for j in range(tiles_w):
+                    for q in range(min(m, ow - j * m)):
+                        src, out = dy[n, :, i * m + p, j * m + q], tile[p, q, j]
+                        for c in range(channels):
+                            out[c] = src[c]
             for p in range(m):
                 for q in range(m):
                     starts[q] = (p * m + q) * run
