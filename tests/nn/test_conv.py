@@ -23,8 +23,8 @@ CONV_CASES = [
     # (input (C, H, W), batch, layer)
     ((1, 5, 5), 1, Conv2D(2, 3, bias_init="normal")),  # stride 1, thin: the direct path
     ((4, 5, 4), 2, Conv2D(17, 3, padding=1, bias_init="normal")),  # stride 1 by im2col
-    ((16, 6, 7), 2, Conv2D(16, 3, padding=1, bias_init="normal")),  # Winograd F(4x4, 3x3)
-    ((16, 5, 5), 1, Conv2D(16, 5, padding="same", bias_init="normal")),  # and F(2x2, 5x5)
+    ((16, 6, 7), 2, Conv2D(17, 3, padding=1, bias_init="normal")),  # Winograd F(4x4, 3x3)
+    ((16, 5, 5), 1, Conv2D(17, 5, padding="same", bias_init="normal")),  # and F(2x2, 5x5)
     ((3, 7, 6), 2, Conv2D(4, (3, 2), stride=(2, 1), padding=1, bias_init="normal")),
     ((2, 8, 7), 1, Conv2D(3, 3, stride=2, padding="same", dilation=1)),
     ((2, 9, 9), 2, Conv2D(2, 3, dilation=2, padding=(2, 1), use_bias=False)),

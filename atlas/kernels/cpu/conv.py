@@ -32,8 +32,12 @@ This module holds the math three ways, to be read in this order:
 3. The fast paths, in the private package `atlas.kernels.cpu._conv`: ``planes`` (the input
    copied into zero-padded planes, so that no loop tests bounds), ``im2col`` (receptive
    fields copied into columns, then one matrix product per chunk of the batch, run by
-   BLAS) and ``direct`` (stride 1 with few channels: weighted sums of shifted blocks of the
-   padded planes, no columns).
+   BLAS), ``direct`` (stride 1 with few channels: weighted sums of shifted blocks of the
+   padded planes, no columns) and ``winograd`` (stride 1, square 3x3 or 5x5 kernels,
+   enough channels: Winograd's minimal filtering on 6x6 tiles, 36 matrix products).
+
+The entry points try them in that order of thinness: ``direct`` when its rule holds, else
+``winograd`` when its rule holds, else im2col.
 
 Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
 ``padding = (p_h, p_w)``, ``dilation = (d_h, d_w)``. The padding after the last row and

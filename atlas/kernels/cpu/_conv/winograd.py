@@ -99,7 +99,7 @@ def transforms(r, dtype=np.float64, alpha=ALPHA):
     if not np.allclose(E @ BT, target, atol=1e-12):
         raise ArithmeticError(f"no Winograd transform F({m}, {r}) at points {POINTS}")
     BT = np.where(np.abs(BT) < 1e-12, 0.0, BT)
-    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (AT, G, BT))
+    return tuple(np.ascontiguousarray(a + 0.0, dtype=dtype) for a in (AT, G, BT))  # no -0.0
 
 
 @kernel
