@@ -4,7 +4,7 @@ CPU, side by side: times (best of several runs) and the ratio atlas / torch.
     python benchmarks/bench_conv.py                 # kernels and both epochs
     python benchmarks/bench_conv.py --skip-epochs   # kernels only (about a minute)
     python benchmarks/bench_conv.py --startup       # atlas cold (compiling) vs warm start
-    python benchmarks/bench_conv.py --algorithms    # atlas's direct path vs im2col
+    python benchmarks/bench_conv.py --algorithms    # atlas's stride-1 paths side by side
 
 Kernels: conv forward and forward+backward at the four shapes of the issue, max pooling 2x2
 on (64, 32, 28, 28). Epochs: one epoch of Fashion-MNIST (60,000 images, batch 64, SGD with
@@ -26,7 +26,7 @@ parser.add_argument("--epoch-repeats", type=int, default=1)
 parser.add_argument("--skip-epochs", action="store_true")
 parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
 parser.add_argument("--algorithms", action="store_true",
-                    help="time the CPU's two stride-1 algorithms, direct and im2col, side by side")
+                    help="time the CPU's stride-1 paths (im2col, direct, Winograd) side by side")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 
@@ -50,18 +50,21 @@ print(f"{time.perf_counter() - t0:.3f}")
 
 
 # (N, C_in, H, C_out, k, padding) for --algorithms: LeNet-5's two convolutions, the
-# two-convolution network's two, thin and wide ones around the rule, VGG-16's first.
+# two-convolution network's two, thin and wide ones around the rules, VGG-16's first,
+# ResNet-20's three stages.
 ALGORITHM_SHAPES = [(64, 1, 28, 6, 5, 2), (64, 6, 14, 16, 5, 0), (64, 1, 28, 32, 5, 2),
                     (64, 32, 14, 64, 5, 2), (64, 3, 28, 16, 3, 1), (64, 6, 28, 32, 3, 1),
                     (64, 16, 14, 32, 5, 2), (64, 32, 28, 32, 3, 1), (32, 64, 32, 64, 3, 1),
-                    (1, 3, 224, 64, 3, 1)]
+                    (1, 3, 224, 64, 3, 1), (128, 16, 28, 16, 3, 1), (128, 32, 14, 32, 3, 1),
+                    (128, 64, 7, 64, 3, 1)]
 
 
-def both_algorithms(shape, rng):
-    """Forward+backward (input gradient too) of the CPU convolution at ``shape`` by im2col
-    and by the direct path, as two functions."""
+def stride_one_paths(shape, rng):
+    """Forward+backward (input gradient too) of the CPU convolution at ``shape`` by each
+    stride-1 path, serial kernels called directly: ``{name: function}`` (Winograd only for
+    square 3x3 and 5x5 kernels)."""
     from atlas.kernels.cpu._conv import direct as direct_path
-    from atlas.kernels.cpu._conv import im2col_gemm
+    from atlas.kernels.cpu._conv import im2col_gemm, winograd
     n, c, h, o, k, p = shape
     x = rng.standard_normal((n, c, h, h), dtype=np.float32)
     W = rng.standard_normal((o, c, k, k), dtype=np.float32)
@@ -80,23 +83,36 @@ def both_algorithms(shape, rng):
     def direct():
         direct_path.forward(x, W, b, (p, p), (1, 1), y)
         direct_path.backward(dy, x, W, (p, p), (1, 1), dx, dW, db, True)
-    return im2col, direct
+
+    def minimal_filtering():  # what `conv2d_forward` / `conv2d_backward` run around it
+        AT, G, BT = winograd.transforms(k, x.dtype)
+        U = winograd.filter_transform(W, G)
+        winograd.forward(x, U, b, (p, p), AT, BT, y)
+        dU = np.empty_like(U)
+        winograd.backward(dy, x, U, (p, p), AT, BT, dx, dU, db, True)
+        winograd.filter_transform_adjoint(dU, G, dW)
+
+    paths = {"im2col": im2col, "direct": direct}
+    if k in (3, 5):
+        paths["winograd"] = minimal_filtering
+    return paths
 
 
 def algorithms():
-    """Both stride-1 algorithms of the CPU convolution side by side, and the one
-    `direct.wins` picks: the measurement behind the rule."""
-    from atlas.kernels.cpu._conv.direct import wins
+    """The stride-1 paths of the CPU convolution side by side, and the one the entry
+    points pick (`direct.wins`, then `winograd.wins`): the measurement behind the rules."""
+    from atlas.kernels.cpu._conv import direct, winograd
     rng = np.random.default_rng(0)
-    print(f"{args.threads} thread(s); forward+backward, best of {args.repeats}")
+    print(f"{args.threads} thread(s); forward+backward of the serial kernels, ms, "
+          f"best of {args.repeats}")
     for shape in ALGORITHM_SHAPES:
         n, c, h, o, k, _ = shape
-        im2col, direct = both_algorithms(shape, rng)
-        t_im2col, t_direct = best(im2col, args.repeats), best(direct, args.repeats)
-        chosen = "direct" if wins(o, c * k * k, (1, 1)) else "im2col"
-        print(f"  ({n}, {c}, {h}, {h}) -> {o} {k}x{k}: im2col {t_im2col * 1e3:8.2f} ms   "
-              f"direct {t_direct * 1e3:8.2f} ms   direct/im2col {t_direct / t_im2col:5.2f}   "
-              f"rule: {chosen}", flush=True)
+        times = {name: best(fn, args.repeats) * 1e3
+                 for name, fn in stride_one_paths(shape, rng).items()}
+        chosen = ("direct" if direct.wins(o, c * k * k, (1, 1)) else
+                  "winograd" if winograd.wins((o, c, k, k), (1, 1), (1, 1)) else "im2col")
+        cells = "   ".join(f"{name} {t:8.2f}" for name, t in times.items())
+        print(f"  ({n}, {c}, {h}, {h}) -> {o} {k}x{k}: {cells}   rule: {chosen}", flush=True)
 
 
 def atlas_conv(shape, rng):
