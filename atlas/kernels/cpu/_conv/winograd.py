@@ -248,6 +248,23 @@ def from_planes(xpad, padding, x):
 
 
 @kernel
+def down_columns(coefs, planes, t0, tiles_w, starts, rows):
+    r"""``rows[k, nu] = sum_xi coefs[k, xi] planes[xi alpha + nu, t0 : t0 + tiles_w]``: a
+    matrix applied down the columns of a row of tiles held in the $\alpha^2$ ``planes
+    (alpha^2, tiles, C)`` (the first pass of `output_transform` and of
+    `input_transform_adjoint`); ``rows`` is flat, ``(len(coefs), alpha, tiles_w, C)``, and
+    ``starts`` room for `ALPHA` offsets."""
+    channels = planes.shape[2]
+    run = tiles_w * channels
+    flat = planes.reshape(-1)
+    for nu in range(ALPHA):
+        for xi in range(ALPHA):
+            starts[xi] = ((xi * ALPHA + nu) * planes.shape[1] + t0) * channels
+        for k in range(coefs.shape[0]):
+            weighted_sum(coefs[k], flat, starts, rows, (k * ALPHA + nu) * run, run, False)
+
+
+@kernel
 def input_transform(xpad, BT, tiles_h, tiles_w, V):
     r"""$V_{\xi\nu, t} = (B^\top d_t B)_{\xi\nu}$ for every tile $t$ of the planes ``xpad
     (N, H_p, m, W_q, C)`` (tile ``(n, i, j)``: $\alpha \times \alpha$ values from row
@@ -284,7 +301,6 @@ def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
     batch, hp, m, wq, channels = dxpad.shape
     row = m * wq * channels
     pixels = dxpad.reshape(-1)
-    grads = dV.reshape(-1)
     run = tiles_w * channels
     rows = np.empty(ALPHA * ALPHA * run, dtype=dV.dtype)  # (B dV) of a row of tiles
     starts = np.empty(ALPHA, dtype=np.int64)
@@ -292,13 +308,7 @@ def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
     zero(pixels)
     for n in range(batch):
         for i in range(tiles_h):
-            t0 = (n * tiles_h + i) * tiles_w
-            for nu in range(ALPHA):
-                for xi in range(ALPHA):
-                    starts[xi] = ((xi * ALPHA + nu) * dV.shape[1] + t0) * channels
-                for a in range(ALPHA):
-                    weighted_sum(BT_cols[a], grads, starts, rows, (a * ALPHA + nu) * run, run,
-                                 False)
+            down_columns(BT_cols, dV, (n * tiles_h + i) * tiles_w, tiles_w, starts, rows)
             for a in range(ALPHA):
                 for nu in range(ALPHA):
                     starts[nu] = (a * ALPHA + nu) * run
@@ -314,20 +324,13 @@ def output_transform(M, AT, bias, tiles_h, tiles_w, y):
     batch, channels, oh, ow = y.shape
     m = AT.shape[0]
     run = tiles_w * channels
-    products = M.reshape(-1)
     rows = np.empty(m * ALPHA * run, dtype=y.dtype)  # (A^T M) of a row of tiles
     tile = np.empty((m, m, tiles_w, channels), dtype=y.dtype)
     flat = tile.reshape(-1)
     starts = np.empty(ALPHA, dtype=np.int64)
     for n in range(batch):
         for i in range(tiles_h):
-            t0 = (n * tiles_h + i) * tiles_w
-            for nu in range(ALPHA):
-                for xi in range(ALPHA):
-                    starts[xi] = ((xi * ALPHA + nu) * M.shape[1] + t0) * channels
-                for p in range(m):
-                    weighted_sum(AT[p], products, starts, rows, (p * ALPHA + nu) * run, run,
-                                 False)
+            down_columns(AT, M, (n * tiles_h + i) * tiles_w, tiles_w, starts, rows)
             for p in range(m):
                 for nu in range(ALPHA):
                     starts[nu] = (p * ALPHA + nu) * run
