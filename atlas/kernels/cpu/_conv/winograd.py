@@ -124,50 +124,67 @@ def wins(weight_shape, stride, dilation):
 @kernel
 def filter_transform(W, G):
     r"""$U_{\xi\nu, c, o} = (G\, W_{o,c}\, G^\top)_{\xi\nu}$ for ``W (C_out, C_in, r, r)``:
-    ``U (alpha^2, C_in, C_out)``."""
+    ``U (alpha^2, C_in, C_out)``.
+
+    One input channel at a time, with the output channels innermost: its taps are copied
+    into rows ``taps[a, b, :]``, then both products with $G$ are `weighted_sum` over those
+    rows. (Looping over the pairs $(o, c)$ with a 6x3 product each read and wrote ``U``
+    with a stride of $C_{in} C_{out}$ values: 0.79 ms for 64 -> 64 channels 3x3, 0.20 ms
+    this way; the adjoint 1.55 -> 0.13 ms.)
+    """
     c_out, c_in, r, _ = W.shape
     alpha = G.shape[0]
-    U = np.zeros((alpha * alpha, c_in, c_out), dtype=W.dtype)
-    gw = np.empty((alpha, r), dtype=W.dtype)
-    for o in range(c_out):
-        for c in range(c_in):
-            w = W[o, c]
-            for xi in range(alpha):
+    U = np.empty((alpha * alpha, c_in, c_out), dtype=W.dtype)
+    flat = U.reshape(-1)
+    taps = np.empty(r * r * c_out, dtype=W.dtype)  # [a, b, o]
+    gw = np.empty(alpha * r * c_out, dtype=W.dtype)  # [xi, b, o] = (G w)[xi, b]
+    starts = np.empty(r, dtype=np.int64)
+    for c in range(c_in):
+        for o in range(c_out):
+            for a in range(r):
                 for b in range(r):
-                    total = 0.0
-                    for a in range(r):
-                        total += G[xi, a] * w[a, b]
-                    gw[xi, b] = total
-            for xi in range(alpha):
-                for nu in range(alpha):
-                    total = 0.0
-                    for b in range(r):
-                        total += gw[xi, b] * G[nu, b]
-                    U[xi * alpha + nu, c, o] = total
+                    taps[(a * r + b) * c_out + o] = W[o, c, a, b]
+        for xi in range(alpha):
+            for b in range(r):
+                for a in range(r):
+                    starts[a] = (a * r + b) * c_out
+                weighted_sum(G[xi], taps, starts, gw, (xi * r + b) * c_out, c_out, False)
+        for xi in range(alpha):
+            for b in range(r):
+                starts[b] = (xi * r + b) * c_out
+            for nu in range(alpha):
+                at = ((xi * alpha + nu) * c_in + c) * c_out
+                weighted_sum(G[nu], gw, starts, flat, at, c_out, False)
     return U
 
 
 @kernel
 def filter_transform_adjoint(dU, G, dW):
     r"""$\partial W_{o,c} = G^\top \partial U_{c,o}\, G$, the adjoint of `filter_transform`:
-    ``dU (alpha^2, C_in, C_out)`` into ``dW (C_out, C_in, r, r)`` (overwritten)."""
+    ``dU (alpha^2, C_in, C_out)`` into ``dW (C_out, C_in, r, r)`` (overwritten), in the
+    same order: one input channel at a time, over rows of output channels."""
     c_out, c_in, r, _ = dW.shape
     alpha = G.shape[0]
-    gu = np.empty((r, alpha), dtype=dW.dtype)
-    for o in range(c_out):
-        for c in range(c_in):
+    GT = np.ascontiguousarray(G.T)
+    flat = dU.reshape(-1)
+    gu = np.empty(r * alpha * c_out, dtype=dW.dtype)  # [a, nu, o] = (G^T dU)[a, nu]
+    taps = np.empty(r * r * c_out, dtype=dW.dtype)  # [a, b, o]
+    starts = np.empty(alpha, dtype=np.int64)
+    for c in range(c_in):
+        for nu in range(alpha):
+            for xi in range(alpha):
+                starts[xi] = ((xi * alpha + nu) * c_in + c) * c_out
             for a in range(r):
-                for nu in range(alpha):
-                    total = 0.0
-                    for xi in range(alpha):
-                        total += G[xi, a] * dU[xi * alpha + nu, c, o]
-                    gu[a, nu] = total
+                weighted_sum(GT[a], flat, starts, gu, (a * alpha + nu) * c_out, c_out, False)
+        for a in range(r):
+            for nu in range(alpha):
+                starts[nu] = (a * alpha + nu) * c_out
+            for b in range(r):
+                weighted_sum(GT[b], gu, starts, taps, (a * r + b) * c_out, c_out, False)
+        for o in range(c_out):
             for a in range(r):
                 for b in range(r):
-                    total = 0.0
-                    for nu in range(alpha):
-                        total += gu[a, nu] * G[nu, b]
-                    dW[o, c, a, b] = total
+                    dW[o, c, a, b] = taps[(a * r + b) * c_out + o]
 
 
 @kernel
