@@ -22,7 +22,7 @@ GEOMETRIES = [
     (2, 3, 6, 7, 4, 3, 2, (1, 1), (1, 2), (2, 1)),
     (3, 2, 5, 4, 3, 5, 3, (1, 1), (2, 1), (1, 1)),
     (1, 1, 1, 1, 2, 1, 1, (1, 1), (0, 0), (1, 1)),
-    # Stride 2 with an even kernel: the entry points run it over the input's phases.
+    # Stride 2 with an even kernel (the DCGAN's 4x4 at stride 2): the strided gather.
     (3, 2, 9, 8, 3, 4, 4, (2, 2), (1, 1), (1, 1)),
     (2, 3, 7, 10, 2, 2, 4, (2, 2), (0, 2), (1, 1)),
     # Square 3x3 and 5x5 kernels at stride 1: Winograd's tiles, cut off at odd edges, with
