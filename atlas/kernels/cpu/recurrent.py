@@ -19,7 +19,8 @@ $$
 
 The time-major arrays are the forward pass's cache: the layer keeps them and hands them to
 the backward kernel. The time loop runs here, in compiled code: one matrix product per
-step goes to BLAS, and the gate arithmetic of the step is one fused loop.
+step (`_rows_dot_rows`, not BLAS: see there why) and the step's gate arithmetic, fused
+loops over rows of gates.
 """
 
 import numpy as np
@@ -60,12 +61,8 @@ def _copy_rows(src, dst):
 
 @kernel
 def _transposed(a):
-    """A contiguous copy of ``a.T``, in tiles of 32x32 so that both sides stay in cache.
-
-    The backward passes multiply by $W_h^\top$ once per step. Handed the transposed view,
-    OpenBLAS repacks it on every call: a (32, 1024) x (1024, 256) product took 0.364 ms
-    that way and 0.244 ms with this copy, made once per sequence.
-    """
+    """A contiguous copy of ``a.T``, in tiles of 32x32 so that both sides stay in cache
+    (the forward passes' $W_h^\top$ for `_rows_dot_rows`, made once per sequence)."""
     rows, cols = a.shape
     out = np.empty((cols, rows), dtype=a.dtype)
     for r0 in range(0, rows, 32):
@@ -76,7 +73,79 @@ def _transposed(a):
     return out
 
 
+@kernel
+def _dot(u, v, zero):
+    """The dot product of two 1-D arrays (``zero``: 0 in their dtype)."""
+    total = zero
+    for k in range(u.size):
+        total += u[k] * v[k]
+    return total
+
+
+@kernel
+def _rows_dot_rows(a, b, out):
+    r"""$\text{out} = a\, b^\top$ for ``a (M, K)`` and ``b (N, K)``: ``out[i, j]`` is the dot
+    product of row $i$ of ``a`` with row $j$ of ``b``, all rows contiguous.
+
+    The product of every recurrent step: $h_{t-1} W_h$ forward (``b`` $= W_h^\top$, copied
+    once per sequence) and $\delta_t W_h^\top$ backward (``b`` $= W_h$ itself). BLAS
+    repacks $W_h$ into its own layout at every call, that is at every step; here the
+    weights are read as they lie. Four rows of ``a`` meet four rows of ``b`` at a time:
+    sixteen running dot products, in which each value loaded feeds four multiply-adds, and
+    LLVM vectorises the loop over $k$ with sixteen vector accumulators. Rows and columns
+    left over take plain dot products.
+
+    Measured on the reference machine, one thread, float32: (32, 256) x (256, 1024) in
+    0.19 ms (87 GFLOP/s) against OpenBLAS's 0.23 ms (72 GFLOP/s); (32, 1024) x (1024, 256)
+    in 0.16 ms (103 GFLOP/s) against 0.23 ms.
+    """
+    m, n = a.shape[0], b.shape[0]
+    m4, n4 = m - m % 4, n - n % 4
+    zero = np.zeros(1, dtype=out.dtype)[0]
+    for j in range(0, n4, 4):
+        b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+        for i in range(0, m4, 4):
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+            for k in range(a0.size):  # written out here: as a function call it ran 1.2x slower
+                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+                s00 += x0 * y0
+                s01 += x0 * y1
+                s02 += x0 * y2
+                s03 += x0 * y3
+                s10 += x1 * y0
+                s11 += x1 * y1
+                s12 += x1 * y2
+                s13 += x1 * y3
+                s20 += x2 * y0
+                s21 += x2 * y1
+                s22 += x2 * y2
+                s23 += x2 * y3
+                s30 += x3 * y0
+                s31 += x3 * y1
+                s32 += x3 * y2
+                s33 += x3 * y3
+            o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
+            o0[j], o0[j + 1], o0[j + 2], o0[j + 3] = s00, s01, s02, s03
+            o1[j], o1[j + 1], o1[j + 2], o1[j + 3] = s10, s11, s12, s13
+            o2[j], o2[j + 1], o2[j + 2], o2[j + 3] = s20, s21, s22, s23
+            o3[j], o3[j + 1], o3[j + 2], o3[j + 3] = s30, s31, s32, s33
+        for i in range(m4, m):
+            for c in range(j, j + 4):
+                out[i, c] = _dot(a[i], b[c], zero)
+    for j in range(n4, n):
+        for i in range(m):
+            out[i, j] = _dot(a[i], b[j], zero)
+
+
 # Shared by the three cells -------------------------------------------------------------------
+# Each cell runs in three stages: the input projection of all steps (one product, run by
+# BLAS on the pool's threads), the time loop on pieces of the batch at once (the samples
+# are independent through time, so each thread runs every step for its rows and no step
+# waits for another thread), and the weight gradients (products over all steps, BLAS again).
+@threads.using_blas_threads
 @kernel
 def _input_projection(x, xs, W_x, b_x, gates):
     r"""$a_t = x_t W_x + b_x$ for every step at once (one product over ``T N`` rows),
@@ -90,6 +159,7 @@ def _input_projection(x, xs, W_x, b_x, gates):
             pre[r, k] += b_x[k]
 
 
+@threads.using_blas_threads
 @kernel
 def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad):
     r"""Everything that follows from the pre-activation gradients of all steps:
@@ -125,9 +195,17 @@ def _squash(a, rec, b_h, tanh):
         a[k] = scalar.tanh(v) if tanh else scalar.sigmoid(v)
 
 
+#: Fewest rows of the batch per piece of a time loop (one block of `_rows_dot_rows`).
+ROWS_PER_PIECE = 4
+
+
+def _on_row_pieces(steps, batch, arguments):
+    """``steps(*arguments, start, stop)`` on pieces ``start:stop`` of the batch's rows at
+    once (`atlas.kernels.cpu.threads`)."""
+    threads.run(steps, [arguments + (s, e) for s, e in threads.split(batch, ROWS_PER_PIECE)])
+
+
 # Vanilla RNN ---------------------------------------------------------------------------------
-@threads.using_blas_threads
-@kernel
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     r"""Elman RNN: $h_t = \tanh(x_t W_x + b_x + h_{t-1} W_h + b_h)$, $t = 1..T$.
 
@@ -135,21 +213,25 @@ def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     the states $h_0..h_T$ (the cache backward needs, with ``xs``); ``y`` the outputs
     $h_1..h_T$ batch-first.
     """
-    n, steps, _ = x.shape
-    h = h0.shape[1]
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_rows(h0, hs[0])
-    for t in range(steps):
-        np.dot(hs[t], W_h, hs[t + 1])
-        for i in range(n):
-            new, a = hs[t + 1, i], gates[t, i]
-            for k in range(h):
-                new[k] = scalar.tanh(new[k] + a[k] + b_h[k])
+    _on_row_pieces(_rnn_steps, len(x), (h0, _transposed(W_h), b_h, gates, hs))
     _swap_leading(hs, y, 1)
 
 
-@threads.using_blas_threads
 @kernel
+def _rnn_steps(h0, W_hT, b_h, gates, hs, start, stop):
+    """The time loop of `rnn_forward` for the rows ``start:stop`` of the batch."""
+    h = h0.shape[1]
+    _copy_rows(h0[start:stop], hs[0, start:stop])
+    for t in range(gates.shape[0]):
+        new_rows = hs[t + 1, start:stop]
+        _rows_dot_rows(hs[t, start:stop], W_hT, new_rows)
+        for i in range(stop - start):
+            new, a = new_rows[i], gates[t, start + i]
+            for k in range(h):
+                new[k] = scalar.tanh(new[k] + a[k] + b_h[k])
+
+
 def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, db_h,
                  input_grad):
     r"""BPTT of `rnn_forward`. With $g_t = \partial L / \partial h_t$ (from the output
@@ -161,21 +243,24 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 
     ``dgates (T, N, H)`` receives $\delta_t$; ``dh0`` ends as $\partial L / \partial h_0$.
     """
-    n, steps, h = dy.shape
-    W_hT = _transposed(W_h)
-    _copy_rows(dhT, dh0)
-    for t in range(steps - 1, -1, -1):
-        for i in range(n):
-            d, ht, g_out, g_next = dgates[t, i], hs[t + 1, i], dy[i, t], dh0[i]
-            for k in range(h):
-                d[k] = (g_out[k] + g_next[k]) * (1.0 - ht[k] * ht[k])
-        np.dot(dgates[t], W_hT, dh0)
+    _on_row_pieces(_rnn_steps_back, len(dy), (dy, dhT, hs, W_h, dgates, dh0))
     _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
 
 
-# LSTM ----------------------------------------------------------------------------------------
-@threads.using_blas_threads
 @kernel
+def _rnn_steps_back(dy, dhT, hs, W_h, dgates, dh0, start, stop):
+    """The time loop of `rnn_backward` for the rows ``start:stop`` of the batch."""
+    steps, h = dy.shape[1], dy.shape[2]
+    _copy_rows(dhT[start:stop], dh0[start:stop])
+    for t in range(steps - 1, -1, -1):
+        for i in range(start, stop):
+            d, ht, g_out, g_next = dgates[t, i], hs[t + 1, i], dy[i, t], dh0[i]
+            for k in range(h):
+                d[k] = (g_out[k] + g_next[k]) * (1.0 - ht[k] * ht[k])
+        _rows_dot_rows(dgates[t, start:stop], W_h, dh0[start:stop])
+
+
+# LSTM ----------------------------------------------------------------------------------------
 def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     r"""LSTM over a sequence. With $a_t = x_t W_x + b_x + h_{t-1} W_h + b_h$ split in four:
 
@@ -187,16 +272,22 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     ``gates (T, N, 4H)`` ends holding the activated gates $i, f, g, o$ of every step;
     ``hs, cs (T+1, N, H)`` the hidden and cell states from the initial ones on.
     """
-    n, steps, _ = x.shape
-    h = h0.shape[1]
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_rows(h0, hs[0])
-    _copy_rows(c0, cs[0])
-    rec = np.empty((n, 4 * h), dtype=x.dtype)
-    for t in range(steps):
-        np.dot(hs[t], W_h, rec)
-        for i in range(n):
-            a, r = gates[t, i], rec[i]
+    _on_row_pieces(_lstm_steps, len(x), (h0, c0, _transposed(W_h), b_h, gates, hs, cs))
+    _swap_leading(hs, y, 1)
+
+
+@kernel
+def _lstm_steps(h0, c0, W_hT, b_h, gates, hs, cs, start, stop):
+    """The time loop of `lstm_forward` for the rows ``start:stop`` of the batch."""
+    h = h0.shape[1]
+    _copy_rows(h0[start:stop], hs[0, start:stop])
+    _copy_rows(c0[start:stop], cs[0, start:stop])
+    rec = np.empty((stop - start, 4 * h), dtype=gates.dtype)
+    for t in range(gates.shape[0]):
+        _rows_dot_rows(hs[t, start:stop], W_hT, rec)
+        for i in range(start, stop):
+            a, r = gates[t, i], rec[i - start]
             _squash(a[:2 * h], r[:2 * h], b_h[:2 * h], False)  # input and forget gates
             _squash(a[2 * h:3 * h], r[2 * h:3 * h], b_h[2 * h:3 * h], True)  # candidate g
             _squash(a[3 * h:], r[3 * h:], b_h[3 * h:], False)  # output gate
@@ -206,11 +297,8 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
                 c = fg[k] * c_prev[k] + ig[k] * gg[k]
                 c_new[k] = c
                 h_new[k] = og[k] * scalar.tanh(c)
-    _swap_leading(hs, y, 1)
 
 
-@threads.using_blas_threads
-@kernel
 def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc0, dW_x,
                   dW_h, db_x, db_h, input_grad):
     r"""BPTT of `lstm_forward`. With $g_t = \partial L/\partial h_t$ and the running cell
@@ -230,13 +318,19 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
     ``dgates (T, N, 4H)`` receives $\delta_t$; ``dh0``, ``dc0`` end as the gradients
     with respect to the initial states.
     """
-    n, steps, h = dy.shape
-    W_hT = _transposed(W_h)
-    _copy_rows(dhT, dh0)
-    _copy_rows(dcT, dc0)
+    _on_row_pieces(_lstm_steps_back, len(dy), (dy, dhT, dcT, gates, cs, W_h, dgates, dh0, dc0))
+    _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
+
+
+@kernel
+def _lstm_steps_back(dy, dhT, dcT, gates, cs, W_h, dgates, dh0, dc0, start, stop):
+    """The time loop of `lstm_backward` for the rows ``start:stop`` of the batch."""
+    steps, h = dy.shape[1], dy.shape[2]
+    _copy_rows(dhT[start:stop], dh0[start:stop])
+    _copy_rows(dcT[start:stop], dc0[start:stop])
     for t in range(steps - 1, -1, -1):
         # Row by row, one loop per block of d, each writing a single block: see _squash.
-        for i in range(n):
+        for i in range(start, stop):
             g, d = gates[t, i], dgates[t, i]
             ig, fg, gg, og = g[:h], g[h:2 * h], g[2 * h:3 * h], g[3 * h:]
             di, df, dg, do = d[:h], d[h:2 * h], d[2 * h:3 * h], d[3 * h:]
@@ -255,13 +349,10 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
                 dg[k] = e[k] * ig[k] * (1.0 - gg[k] * gg[k])
             for k in range(h):  # e_{t-1}
                 e[k] *= fg[k]
-        np.dot(dgates[t], W_hT, dh0)
-    _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
+        _rows_dot_rows(dgates[t, start:stop], W_h, dh0[start:stop])
 
 
 # GRU -----------------------------------------------------------------------------------------
-@threads.using_blas_threads
-@kernel
 def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     r"""GRU over a sequence, in PyTorch's form (the reset gate scales the hidden
     projection *with its bias*):
@@ -278,15 +369,21 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     ``gates (T, N, 3H)`` ends holding $r, z, n$; ``hn (T, N, H)`` the hidden projections
     $h_{t-1} W_h^{n} + b_h^{n}$ (the reset gate's gradient needs them).
     """
-    n, steps, _ = x.shape
-    h = h0.shape[1]
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_rows(h0, hs[0])
-    rec = np.empty((n, 3 * h), dtype=x.dtype)
-    for t in range(steps):
-        np.dot(hs[t], W_h, rec)
-        for i in range(n):
-            a, r = gates[t, i], rec[i]
+    _on_row_pieces(_gru_steps, len(x), (h0, _transposed(W_h), b_h, gates, hn, hs))
+    _swap_leading(hs, y, 1)
+
+
+@kernel
+def _gru_steps(h0, W_hT, b_h, gates, hn, hs, start, stop):
+    """The time loop of `gru_forward` for the rows ``start:stop`` of the batch."""
+    h = h0.shape[1]
+    _copy_rows(h0[start:stop], hs[0, start:stop])
+    rec = np.empty((stop - start, 3 * h), dtype=gates.dtype)
+    for t in range(gates.shape[0]):
+        _rows_dot_rows(hs[t, start:stop], W_hT, rec)
+        for i in range(start, stop):
+            a, r = gates[t, i], rec[i - start]
             _squash(a[:2 * h], r[:2 * h], b_h[:2 * h], False)  # reset and update gates
             rg, zg, ng = a[:h], a[h:2 * h], a[2 * h:]
             r_n, b_n = r[2 * h:], b_h[2 * h:]
@@ -299,11 +396,8 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
                 c, z = h_new[k], zg[k]
                 ng[k] = c
                 h_new[k] = (1.0 - z) * c + z * h_prev[k]
-    _swap_leading(hs, y, 1)
 
 
-@threads.using_blas_threads
-@kernel
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
                  db_x, db_h, input_grad):
     r"""BPTT of `gru_forward`. With $g_t = \partial L / \partial h_t$:
@@ -320,14 +414,21 @@ def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0,
     ``dgates (T, N, 3H)`` receives the input-side gradients $[\delta^r, \delta^z,
     \delta^n]$, ``dhgates`` the hidden-side ones $[\delta^r, \delta^z, r \odot \delta^n]$.
     """
-    n, steps, h = dy.shape
-    W_hT = _transposed(W_h)
-    _copy_rows(dhT, dh0)
-    back = np.empty((n, h), dtype=dy.dtype)
+    _on_row_pieces(_gru_steps_back, len(dy), (dy, dhT, gates, hn, hs, W_h, dgates, dhgates,
+                                               dh0))
+    _parameter_gradients(xs, hs, dgates, dhgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
+
+
+@kernel
+def _gru_steps_back(dy, dhT, gates, hn, hs, W_h, dgates, dhgates, dh0, start, stop):
+    """The time loop of `gru_backward` for the rows ``start:stop`` of the batch."""
+    steps, h = dy.shape[1], dy.shape[2]
+    _copy_rows(dhT[start:stop], dh0[start:stop])
+    back = np.empty((stop - start, h), dtype=dy.dtype)
     for t in range(steps - 1, -1, -1):
         # Row by row, one loop per block written (see _squash); g_next holds g_t, then
         # g_t * z.
-        for i in range(n):
+        for i in range(start, stop):
             g, d, d_side = gates[t, i], dgates[t, i], dhgates[t, i]
             rg, zg, ng = g[:h], g[h:2 * h], g[2 * h:]
             dr, dz, dn = d[:h], d[h:2 * h], d[2 * h:]
@@ -349,8 +450,8 @@ def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0,
                 dn_side[k] = rg[k] * dn[k]
             for k in range(h):  # the direct path h_{t-1} -> h_t
                 g_next[k] *= zg[k]
-        np.dot(dhgates[t], W_hT, back)
-        for i in range(n):
+        _rows_dot_rows(dhgates[t, start:stop], W_h, back)
+        for i in range(stop - start):
+            row, extra = dh0[start + i], back[i]
             for k in range(h):
-                dh0[i, k] += back[i, k]
-    _parameter_gradients(xs, hs, dgates, dhgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
+                row[k] += extra[k]
