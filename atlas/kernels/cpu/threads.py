@@ -24,9 +24,11 @@ The pool must not fight BLAS's threads: run inside a training step, OpenBLAS's o
 kept spinning after each product of a dense layer, and the two-convolution network's
 second convolution took 27 ms instead of 14 (two pieces; the step 100 ms instead of 62).
 So the engine's BLAS runs on one thread, except inside the kernels whose few large
-products BLAS splits better than pieces of the batch would (dense layers, the recurrent
-steps: `using_blas_threads`), and its threads go to sleep soon after a product
-(``OPENBLAS_THREAD_TIMEOUT`` below).
+products BLAS splits better than pieces of the batch would (dense layers, the input
+projection and weight gradients of the recurrent layers: `using_blas_threads`), and its
+threads go to sleep soon after a product (``OPENBLAS_THREAD_TIMEOUT`` below). The
+recurrent layers' time loops run on pieces of the batch, each with its own product per
+step (`atlas.kernels.cpu.recurrent`).
 
 The number of threads is what the engine's BLAS was configured with when this module was
 imported (``OPENBLAS_NUM_THREADS``, else the cores); `set_threads` changes it. The BLAS
@@ -105,8 +107,8 @@ def set_threads(n: int):
 
 @contextlib.contextmanager
 def blas_threads():
-    """Let BLAS use the pool's thread count inside the block (for kernels whose products
-    cannot be split into independent pieces: one per time step of a recurrent layer)."""
+    """Let BLAS use the pool's thread count inside the block (for kernels made of a few
+    large products, which BLAS splits better than pieces of the batch would)."""
     _set_blas(_threads)
     try:
         yield
