@@ -7,11 +7,15 @@ import pytest
 
 from atlas.gradcheck import numerical_gradient, relative_error
 from atlas.kernels import cpu
+from atlas.kernels.cpu import recurrent
 
 from .twins import assert_twins_agree
 
 # (N, T, F, H): batch 1, sequence length 1, odd sizes.
-SHAPES = [(1, 1, 1, 1), (1, 4, 3, 2), (3, 1, 2, 5), (2, 5, 3, 3)]
+# (N, T, F, H): batch of 1, single steps, and batches of 6 and 9, which the time loops'
+# 4x4 products cut into a block of four rows and rows left over (and, on more than one
+# thread, into pieces).
+SHAPES = [(1, 1, 1, 1), (1, 4, 3, 2), (3, 1, 2, 5), (2, 5, 3, 3), (6, 3, 2, 5), (9, 2, 3, 3)]
 CELLS = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -126,6 +130,21 @@ def test_bptt_matches_finite_differences_for_every_input(cell, shape, rng):
             continue
         numeric = numerical_gradient(loss, p)
         assert relative_error(g, numeric) < 1e-7, (cell, shape, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (4, 3, 4), (5, 7, 9), (8, 16, 12), (3, 33, 6),
+                                   (13, 256, 1024)])
+def test_rows_dot_rows_is_a_times_b_transposed(m, k, n, dtype, rng):
+    """The per-step product: blocks of four rows by four, and the rows and columns left
+    over, against NumPy."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    recurrent._rows_dot_rows(a, b, out)
+    tolerance = 1e-12 if dtype == np.float64 else 2e-5 * np.sqrt(k)
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.T.astype(np.float64),
+                               rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("cell", CELLS)

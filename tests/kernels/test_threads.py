@@ -4,7 +4,7 @@ come back, and that a kernel gives the same numbers on one thread as on several.
 import numpy as np
 import pytest
 
-from atlas.kernels.cpu import conv, optimizers, pooling, threads
+from atlas.kernels.cpu import conv, optimizers, pooling, recurrent, threads
 
 
 @pytest.fixture
@@ -51,7 +51,8 @@ def test_the_engines_blas_runs_on_one_thread_outside_the_kernels_that_ask_for_mo
 
 
 def _results_on(n, rng_seed):
-    """An SGD step, a max pooling and a strided convolution's gradients on ``n`` threads."""
+    """An SGD step, a max pooling, a strided convolution's gradients and an LSTM's passes on
+    ``n`` threads."""
     rng = np.random.default_rng(rng_seed)
     threads.set_threads(n)
     p = rng.standard_normal(1 << 17).astype(np.float32)
@@ -65,7 +66,24 @@ def _results_on(n, rng_seed):
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty(4, np.float32)
     cols = np.empty(conv.conv_workspace_size(9, 0), np.float32)
     conv.conv2d_backward(dy, x, W, (2, 2), (1, 1), (1, 1), cols, dx, dW, db, True)
-    return p, y, where, dx, dW, db
+    return (p, y, where, dx, dW, db) + _lstm_on_pieces(rng)
+
+
+def _lstm_on_pieces(rng, n=11, steps=4, f=3, h=6):
+    """An LSTM's forward and backward pass, whose time loops run on pieces of the batch."""
+    def r(*shape):
+        return rng.uniform(-0.8, 0.8, shape).astype(np.float32)
+    g = 4 * h
+    x, h0, c0, W_x, W_h, b_x, b_h = r(n, steps, f), r(n, h), r(n, h), r(f, g), r(h, g), \
+        r(g), r(g)
+    xs, gates = np.empty((steps, n, f), np.float32), np.empty((steps, n, g), np.float32)
+    hs, cs = np.empty((steps + 1, n, h), np.float32), np.empty((steps + 1, n, h), np.float32)
+    y = np.empty((n, steps, h), np.float32)
+    recurrent.lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y)
+    dy, dhT, dcT = r(n, steps, h), r(n, h), r(n, h)
+    grads = [np.empty_like(a) for a in (gates, x, h0, c0, W_x, W_h, b_x, b_h)]
+    recurrent.lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, *grads, True)
+    return (y, *grads)
 
 
 def test_kernels_give_the_same_numbers_on_one_thread_and_on_three():
