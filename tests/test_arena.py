@@ -171,3 +171,21 @@ def test_a_steady_state_cuda_step_allocates_nothing_and_reads_back_one_value(fam
     assert steady["allocations"] == 0 and steady["to_device"] == 0, steady
     assert steady["to_host"] == 1, steady  # the loss value; clipping reads nothing back
     assert steady["launches"] <= LAUNCHES[family], steady
+
+
+def test_a_cuda_fit_counts_accuracy_on_the_device(rng):
+    """fit's accuracy stays on the device: a step reads back only its loss, and the count
+    of correct predictions is read once per epoch (without a progress bar)."""
+    from atlas.kernels.cuda.counters import device_work
+
+    model, x, y = _on_cuda("mlp", rng)
+    model.compile("softmax_cross_entropy", Adam(0.01), metrics=("accuracy",))
+    x, y = np.repeat(x, 3, axis=0), np.repeat(y, 3)  # 3 batches of 4
+    model.fit(x, y, epochs=1, batch_size=4, shuffle=False, progress=False)
+    with device_work() as counts:
+        history = model.fit(x, y, epochs=1, batch_size=4, shuffle=False, progress=False)
+    assert counts["to_host"] == 3 + 1, counts
+    assert counts["allocations"] <= 2, counts  # the epoch's counter (and its labels' first)
+    assert 0.0 <= history["accuracy"][0] <= 1.0
+    expected = np.mean(model.predict(x).argmax(axis=1) == y)
+    assert model.evaluate(x, y)["accuracy"] == pytest.approx(expected)

@@ -211,7 +211,8 @@ class Network:
         for epoch in range(epochs):
             start = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
-            total_loss, correct, seen = 0.0, 0, 0
+            total_loss, seen = 0.0, 0
+            hits = _Hits(self.backend) if self.metrics else None
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                        disable=not progress, leave=True, dynamic_ncols=True)
             for step in range(steps):
@@ -220,18 +221,18 @@ class Network:
                 with self._arena.step(_signature(x, len(idx))):
                     xb, yb = self._batch(x, idx, transform), _take(y, idx)
                     value, out = self.train_step(xb, yb)
+                    if hits is not None:
+                        hits.add(out, yb)
                 total_loss += value * len(idx)
                 seen += len(idx)
-                if self.metrics:
-                    correct += _count_correct(self.backend.to_numpy(out), yb)
                 if progress and (step % 20 == 0 or step == steps - 1):
                     postfix = {"loss": f"{total_loss / seen:.4f}"}
-                    if self.metrics:
-                        postfix["acc"] = f"{correct / seen:.4f}"
+                    if hits is not None:
+                        postfix["acc"] = f"{hits.count() / seen:.4f}"
                     bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
             history["loss"].append(total_loss / seen)
-            history["accuracy"].append(correct / seen if self.metrics else None)
+            history["accuracy"].append(hits.count() / seen if hits is not None else None)
             history["lr"].append(self.optimizer.current_lr)
             if validation_data is not None:
                 scores = self.evaluate(*validation_data)
@@ -266,18 +267,19 @@ class Network:
         batch_size = integer(batch_size, "batch_size", "evaluate")
         x, y = self._check_data(x, y)
         n = len(x[0])
-        total, correct = 0.0, 0
+        total = 0.0
+        hits = _Hits(self.backend) if self.metrics else None
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))
             yb = _take(y, idx)
             out = self.forward(self._batch(x, idx), training=False)
             value, _ = self.compute_loss(out, yb)
             total += value * len(idx)
-            if self.metrics:
-                correct += _count_correct(self.backend.to_numpy(out), yb)
+            if hits is not None:
+                hits.add(out, yb)
         scores = {"loss": total / n}
-        if self.metrics:
-            scores["accuracy"] = correct / n
+        if hits is not None:
+            scores["accuracy"] = hits.count() / n
         return scores
 
     def predict(self, x, batch_size=1024):
@@ -453,13 +455,30 @@ def _take(y, idx):
     return [t[idx] for t in y] if isinstance(y, list) else y[idx]
 
 
-def _count_correct(out, y):
-    """Number of correctly classified samples; with sequence labels ``(N, T)`` each sample
-    counts the fraction of its steps predicted correctly (so accuracy is per token)."""
-    labels = y if y.ndim == out.ndim - 1 else y.argmax(axis=-1)
-    hits = np.count_nonzero(out.argmax(axis=-1) == labels)
-    per_sample = labels.size // max(labels.shape[0], 1)
-    return hits if per_sample == 1 else hits / per_sample
+class _Hits:
+    """A running count of correctly classified samples, kept where the model runs: each
+    batch adds to it with the backend's ``count_correct`` kernel, and only `count` copies it
+    to the host (on a GPU, a synchronisation: once per progress-bar refresh, not per step).
+    With sequence labels ``(N, T)`` each sample counts the fraction of its steps predicted
+    correctly (so accuracy is per token)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.total = backend.zeros((1,), np.float64)
+        self.steps_per_sample = 1
+
+    def add(self, out, y):
+        """Add the correct predictions of outputs ``out`` for the targets ``y`` (host: class
+        labels, or one-hot rows)."""
+        labels = y if y.ndim == out.ndim - 1 else y.argmax(axis=-1)
+        self.steps_per_sample = labels.size // max(labels.shape[0], 1)
+        scores = out.reshape(labels.size, out.shape[out.ndim - 1])
+        labels = self.backend.upload(labels.reshape(-1), np.int64)
+        self.backend.kernels.count_correct(scores, labels, self.total)
+
+    def count(self):
+        """The number of correct samples so far (read from the device)."""
+        return float(self.backend.to_numpy(self.total)[0]) / self.steps_per_sample
 
 
 def name_layers(layers):

@@ -104,3 +104,17 @@ def test_loss_cuda_twins(rng):
     assert_twins_agree("kl_divergence", p, q, 1.0, np.empty(11))
     assert_twins_agree("js_divergence", p, q, 1.0, np.empty(11))
     assert cpu.squared_error(y, t, 1.0, np.empty(11)) == pytest.approx(((y - t) ** 2).sum())
+
+
+def test_count_correct_adds_the_rows_whose_argmax_is_the_label(rng):
+    scores = np.array([[0.1, 0.7, 0.2], [2.0, 2.0, 1.0], [0.0, -1.0, 3.0], [5.0, 1.0, 0.0]],
+                      np.float32)
+    total = np.array([10.0])
+    cpu.count_correct(scores, np.array([1, 1, 2, 1]), total)  # a tie goes to the first
+    assert total[0] == 12.0
+    scores = rng.standard_normal((37, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, 37)
+    total = np.zeros(1)
+    cpu.count_correct(scores, labels, total)
+    assert total[0] == np.count_nonzero(scores.argmax(1) == labels)
+    assert_twins_agree("count_correct", scores, labels, np.array([3.0]))

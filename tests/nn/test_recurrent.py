@@ -74,6 +74,8 @@ def test_stacked_language_model_trains_summarises_and_reloads(tmp_path, rng):
     history = model.fit(tokens, targets, epochs=3, batch_size=8, progress=False)
     assert history["loss"][-1] < history["loss"][0]
     assert 0.0 <= history["accuracy"][-1] <= 1.0
+    per_token = np.mean(model.predict(tokens).argmax(axis=-1) == targets)  # accuracy per token
+    assert model.evaluate(tokens, targets)["accuracy"] == pytest.approx(per_token)
     again = atlas.load(model.save(tmp_path / "lm.npz"))
     assert again.metadata == {"note": "test"}
     np.testing.assert_array_equal(again.predict(tokens), model.predict(tokens))

@@ -32,6 +32,7 @@ from atlas.kernels.cpu.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cpu.losses import (
     absolute_error,
     binary_cross_entropy,
+    count_correct,
     huber,
     js_divergence,
     kl_divergence,

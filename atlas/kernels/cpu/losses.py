@@ -193,3 +193,22 @@ def js_divergence(target, pred, scale, dpred):
         total += term
         dpred[i] = 0.5 * scale * math.log(q / m)
     return 0.5 * total * scale
+
+
+# The classification metric -------------------------------------------------------------------
+@kernel
+def count_correct(scores, labels, total):
+    r"""``total[0] += `` the number of rows $i$ of ``scores (R, K)`` whose largest entry
+    is at ``labels[i]`` (the first of equal largest entries, as ``argmax``): the correct
+    predictions of a batch. A running total in an array, so that on a GPU it stays on the
+    device from step to step and is read once when it is shown (`Network.fit`)."""
+    rows, k = scores.shape
+    hits = 0
+    for i in range(rows):
+        row = scores[i]
+        best = 0
+        for j in range(1, k):
+            if row[j] > row[best]:
+                best = j
+        hits += best == labels[i]
+    total[0] += hits

@@ -43,6 +43,7 @@ from atlas.kernels.cuda.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cuda.losses import (
     absolute_error,
     binary_cross_entropy,
+    count_correct,
     huber,
     js_divergence,
     kl_divergence,

@@ -170,3 +170,21 @@ def kl_divergence(target, pred, scale, dpred):
 
 def js_divergence(target, pred, scale, dpred):
     return 0.5 * scale * _run(_js_divergence, pred.size, target, pred, scale, dpred)
+
+
+@cuda.jit
+def _count_correct(scores, labels, total):
+    i = cuda.grid(1)
+    if i < scores.shape[0]:
+        best = 0
+        for j in range(1, scores.shape[1]):
+            if scores[i, j] > scores[i, best]:
+                best = j
+        if best == labels[i]:
+            cuda.atomic.add(total, 0, 1.0)
+
+
+def count_correct(scores, labels, total):
+    """One thread per row adds one to the device's ``total[0]`` when the row's argmax is its
+    label; nothing is copied back."""
+    _count_correct[blocks(scores.shape[0]), THREADS](scores, labels, total)
