@@ -91,6 +91,7 @@ def signatures(f):
         "_huber": (v, v, f, f, v, acc),
         "_kl_divergence": (v, v, f, v, acc),
         "_js_divergence": (v, v, f, v, acc),
+        "_count_correct": (m, types.int64[::1], acc),
         "_sgd_step": (v, v, v, f, f, b, f),
         "_rmsprop_step": (v, v, v, f, f, f, f),
         "_adagrad_step": (v, v, v, f, f, f),
