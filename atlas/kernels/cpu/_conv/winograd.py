@@ -191,45 +191,10 @@ def filter_transform_adjoint(dU, G, dW):
 def weighted_sum(coefs, src, starts, dst, at, n, accumulate):
     r"""``dst[at + v] = sum_k coefs[k] * src[starts[k] + v]`` for ``v < n`` (``+=`` when
     ``accumulate``): every transform below is made of these, over flat buffers in which
-    each term is one contiguous run of ``n`` values.
-
-    Terms with a zero coefficient are skipped (14 of the 36 entries of $B^\top$ are zero,
-    6 of the 24 of $A^\top$ for $r = 3$), and the sum is written out for up to four
-    nonzero terms and for all `ALPHA`, so that each value of ``dst`` is stored once and the
-    loop vectorises; other counts (the rows of $G$ for $r = 5$) take a pass per term.
-    Measured against the six-term sum for every row (forward+backward, one thread,
-    interleaved): ResNet-20's 16-, 32- and 64-channel convolutions 0.85-0.98, 0.91-0.95 and
-    0.95-0.99 of the time, the 5x5 32 -> 64 convolution 0.96-0.97. The zero coefficient
-    of a missing term must have ``coefs``' dtype: a float64 ``0.0`` turned the float32 sum
-    into float64 and made it slower than before.
-    """
+    each term is one contiguous run of ``n`` values. With `ALPHA` terms the sum is written
+    out, so that each value of ``dst`` is stored once and the loop vectorises."""
     out = dst[at:at + n]  # views indexed from 0: no negative-index checks in the loops
-    terms = i0 = i1 = i2 = i3 = 0  # how many nonzero coefficients, and the first four
-    for k in range(coefs.size):
-        if coefs[k] != 0.0:
-            if terms == 0:
-                i0 = k
-            elif terms == 1:
-                i1 = k
-            elif terms == 2:
-                i2 = k
-            else:
-                i3 = k
-            terms += 1
-    if terms <= 4:
-        nil = coefs[0] - coefs[0]  # the coefficient of a missing term: 0 in coefs' dtype
-        k0, k1 = coefs[i0] if terms > 0 else nil, coefs[i1] if terms > 1 else nil
-        k2, k3 = coefs[i2] if terms > 2 else nil, coefs[i3] if terms > 3 else nil
-        t0, t1 = src[starts[i0]:starts[i0] + n], src[starts[i1]:starts[i1] + n]
-        t2, t3 = src[starts[i2]:starts[i2] + n], src[starts[i3]:starts[i3] + n]
-        if accumulate:
-            for v in range(n):
-                out[v] += k0 * t0[v] + k1 * t1[v] + k2 * t2[v] + k3 * t3[v]
-        else:
-            for v in range(n):
-                out[v] = k0 * t0[v] + k1 * t1[v] + k2 * t2[v] + k3 * t3[v]
-        return
-    if coefs.size == ALPHA and terms > 4:
+    if coefs.size == ALPHA:
         k0, k1, k2, k3, k4, k5 = coefs[0], coefs[1], coefs[2], coefs[3], coefs[4], coefs[5]
         t0, t1, t2 = src[starts[0]:starts[0] + n], src[starts[1]:starts[1] + n], src[starts[2]:starts[2] + n]
         t3, t4, t5 = src[starts[3]:starts[3] + n], src[starts[4]:starts[4] + n], src[starts[5]:starts[5] + n]
@@ -246,9 +211,8 @@ def weighted_sum(coefs, src, starts, dst, at, n, accumulate):
         zero(out)
     for k in range(coefs.size):
         coef, term = coefs[k], src[starts[k]:starts[k] + n]
-        if coef != 0.0:
-            for v in range(n):
-                out[v] += coef * term[v]
+        for v in range(n):
+            out[v] += coef * term[v]
 
 
 @kernel
