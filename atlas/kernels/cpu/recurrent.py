@@ -9,8 +9,8 @@ stacked pre-activations: ``H`` for the RNN, ``4H`` for the LSTM (gates $i, f, g,
 
 Inside, the kernels work *time-major*: ``xs (T, N, F)``, ``hs (T+1, N, H)`` (``hs[0]`` is
 the initial state) and ``gates (T, N, G)``. Each step then reads and writes contiguous
-``(N, ·)`` matrices, which BLAS multiplies directly, and after the time loop the weight
-gradients are one product over all ``T N`` rows:
+``(N, ·)`` matrices (and a piece of the batch, contiguous rows of them), and after the
+time loop the weight gradients are one product over all ``T N`` rows:
 
 $$
 \frac{\partial L}{\partial W_x} = \sum_t x_t^\top \delta_t = X^\top \Delta, \qquad
@@ -31,7 +31,7 @@ from atlas.kernels.cpu.dense import _column_sums
 from atlas.kernels.jit import kernel
 
 
-# Layout helpers ------------------------------------------------------------------------------
+# Layout helpers and the step's product --------------------------------------------------------
 @kernel
 def _rows(a):
     """The ``(T, N, K)`` array ``a`` as a ``(T N, K)`` matrix (a view)."""
