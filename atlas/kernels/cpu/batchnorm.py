@@ -74,7 +74,7 @@ def _train_forward(x, gamma, beta, eps, momentum, running_mean, running_var, y, 
 @kernel
 def _row_sum(row):
     """The sum of a 1-D array, in its dtype."""
-    total = row[0] - row[0]
+    total = row.dtype.type(0)
     for k in range(row.size):
         total += row[k]
     return total
@@ -116,7 +116,7 @@ def _backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, first, last):
         sum_dy_xhat = 0.0
         for i in range(n):
             grad, normalised = dy[i, j], xhat[i, j]
-            part = part_xhat = grad[0] - grad[0]
+            part = part_xhat = grad.dtype.type(0)
             for k in range(s):
                 part += grad[k]
                 part_xhat += grad[k] * normalised[k]

@@ -74,9 +74,9 @@ def _transposed(a):
 
 
 @kernel
-def _dot(u, v, zero):
-    """The dot product of two 1-D arrays (``zero``: 0 in their dtype)."""
-    total = zero
+def _dot(u, v):
+    """The dot product of two 1-D arrays, in their dtype."""
+    total = u.dtype.type(0)
     for k in range(u.size):
         total += u[k] * v[k]
     return total
@@ -101,7 +101,7 @@ def _rows_dot_rows(a, b, out):
     """
     m, n = a.shape[0], b.shape[0]
     m4, n4 = m - m % 4, n - n % 4
-    zero = np.zeros(1, dtype=out.dtype)[0]
+    zero = out.dtype.type(0)
     for j in range(0, n4, 4):
         b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
         for i in range(0, m4, 4):
@@ -134,10 +134,10 @@ def _rows_dot_rows(a, b, out):
             o3[j], o3[j + 1], o3[j + 2], o3[j + 3] = s30, s31, s32, s33
         for i in range(m4, m):
             for c in range(j, j + 4):
-                out[i, c] = _dot(a[i], b[c], zero)
+                out[i, c] = _dot(a[i], b[c])
     for j in range(n4, n):
         for i in range(m):
-            out[i, j] = _dot(a[i], b[j], zero)
+            out[i, j] = _dot(a[i], b[j])
 
 
 # Shared by the three cells -------------------------------------------------------------------
