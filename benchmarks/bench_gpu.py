@@ -4,6 +4,9 @@ launches, device allocations and host round trips.
     python benchmarks/bench_gpu.py                     # on a machine with an NVIDIA GPU
     NUMBA_ENABLE_CUDASIM=1 python benchmarks/bench_gpu.py --counts --tiny
                                                        # counts only, in the simulator
+    python benchmarks/bench_gpu.py --products          # the matrix products alone, for
+                                                       # several tilings of the blocked kernel
+    python benchmarks/bench_gpu.py --launch            # what one kernel launch costs the host
 
 Timings: median of ``--repeats`` steps after warm-up, data already on the device, float32;
 PyTorch with TF32 off. Counts: one steady-state step (after two warm-up steps) of each
@@ -21,6 +24,10 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--repeats", type=int, default=20)
 parser.add_argument("--counts", action="store_true", help="only count launches, allocations "
                     "and host copies per step (works in the CUDA simulator)")
+parser.add_argument("--products", action="store_true", help="time the matrix products of the "
+                    "issue's table (and the dense layer's backward shapes) for several tilings")
+parser.add_argument("--launch", action="store_true", help="host time of one kernel launch, "
+                    "through numba-cuda's dispatcher and through the compiled kernel's own launch")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
@@ -171,7 +178,147 @@ def time_steps(tiny):
         print(line, flush=True)
 
 
+#: Tilings ``(bm, bn, bk, tm, tn)`` of the register-blocked product tried by ``--products``.
+TILINGS = [(64, 64, 16, 4, 4), (64, 64, 8, 4, 4), (128, 64, 8, 8, 4), (128, 128, 8, 8, 8),
+           (128, 128, 16, 8, 8)]
+#: ``(m, k, n, trans_a, trans_b, label)``: c (m, n) = op(a) (m, k) op(b) (k, n).
+PRODUCTS = [(4096, 4096, 4096, False, False, "4096^3"),
+            (64, 3136, 1024, False, False, "dense forward x W"),
+            (3136, 64, 1024, True, False, "dense dW = x^T dy"),
+            (64, 1024, 3136, False, True, "dense dx = dy W^T")]
+
+
+def event_median(run, repeats):
+    """Median milliseconds of ``run()`` between two CUDA events, after two warm-up calls."""
+    from numba import cuda
+
+    run()
+    run()
+    times = []
+    for _ in range(repeats):
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        times.append(cuda.event_elapsed_time(start, end))
+    return statistics.median(times)
+
+
+def time_products():
+    from atlas.kernels.cuda import dense
+
+    try:
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        has_torch = torch.cuda.is_available()
+    except ImportError:
+        has_torch = False
+    rng = np.random.default_rng(0)
+    kernels = {t: dense._make_blocked_matmul(np.float32, t) for t in TILINGS}
+    print("matrix products, float32, medians of CUDA-event times; error = |c - c64| / |c64| "
+          "against the float64 product")
+    for product in PRODUCTS:
+        time_product(*product, rng, kernels, torch if has_torch else None)
+
+
+def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
+    """One row group of ``--products``: the shipped product, each tiling, cuBLAS."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import dense
+    from atlas.kernels.cuda.launch import blocks, fill
+
+    a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
+    exact = (a.astype(np.float64).T if trans_a else a.astype(np.float64)) @ \
+        (b.astype(np.float64).T if trans_b else b.astype(np.float64))
+    da, db = cuda.to_device(a), cuda.to_device(b)
+    c = cuda.device_array((m, n), np.float32)
+    flops = 2.0 * m * n * k
+    repeats = 10 if flops > 1e10 else args.repeats
+    rows = [("atlas matmul (as shipped)", lambda: dense.matmul(da, db, c, trans_a, trans_b))]
+    for tiling, kernel in kernels.items():
+        bm, bn, bk, tm, tn = tiling
+        grid = ((n + bn - 1) // bn, (m + bm - 1) // bm)
+        threads = (bm // tm) * (bn // tn)
+        rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
+                     lambda kernel=kernel, grid=grid, threads=threads:
+                     kernel[grid, threads](da, db, c, trans_a, trans_b)))
+    print(f"  {label} ({m}x{k}x{n})", flush=True)
+    for name, run in rows:
+        fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written
+        ms = event_median(run, repeats)
+        got = c.copy_to_host()
+        error = np.linalg.norm(got - exact) / np.linalg.norm(exact)
+        print(f"    {name:30s} {1e3 * ms:9.1f} us  {flops / ms / 1e9:6.2f} TFLOP/s  "
+              f"error {error:.1e}", flush=True)
+    if torch is not None:
+        ta, tb = torch.tensor(a).cuda(), torch.tensor(b).cuda()
+        ta, tb = (ta.t() if trans_a else ta), (tb.t() if trans_b else tb)
+        ms = event_median(lambda: torch.matmul(ta, tb), repeats)
+        print(f"    {'torch (cuBLAS, TF32 off)':30s} {1e3 * ms:9.1f} us  "
+              f"{flops / ms / 1e9:6.2f} TFLOP/s", flush=True)
+
+
+def time_launches(count=3000):
+    """Host microseconds per launch of a small kernel, by the paths numba-cuda offers."""
+    from numba import cuda
+    from numba.cuda.core import config
+
+    from atlas.kernels.cuda.launch import accumulate, fill
+
+    a = cuda.device_array(1000, np.float32)
+    t2, p2 = cuda.device_array((10, 100), np.float32), cuda.device_array((10, 100), np.float32)
+    fill[4, 256](a, 0.0)
+    accumulate[4, 256](t2, p2)
+    cuda.synchronize()
+
+    def per_launch(run):
+        run()
+        cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(count):
+            run()
+        host = time.perf_counter() - start
+        cuda.synchronize()
+        return 1e6 * host / count, 1e6 * (time.perf_counter() - start) / count
+
+    from numba.cuda.cudadrv import driver
+    stream = driver._to_core_stream(0)
+    fill_kernel = next(iter(fill.overloads.values()))
+    accumulate_kernel = next(iter(accumulate.overloads.values()))
+    rows = [("fill[4, 256](a, 0.0)", lambda: fill[4, 256](a, 0.0)),
+            ("accumulate[4, 256](t, p)", lambda: accumulate[4, 256](t2, p2))]
+    print(f"host time per launch, {count} launches (us; with the final synchronisation)")
+    for warnings_on in (1, 0):
+        config.CUDA_LOW_OCCUPANCY_WARNINGS = warnings_on
+        for name, run in rows:
+            host, total = per_launch(run)
+            print(f"  dispatcher, low-occupancy warnings {warnings_on}: {name:26s} "
+                  f"{host:6.1f} ({total:6.1f})", flush=True)
+    for name, kernel, kargs in (("fill", fill_kernel, (a, 0.0)),
+                                ("accumulate", accumulate_kernel, (t2, p2))):
+        host, total = per_launch(lambda kernel=kernel, kargs=kargs:
+                                 kernel.launch(kargs, (4, 1, 1), (256, 1, 1), stream, 0))
+        print(f"  compiled kernel's launch(): {name:34s} {host:6.1f} ({total:6.1f})",
+              flush=True)
+    try:
+        import torch
+        x = torch.zeros(1000, device="cuda")
+        host, total = per_launch(lambda: x.fill_(0.0))
+        print(f"  torch x.fill_(0.0){'':38s} {host:6.1f} ({total:6.1f})")
+    except (ImportError, RuntimeError):
+        pass
+
+
 def main():
+    if args.launch:
+        time_launches()
+        return
+    if args.products:
+        time_products()
+        return
     if args.counts or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         count_steps(args.tiny)
     else:

@@ -68,59 +68,70 @@ BLOCKED_THREADS = (BM // TM) * (BN // TN)
 BLOCKED_MIN = 64
 
 
-@cuda.jit(device=True)
-def _stage(tile, src, k_major, start, limit, k, k_total, t):
-    """``tile[kk, r]`` = the operand's value at index ``k + kk`` of the sum and
-    ``start + r`` of the output (zero past ``limit`` or ``k_total``), for ``src`` stored
-    ``(K, ·)`` (``k_major``) or ``(·, K)``. Each of the block's threads copies
-    ``tile.size / 256`` values, consecutive threads along ``src``'s contiguous axis."""
-    width = tile.shape[1]
-    for e in range(t, width * BK, BLOCKED_THREADS):
-        if k_major:
-            kk, r = e // width, e % width
-        else:
-            r, kk = e // BK, e % BK
-        if start + r < limit and k + kk < k_total:
-            tile[kk, r] = src[k + kk, start + r] if k_major else src[start + r, k + kk]
-        else:
-            tile[kk, r] = 0
+def _make_stage(bk, threads):
+    """The tile-staging device function for tiles ``bk`` deep, copied by ``threads``."""
+
+    @cuda.jit(device=True)
+    def stage(tile, src, k_major, start, limit, k, k_total, t):
+        """``tile[kk, r]`` = the operand's value at index ``k + kk`` of the sum and
+        ``start + r`` of the output (zero past ``limit`` or ``k_total``), for ``src``
+        stored ``(K, ·)`` (``k_major``) or ``(·, K)``. Each of the block's threads copies
+        ``tile.size / threads`` values, consecutive threads along ``src``'s contiguous
+        axis."""
+        width = tile.shape[1]
+        for e in range(t, width * bk, threads):
+            if k_major:
+                kk, r = e // width, e % width
+            else:
+                r, kk = e // bk, e % bk
+            if start + r < limit and k + kk < k_total:
+                tile[kk, r] = src[k + kk, start + r] if k_major else src[start + r, k + kk]
+            else:
+                tile[kk, r] = 0
+
+    return stage
 
 
-def _make_blocked_matmul(dtype):
-    """The register-blocked product for one floating type (see the module's docstring)."""
+def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
+    """The register-blocked product for one floating type and one tiling ``(bm, bn, bk,
+    tm, tn)`` (see the module's docstring); it runs ``(bm // tm) * (bn // tn)`` threads a
+    block."""
+    bm, bn, bk, tm, tn = tiles
+    threads = (bm // tm) * (bn // tn)
+    stage = _make_stage(bk, threads)
 
     @cuda.jit
     def matmul_blocked(a, b, c, trans_a, trans_b):
-        tile_a = cuda.shared.array((BK, BM), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
-        tile_b = cuda.shared.array((BK, BN), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
-        acc = cuda.local.array((TM, TN), dtype)
-        a_frag = cuda.local.array(TM, dtype)
-        b_frag = cuda.local.array(TN, dtype)
+        tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
+        tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
+        acc = cuda.local.array((tm, tn), dtype)
+        a_frag = cuda.local.array(tm, dtype)
+        b_frag = cuda.local.array(tn, dtype)
         t = cuda.threadIdx.x
-        ty, tx = t // (BN // TN), t % (BN // TN)
-        row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
+        ty, tx = t // (bn // tn), t % (bn // tn)
+        row0, col0 = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn
         m, n = c.shape
         k_total = a.shape[0] if trans_a else a.shape[1]
-        for i in range(TM):
-            for j in range(TN):
+        for i in range(tm):
+            for j in range(tn):
                 acc[i, j] = 0
-        for k in range(0, k_total, BK):
-            _stage(tile_a, a, trans_a, row0, m, k, k_total, t)  # a (K, M) when transposed
-            _stage(tile_b, b, not trans_b, col0, n, k, k_total, t)  # b (K, N) when not
+        for k in range(0, k_total, bk):
+            stage(tile_a, a, trans_a, row0, m, k, k_total, t)  # a (K, M) when transposed
+            stage(tile_b, b, not trans_b, col0, n, k, k_total, t)  # b (K, N) when not
             cuda.syncthreads()
-            for kk in range(BK):
-                for i in range(TM):
-                    a_frag[i] = tile_a[kk, ty * TM + i]
-                for j in range(TN):
-                    b_frag[j] = tile_b[kk, tx * TN + j]
-                for i in range(TM):
-                    for j in range(TN):
+            for kk in range(bk):
+                for i in range(tm):
+                    a_frag[i] = tile_a[kk, ty * tm + i]
+                for j in range(tn):
+                    b_frag[j] = tile_b[kk, tx * tn + j]
+                for i in range(tm):
+                    for j in range(tn):
                         acc[i, j] += a_frag[i] * b_frag[j]
             cuda.syncthreads()
-        for i in range(TM):
-            row = row0 + ty * TM + i
-            for j in range(TN):
-                col = col0 + tx * TN + j
+        for i in range(tm):
+            row = row0 + ty * tm + i
+            for j in range(tn):
+                col = col0 + tx * tn + j
                 if row < m and col < n:
                     c[row, col] = acc[i, j]
 
