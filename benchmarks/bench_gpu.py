@@ -28,6 +28,9 @@ parser.add_argument("--products", action="store_true", help="time the matrix pro
                     "issue's table (and the dense layer's backward shapes) for several tilings")
 parser.add_argument("--launch", action="store_true", help="host time of one kernel launch, "
                     "through numba-cuda's dispatcher and through the compiled kernel's own launch")
+parser.add_argument("--profile", action="store_true", help="GPU time of each kernel in a "
+                    "training step (CUDA events around every launch, the GPU held busy first so "
+                    "that the launches queue up and the events time the kernels alone)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
@@ -237,14 +240,14 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     c = cuda.device_array((m, n), np.float32)
     flops = 2.0 * m * n * k
     repeats = 10 if flops > 1e10 else args.repeats
-    rows = [("atlas matmul (as shipped)", lambda: dense.matmul(da, db, c, trans_a, trans_b))]
+    rows = [("atlas matmul (split-K)", lambda: dense.matmul(da, db, c, trans_a, trans_b))]
     for tiling, kernel in kernels.items():
         bm, bn, bk, tm, tn = tiling
         grid = ((n + bn - 1) // bn, (m + bm - 1) // bm)
         threads = (bm // tm) * (bn // tn)
         rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
                      lambda kernel=kernel, grid=grid, threads=threads:
-                     kernel[grid, threads](da, db, c, trans_a, trans_b)))
+                     kernel[grid, threads](da, db, c.reshape(1, m, n), trans_a, trans_b, k)))
     print(f"  {label} ({m}x{k}x{n})", flush=True)
     for name, run in rows:
         fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written
@@ -312,9 +315,89 @@ def time_launches(count=3000):
         pass
 
 
+def profile_steps(tiny, steps=5):
+    """Per family: the kernels of a training step by GPU time, with the step's wall time."""
+    from collections import defaultdict
+
+    from numba import cuda
+    from numba.cuda.dispatcher import _LaunchConfiguration
+
+    @cuda.jit
+    def hold(microseconds):  # keeps the GPU busy while the host queues a step's launches
+        for _ in range(microseconds):
+            cuda.nanosleep(1000)
+
+    original = _LaunchConfiguration.__call__
+    records = []
+
+    def timed(self, *launch_args):
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        original(self, *launch_args)
+        end.record()
+        records.append((self.dispatcher.py_func.__name__, start, end))
+
+    for label, model, x, y in models(tiny):
+        step = step_of(model, x, y)
+        step()
+        step()
+        hold[1, 1](10)
+        cuda.synchronize()
+        wall = time.perf_counter()
+        for _ in range(steps):
+            step()
+        cuda.synchronize()
+        wall = (time.perf_counter() - wall) / steps
+        records.clear()
+        hold[1, 1](60_000)
+        _LaunchConfiguration.__call__ = timed
+        try:
+            for _ in range(steps):
+                step()
+        finally:
+            _LaunchConfiguration.__call__ = original
+        cuda.synchronize()
+        totals, counts = defaultdict(float), defaultdict(int)
+        for name, start, end in records[1:]:  # records[0] is the hold
+            totals[name] += cuda.event_elapsed_time(start, end) / steps
+            counts[name] += 1
+        busy = sum(totals.values())
+        print(f"  {label}: step {1e3 * wall:.2f} ms wall, kernels {1e3 * busy:.0f} us of GPU time "
+              f"in {sum(counts.values()) // steps} launches", flush=True)
+        for name in sorted(totals, key=totals.get, reverse=True)[:12]:
+            print(f"    {name:34s} {1e3 * totals[name]:8.1f} us  x{counts[name] // steps}")
+
+
+def profile_launch(count=3000):
+    """Where the host time of ``kernel.launch`` goes (cProfile, by own time)."""
+    import cProfile
+    import pstats
+
+    from numba import cuda
+    from numba.cuda.cudadrv import driver
+
+    from atlas.kernels.cuda.launch import accumulate
+
+    t2, p2 = cuda.device_array((10, 100), np.float32), cuda.device_array((10, 100), np.float32)
+    accumulate[4, 256](t2, p2)
+    kernel = next(iter(accumulate.overloads.values()))
+    stream = driver._to_core_stream(0)
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(count):
+        kernel.launch((t2, p2), (4, 1, 1), (256, 1, 1), stream, 0)
+    profile.disable()
+    cuda.synchronize()
+    pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+
+
 def main():
+    if args.profile:
+        profile_steps(args.tiny)
+        return
     if args.launch:
         time_launches()
+        profile_launch()
         return
     if args.products:
         time_products()

@@ -4,26 +4,30 @@
 # then the CUDA tests on the real device. Every part has its own time limit, so one that
 # hangs or fails leaves the others' output; logs go to $OUT (or /tmp/atlas-gpu).
 #
-#     bash benchmarks/gpu_session.sh
+#     bash benchmarks/gpu_session.sh                  # every part
+#     PARTS="products profile" bash benchmarks/gpu_session.sh
 set -u
 out=${OUT:-/tmp/atlas-gpu}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 py=${PYTHON:-python3}
+parts=" ${PARTS:-versions launch products profile steps tests} "
 part() {  # part SECONDS NAME COMMAND...: run with a limit, log to $out/NAME.txt
     local limit=$1 name=$2
     shift 2
+    [[ $parts == *" $name "* ]] || return 0
     echo "=== $name ($(date +%T), limit ${limit}s)"
     timeout "$limit" "$@" > "$out/$name.txt" 2>&1
     echo "=== $name: exit $? after ${SECONDS}s in all"
-    tail -n 40 "$out/$name.txt"
+    tail -n 60 "$out/$name.txt"
 }
 part 30 versions bash -c "nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem \
     --format=csv; nproc; $py -c 'import numpy, numba, numba_cuda, torch; \
 print(numpy.__version__, numba.__version__, numba_cuda.__version__, torch.__version__)'"
 part 60 launch "$py" benchmarks/bench_gpu.py --launch
 part 120 products "$py" benchmarks/bench_gpu.py --products
+part 120 profile "$py" benchmarks/bench_gpu.py --profile
 part 150 steps "$py" benchmarks/bench_gpu.py
-part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider -k "cuda or twin or blocked" \
+part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider -k "cuda or twin or blocked or split" \
     tests/kernels tests/test_arena.py tests/nn/test_sequential.py tests/nn/test_recurrent.py \
     tests/nn/test_graph.py tests/models/test_gan.py tests/models/test_autoencoder.py

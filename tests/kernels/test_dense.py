@@ -82,3 +82,27 @@ def test_the_register_blocked_cuda_product_matches_numpy_for_every_transpose_fla
             expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
             np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5,
                                        err_msg=f"trans_a={trans_a} trans_b={trans_b}")
+
+
+@pytest.mark.parametrize("m, n, k", [(5, 7, 300), (64, 66, 300), (1, 3, 200)])
+def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, n, k, rng):
+    """Split-K: too few output blocks to fill a GPU, so the sum is cut into slices that
+    separate blocks add up, then one kernel adds the slices."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import dense as gpu_dense
+
+    blocked = min(m, n) >= gpu_dense.BLOCKED_MIN
+    tile = (gpu_dense.BM, gpu_dense.BN, gpu_dense.BK) if blocked else (gpu_dense.TILE,) * 3
+    grid_blocks = -(-m // tile[0]) * -(-n // tile[1])
+    assert gpu_dense._slices(grid_blocks, k, tile[2]) > 1
+    flags = [(False, False), (True, True)] if blocked else [(False, False), (False, True),
+                                                            (True, False), (True, True)]
+    for trans_a, trans_b in flags:
+        a = rng.standard_normal((k, m) if trans_a else (m, k))
+        b = rng.standard_normal((n, k) if trans_b else (k, n))
+        c = cuda.device_array((m, n), np.float64)
+        gpu_dense.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
+        expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
+        np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
+                                   err_msg=f"trans_a={trans_a} trans_b={trans_b}")

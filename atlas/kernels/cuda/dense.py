@@ -13,12 +13,18 @@ $B^\top$ without copying (all the backward pass needs):
   instead of one, and the loads from global memory are coalesced for every transpose
   flag (consecutive threads read consecutive addresses of the operand as it is stored).
   Accumulators have the arrays' type (float32 products accumulate in float32).
+
+Either kernel cuts a long sum into slices when its output alone would leave the GPU idle
+(split-K): the dense layer's ``(64, 3136) x (3136, 1024)`` is 16 blocks of 64 x 64
+outputs, a GPU runs hundreds at once, so each block of slice ``z`` sums only its part of
+``K`` into ``partial[z]`` and one more kernel adds the slices, in a fixed order (the
+result does not depend on which block finished first).
 """
 
 import numpy as np
 from numba import cuda
 
-from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 
 TILE = 16
 
@@ -27,18 +33,21 @@ def _make_matmul(dtype):
     """Compile-time dtype of the shared tiles: one matmul kernel per floating type."""
 
     @cuda.jit
-    def matmul(a, b, c, trans_a, trans_b):
-        # c (M, N) = op(a) (M, K) @ op(b) (K, N), op = transpose when the flag is set.
+    def matmul(a, b, c, trans_a, trans_b, chunk):
+        # c[z] (M, N) = op(a) (M, K) @ op(b) (K, N) over the slice z * chunk <= k < (z + 1)
+        # * chunk of the sum (z = blockIdx.z), op = transpose when the flag is set.
         tile_a = cuda.shared.array((TILE, TILE), dtype)
         tile_b = cuda.shared.array((TILE, TILE), dtype)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
-        m, n = c.shape
-        k_total = a.shape[0] if trans_a else a.shape[1]
+        z = cuda.blockIdx.z
+        m, n = c.shape[1], c.shape[2]
+        k_begin = z * chunk
+        k_total = min(k_begin + chunk, a.shape[0] if trans_a else a.shape[1])
         acc = 0.0
-        for start in range(0, k_total, TILE):
+        for start in range(k_begin, k_total, TILE):
             k = start + tx
             if row < m and k < k_total:
                 tile_a[ty, tx] = a[k, row] if trans_a else a[row, k]
@@ -54,7 +63,7 @@ def _make_matmul(dtype):
                 acc += tile_a[ty, kk] * tile_b[kk, tx]
             cuda.syncthreads()
         if row < m and col < n:
-            c[row, col] = acc
+            c[z, row, col] = acc
 
     return matmul
 
@@ -101,7 +110,7 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
     stage = _make_stage(bk, threads)
 
     @cuda.jit
-    def matmul_blocked(a, b, c, trans_a, trans_b):
+    def matmul_blocked(a, b, c, trans_a, trans_b, chunk):
         tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
         tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
         acc = cuda.local.array((tm, tn), dtype)
@@ -109,13 +118,14 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
         b_frag = cuda.local.array(tn, dtype)
         t = cuda.threadIdx.x
         ty, tx = t // (bn // tn), t % (bn // tn)
-        row0, col0 = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn
-        m, n = c.shape
-        k_total = a.shape[0] if trans_a else a.shape[1]
+        row0, col0, z = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, cuda.blockIdx.z
+        m, n = c.shape[1], c.shape[2]
+        k_begin = z * chunk
+        k_total = min(k_begin + chunk, a.shape[0] if trans_a else a.shape[1])
         for i in range(tm):
             for j in range(tn):
                 acc[i, j] = 0
-        for k in range(0, k_total, bk):
+        for k in range(k_begin, k_total, bk):
             stage(tile_a, a, trans_a, row0, m, k, k_total, t)  # a (K, M) when transposed
             stage(tile_b, b, not trans_b, col0, n, k, k_total, t)  # b (K, N) when not
             cuda.syncthreads()
@@ -133,7 +143,7 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
             for j in range(tn):
                 col = col0 + tx * tn + j
                 if row < m and col < n:
-                    c[row, col] = acc[i, j]
+                    c[z, row, col] = acc[i, j]
 
     return matmul_blocked
 
@@ -144,16 +154,51 @@ _MATMUL_BLOCKED = {np.dtype(np.float32): _make_blocked_matmul(np.float32),
                    np.dtype(np.float64): _make_blocked_matmul(np.float64)}
 
 
-def matmul(a, b, c, trans_a=False, trans_b=False):
-    """``c = op(a) @ op(b)`` on the device (``op`` transposes when its flag is set)."""
+#: A product whose output gives fewer blocks than this cuts its sum into slices: about two
+#: blocks per multiprocessor of an H100 / H200 (132 of them).
+FULL_GRID = 264
+
+
+def _slices(grid_blocks, k_total, depth):
+    """How many slices of the sum: enough to bring the grid to `FULL_GRID` blocks, each
+    slice at least four tiles (``4 * depth``) deep."""
+    if grid_blocks >= FULL_GRID:
+        return 1
+    return max(1, min(-(-FULL_GRID // grid_blocks), k_total // (4 * depth)))
+
+
+@cuda.jit
+def _sum_slices(partial, c):
+    """``c = partial[0] + partial[1] + ...``, one thread per element of ``c``."""
+    t = cuda.grid(1)
     m, n = c.shape
+    if t < m * n:
+        i, j = t // n, t % n
+        total = partial[0, i, j]
+        for z in range(1, partial.shape[0]):
+            total += partial[z, i, j]
+        c[i, j] = total
+
+
+def matmul(a, b, c, trans_a=False, trans_b=False):
+    """``c = op(a) @ op(b)`` on the device (``op`` transposes when its flag is set); ``c``
+    is C-contiguous."""
+    m, n = c.shape
+    k_total = a.shape[0] if trans_a else a.shape[1]
     dtype = np.dtype(c.dtype)
     if min(m, n) >= BLOCKED_MIN:
-        grid = ((n + BN - 1) // BN, (m + BM - 1) // BM)
-        _MATMUL_BLOCKED[dtype][grid, BLOCKED_THREADS](a, b, c, trans_a, trans_b)
-        return
-    grid = ((n + TILE - 1) // TILE, (m + TILE - 1) // TILE)
-    _MATMUL[dtype][grid, (TILE, TILE)](a, b, c, trans_a, trans_b)
+        kernel, (rows, cols, depth), threads = _MATMUL_BLOCKED[dtype], (BM, BN, BK), \
+            BLOCKED_THREADS
+    else:
+        kernel, (rows, cols, depth), threads = _MATMUL[dtype], (TILE, TILE, TILE), (TILE, TILE)
+    grid = ((n + cols - 1) // cols, (m + rows - 1) // rows)
+    slices = _slices(grid[0] * grid[1], k_total, depth)
+    chunk = max(1, -(-k_total // (slices * depth))) * depth  # a whole number of tiles
+    slices = max(1, -(-k_total // chunk))
+    out = c.reshape(1, m, n) if slices == 1 else scratch((slices, m, n), dtype)
+    kernel[grid + (slices,), threads](a, b, out, trans_a, trans_b, chunk)
+    if slices > 1:
+        _sum_slices[blocks(m * n), THREADS](out, c)
 
 
 @cuda.jit

@@ -1,9 +1,18 @@
 """Launch configuration and small device helpers shared by the CUDA kernels."""
 
+import os
+
 import numpy as np
 from numba import cuda
+from numba.cuda.core import config
 
 from atlas import arena
+
+# The engine launches small grids on purpose (a layer of ten units is one block), and
+# numba-cuda warns at every launch of fewer than 128 blocks, which floods a training log:
+# off, unless NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS says otherwise.
+if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" not in os.environ:
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 #: Threads per block of the 1-D kernels (a multiple of the 32-thread warp).
 THREADS = 256
