@@ -31,6 +31,8 @@ parser.add_argument("--launch", action="store_true", help="host time of one kern
 parser.add_argument("--profile", action="store_true", help="GPU time of each kernel in a "
                     "training step (CUDA events around every launch, the GPU held busy first so "
                     "that the launches queue up and the events time the kernels alone)")
+parser.add_argument("--host-profile", action="store_true", help="where a training step's "
+                    "host time goes (cProfile of ten steps per family, by own time)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
@@ -240,6 +242,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     c = cuda.device_array((m, n), np.float32)
     flops = 2.0 * m * n * k
     repeats = 10 if flops > 1e10 else args.repeats
+    no_partial = cuda.device_array((1, 1, 1), np.float32)
     rows = [("atlas matmul (split-K)", lambda: dense.matmul(da, db, c, trans_a, trans_b))]
     for tiling, kernel in kernels.items():
         bm, bn, bk, tm, tn = tiling
@@ -247,7 +250,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
         threads = (bm // tm) * (bn // tn)
         rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
                      lambda kernel=kernel, grid=grid, threads=threads:
-                     kernel[grid, threads](da, db, c.reshape(1, m, n), trans_a, trans_b, k)))
+                     kernel[grid, threads](da, db, c, trans_a, trans_b, k, no_partial)))
     print(f"  {label} ({m}x{k}x{n})", flush=True)
     for name, run in rows:
         fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written
@@ -391,7 +394,31 @@ def profile_launch(count=3000):
     pstats.Stats(profile).sort_stats("tottime").print_stats(18)
 
 
+def host_profile_steps(tiny, steps=10):
+    import cProfile
+    import pstats
+
+    from numba import cuda
+
+    for label, model, x, y in models(tiny):
+        step = step_of(model, x, y)
+        step()
+        step()
+        cuda.synchronize()
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(steps):
+            step()
+        cuda.synchronize()
+        profile.disable()
+        print(f"=== {label}: {steps} steps", flush=True)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(22)
+
+
 def main():
+    if args.host_profile:
+        host_profile_steps(args.tiny)
+        return
     if args.profile:
         profile_steps(args.tiny)
         return

@@ -11,7 +11,7 @@ out=${OUT:-/tmp/atlas-gpu}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 py=${PYTHON:-python3}
-parts=" ${PARTS:-versions launch products profile steps tests} "
+parts=" ${PARTS:-versions launch products profile host steps tests} "
 part() {  # part SECONDS NAME COMMAND...: run with a limit, log to $out/NAME.txt
     local limit=$1 name=$2
     shift 2
@@ -27,6 +27,7 @@ print(numpy.__version__, numba.__version__, numba_cuda.__version__, torch.__vers
 part 60 launch "$py" benchmarks/bench_gpu.py --launch
 part 120 products "$py" benchmarks/bench_gpu.py --products
 part 120 profile "$py" benchmarks/bench_gpu.py --profile
+part 120 host "$py" benchmarks/bench_gpu.py --host-profile
 part 150 steps "$py" benchmarks/bench_gpu.py
 part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider -k "cuda or twin or blocked or split" \
     tests/kernels tests/test_arena.py tests/nn/test_sequential.py tests/nn/test_recurrent.py \

@@ -33,9 +33,10 @@ def _make_matmul(dtype):
     """Compile-time dtype of the shared tiles: one matmul kernel per floating type."""
 
     @cuda.jit
-    def matmul(a, b, c, trans_a, trans_b, chunk):
-        # c[z] (M, N) = op(a) (M, K) @ op(b) (K, N) over the slice z * chunk <= k < (z + 1)
-        # * chunk of the sum (z = blockIdx.z), op = transpose when the flag is set.
+    def matmul(a, b, c, trans_a, trans_b, chunk, partial):
+        # c (M, N) = op(a) (M, K) @ op(b) (K, N), op = transpose when the flag is set; with
+        # slices of the sum (gridDim.z > 1), slice z = blockIdx.z (z * chunk <= k < (z + 1) *
+        # chunk) goes to partial[z] instead.
         tile_a = cuda.shared.array((TILE, TILE), dtype)
         tile_b = cuda.shared.array((TILE, TILE), dtype)
         tx = cuda.threadIdx.x
@@ -43,7 +44,7 @@ def _make_matmul(dtype):
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
         z = cuda.blockIdx.z
-        m, n = c.shape[1], c.shape[2]
+        m, n = c.shape
         k_begin = z * chunk
         k_total = min(k_begin + chunk, a.shape[0] if trans_a else a.shape[1])
         acc = 0.0
@@ -63,7 +64,10 @@ def _make_matmul(dtype):
                 acc += tile_a[ty, kk] * tile_b[kk, tx]
             cuda.syncthreads()
         if row < m and col < n:
-            c[z, row, col] = acc
+            if cuda.gridDim.z == 1:
+                c[row, col] = acc
+            else:
+                partial[z, row, col] = acc
 
     return matmul
 
@@ -110,7 +114,7 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
     stage = _make_stage(bk, threads)
 
     @cuda.jit
-    def matmul_blocked(a, b, c, trans_a, trans_b, chunk):
+    def matmul_blocked(a, b, c, trans_a, trans_b, chunk, partial):
         tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
         tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
         acc = cuda.local.array((tm, tn), dtype)
@@ -119,7 +123,7 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
         t = cuda.threadIdx.x
         ty, tx = t // (bn // tn), t % (bn // tn)
         row0, col0, z = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, cuda.blockIdx.z
-        m, n = c.shape[1], c.shape[2]
+        m, n = c.shape
         k_begin = z * chunk
         k_total = min(k_begin + chunk, a.shape[0] if trans_a else a.shape[1])
         for i in range(tm):
@@ -143,7 +147,10 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
             for j in range(tn):
                 col = col0 + tx * tn + j
                 if row < m and col < n:
-                    c[z, row, col] = acc[i, j]
+                    if cuda.gridDim.z == 1:
+                        c[row, col] = acc[i, j]
+                    else:
+                        partial[z, row, col] = acc[i, j]
 
     return matmul_blocked
 
@@ -157,12 +164,16 @@ _MATMUL_BLOCKED = {np.dtype(np.float32): _make_blocked_matmul(np.float32),
 #: A product whose output gives fewer blocks than this cuts its sum into slices: about two
 #: blocks per multiprocessor of an H100 / H200 (132 of them).
 FULL_GRID = 264
+#: ... if its sum is at least this long: a shorter one is over before a second launch
+#: (tens of microseconds of host time) would pay.
+SPLIT_MIN_K = 1024
 
 
 def _slices(grid_blocks, k_total, depth):
     """How many slices of the sum: enough to bring the grid to `FULL_GRID` blocks, each
-    slice at least four tiles (``4 * depth``) deep."""
-    if grid_blocks >= FULL_GRID:
+    slice at least four tiles (``4 * depth``) deep; one for a grid already full or a sum
+    shorter than `SPLIT_MIN_K`."""
+    if grid_blocks >= FULL_GRID or k_total < SPLIT_MIN_K:
         return 1
     return max(1, min(-(-FULL_GRID // grid_blocks), k_total // (4 * depth)))
 
@@ -195,10 +206,22 @@ def matmul(a, b, c, trans_a=False, trans_b=False):
     slices = _slices(grid[0] * grid[1], k_total, depth)
     chunk = max(1, -(-k_total // (slices * depth))) * depth  # a whole number of tiles
     slices = max(1, -(-k_total // chunk))
-    out = c.reshape(1, m, n) if slices == 1 else scratch((slices, m, n), dtype)
-    kernel[grid + (slices,), threads](a, b, out, trans_a, trans_b, chunk)
-    if slices > 1:
-        _sum_slices[blocks(m * n), THREADS](out, c)
+    if slices == 1:
+        kernel[grid, threads](a, b, c, trans_a, trans_b, chunk, _no_partial(dtype))
+        return
+    partial = scratch((slices, m, n), dtype)
+    kernel[grid + (slices,), threads](a, b, c, trans_a, trans_b, chunk, partial)
+    _sum_slices[blocks(m * n), THREADS](partial, c)
+
+
+_NO_PARTIAL = {}
+
+
+def _no_partial(dtype):
+    """A ``(1, 1, 1)`` device array that stands for ``partial`` when the sum is not cut."""
+    if dtype not in _NO_PARTIAL:
+        _NO_PARTIAL[dtype] = cuda.device_array((1, 1, 1), dtype)
+    return _NO_PARTIAL[dtype]
 
 
 @cuda.jit
