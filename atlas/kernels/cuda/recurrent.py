@@ -1,17 +1,22 @@
 r"""CUDA twins of `recurrent`: the same functions, arguments and time-major layout.
 
-The time loop runs on the host, two launches per step: the recurrent product
-$h_{t-1} W_h$ (the tiled matmul of `dense`) and one fused kernel with a thread per
-``(n, k)`` element that does the whole step's gate arithmetic, reading and writing each
-gate once. The input projections of all steps, and the weight gradients after the loop,
-are single products over ``T N`` rows, as on the CPU.
+The time loop runs on the host, one launch per step each way. A step's kernel has a thread
+per ``(n, k)`` element of the state that computes its own entries of the recurrent product
+(row ``n`` of $h_{t-1}$ against the columns of $W_h$ of unit ``k``'s gates, `_dot_column`)
+and then the whole gate arithmetic of that element, reading and writing each gate once. The
+kernels take the whole ``(T, N, ·)`` arrays and the step's index: slicing a device array
+on the host costs tens of microseconds, as much as a launch. Backward, thread ``(n, k)``
+first gathers $\partial L / \partial h_t$ from the next step's gate gradients against a
+transposed copy of $W_h$ (so that its reads are coalesced too), then goes back through the
+gates. The input projections of all steps, and the weight gradients after the loop, are
+single products over ``T N`` rows, as on the CPU.
 """
 
 from numba import cuda
 
 from atlas.kernels import scalar
 from atlas.kernels.cuda.dense import _add_bias, _column_sums, matmul
-from atlas.kernels.cuda.launch import THREADS, accumulate, blocks, scratch
+from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 
 
 def _rows(a):
@@ -69,23 +74,77 @@ def _seed(running, final):
     running.copy_to_device(final)
 
 
+@cuda.jit(device=True)
+def _dot_column(rows, i, W, j):
+    r"""Row ``i`` of ``rows`` times column ``j`` of ``W``: $\sum_m$ ``rows[i, m] W[m, j]``
+    (threads of consecutive ``j`` read consecutive addresses of ``W``)."""
+    total = 0.0
+    for m in range(rows.shape[1]):
+        total += rows[i, m] * W[m, j]
+    return total
+
+
+@cuda.jit(device=True)
+def _from_next_step(d, step, i, W_hT, k, dh_last):
+    r"""$\partial L / \partial h_t$ at ``(i, k)`` through step ``t + 1``'s gate gradients
+    ``d[t + 1]`` (row ``i`` against column ``k`` of $W_h^\top$), or ``dh_last`` at the
+    last step."""
+    if step == d.shape[0] - 1:
+        return dh_last[i, k]
+    return _dot_column(d[step + 1], i, W_hT, k)
+
+
+@cuda.jit
+def _transpose(src, dst):
+    t = cuda.grid(1)
+    rows, cols = src.shape
+    if t < src.size:
+        dst[t % cols, t // cols] = src[t // cols, t % cols]
+
+
+def _transposed(W):
+    """``W^T`` as a contiguous device array (scratch)."""
+    out = scratch((W.shape[1], W.shape[0]), W.dtype)
+    _transpose[blocks(W.size), THREADS](W, out)
+    return out
+
+
+@cuda.jit
+def _state_gradient(d, W_hT, keep, dh0):
+    """``dh0 (+)= d[0] W_h^T``: the gradient reaching the initial state through the first
+    step's gates (added to what ``dh0`` holds when ``keep``)."""
+    t = cuda.grid(1)
+    n, h = dh0.shape
+    if t < n * h:
+        i, k = t // h, t % h
+        total = _dot_column(d[0], i, W_hT, k)
+        dh0[i, k] = dh0[i, k] + total if keep else total
+
+
+def _to_initial_state(d, W_hT, keep, dh0):
+    _state_gradient[_per_element(dh0.shape)](d, W_hT, keep, dh0)
+
+
 # Vanilla RNN ---------------------------------------------------------------------------------
 @cuda.jit
-def _rnn_step(a, b_h, new):
+def _rnn_step(gates, hs, step, W_h, b_h):
     t = cuda.grid(1)
-    n, h = new.shape
+    n, h = hs.shape[1], hs.shape[2]
     if t < n * h:
         i, k = t // h, t % h
-        new[i, k] = scalar.tanh(new[i, k] + a[i, k] + b_h[k])
+        rec = _dot_column(hs[step], i, W_h, k)
+        hs[step + 1, i, k] = scalar.tanh(gates[step, i, k] + rec + b_h[k])
 
 
 @cuda.jit
-def _rnn_step_backward(dy, step, h_t, dh, d):
+def _rnn_step_backward(dy, step, hs, dgates, W_hT, dh_last):
     t = cuda.grid(1)
-    n, h = dh.shape
+    n, h = dh_last.shape
     if t < n * h:
         i, k = t // h, t % h
-        d[i, k] = (dy[i, step, k] + dh[i, k]) * (1.0 - h_t[i, k] * h_t[i, k])
+        dh = _from_next_step(dgates, step, i, W_hT, k, dh_last)
+        h_t = hs[step + 1, i, k]
+        dgates[step, i, k] = (dy[i, step, k] + dh) * (1.0 - h_t * h_t)
 
 
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
@@ -93,53 +152,57 @@ def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     launch = _per_element(h0.shape)
     _copy_state[launch](hs, h0)
     for t in range(x.shape[1]):
-        matmul(hs[t], W_h, hs[t + 1])
-        _rnn_step[launch](gates[t], b_h, hs[t + 1])
+        _rnn_step[launch](gates, hs, t, W_h, b_h)
     _swap(hs, y, 1)
 
 
 def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, db_h,
                  input_grad):
     launch = _per_element(dh0.shape)
+    W_hT = _transposed(W_h)
     _seed(dh0, dhT)
     for t in range(dy.shape[1] - 1, -1, -1):
-        _rnn_step_backward[launch](dy, t, hs[t + 1], dh0, dgates[t])
-        matmul(dgates[t], W_h, dh0, trans_b=True)
+        _rnn_step_backward[launch](dy, t, hs, dgates, W_hT, dh0)
+    _to_initial_state(dgates, W_hT, False, dh0)
     _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
 
 
 # LSTM ----------------------------------------------------------------------------------------
 @cuda.jit
-def _lstm_step(a, rec, b_h, c_prev, c_new, h_new):
+def _lstm_step(gates, hs, cs, step, W_h, b_h):
     t = cuda.grid(1)
-    n, h = c_new.shape
+    n, h = hs.shape[1], hs.shape[2]
     if t < n * h:
         i, k = t // h, t % h
-        ig = scalar.sigmoid(a[i, k] + rec[i, k] + b_h[k])
-        fg = scalar.sigmoid(a[i, h + k] + rec[i, h + k] + b_h[h + k])
-        gg = scalar.tanh(a[i, 2 * h + k] + rec[i, 2 * h + k] + b_h[2 * h + k])
-        og = scalar.sigmoid(a[i, 3 * h + k] + rec[i, 3 * h + k] + b_h[3 * h + k])
-        c = fg * c_prev[i, k] + ig * gg
+        a, h_prev = gates[step], hs[step]
+        ig = scalar.sigmoid(a[i, k] + _dot_column(h_prev, i, W_h, k) + b_h[k])
+        fg = scalar.sigmoid(a[i, h + k] + _dot_column(h_prev, i, W_h, h + k) + b_h[h + k])
+        gg = scalar.tanh(a[i, 2 * h + k] + _dot_column(h_prev, i, W_h, 2 * h + k)
+                         + b_h[2 * h + k])
+        og = scalar.sigmoid(a[i, 3 * h + k] + _dot_column(h_prev, i, W_h, 3 * h + k)
+                            + b_h[3 * h + k])
+        c = fg * cs[step, i, k] + ig * gg
         a[i, k] = ig
         a[i, h + k] = fg
         a[i, 2 * h + k] = gg
         a[i, 3 * h + k] = og
-        c_new[i, k] = c
-        h_new[i, k] = og * scalar.tanh(c)
+        cs[step + 1, i, k] = c
+        hs[step + 1, i, k] = og * scalar.tanh(c)
 
 
 @cuda.jit
-def _lstm_step_backward(dy, step, g, c_prev, c_t, dh_run, dc_run, d):
+def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
     t = cuda.grid(1)
-    n, h = dh_run.shape
+    n, h = dc_run.shape
     if t < n * h:
         i, k = t // h, t % h
+        dh = dy[i, step, k] + _from_next_step(dgates, step, i, W_hT, k, dh_last)
+        g, d = gates[step], dgates[step]
         ig, fg, gg, og = g[i, k], g[i, h + k], g[i, 2 * h + k], g[i, 3 * h + k]
-        dh = dy[i, step, k] + dh_run[i, k]
-        tc = scalar.tanh(c_t[i, k])
+        tc = scalar.tanh(cs[step + 1, i, k])
         dc = dc_run[i, k] + dh * og * (1.0 - tc * tc)
         d[i, k] = dc * gg * ig * (1.0 - ig)
-        d[i, h + k] = dc * c_prev[i, k] * fg * (1.0 - fg)
+        d[i, h + k] = dc * cs[step, i, k] * fg * (1.0 - fg)
         d[i, 2 * h + k] = dc * ig * (1.0 - gg * gg)
         d[i, 3 * h + k] = dh * tc * og * (1.0 - og)
         dc_run[i, k] = dc * fg
@@ -150,59 +213,62 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     launch = _per_element(h0.shape)
     _copy_state[launch](hs, h0)
     _copy_state[launch](cs, c0)
-    rec = scratch((h0.shape[0], gates.shape[2]), gates.dtype)
     for t in range(x.shape[1]):
-        matmul(hs[t], W_h, rec)
-        _lstm_step[launch](gates[t], rec, b_h, cs[t], cs[t + 1], hs[t + 1])
+        _lstm_step[launch](gates, hs, cs, t, W_h, b_h)
     _swap(hs, y, 1)
 
 
 def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc0, dW_x,
                   dW_h, db_x, db_h, input_grad):
     launch = _per_element(dh0.shape)
+    W_hT = _transposed(W_h)
     _seed(dh0, dhT)
     _seed(dc0, dcT)
     for t in range(dy.shape[1] - 1, -1, -1):
-        _lstm_step_backward[launch](dy, t, gates[t], cs[t], cs[t + 1], dh0, dc0, dgates[t])
-        matmul(dgates[t], W_h, dh0, trans_b=True)
+        _lstm_step_backward[launch](dy, t, gates, cs, dgates, W_hT, dh0, dc0)
+    _to_initial_state(dgates, W_hT, False, dh0)
     _parameter_gradients(xs, hs, dgates, dgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
 
 
 # GRU -----------------------------------------------------------------------------------------
 @cuda.jit
-def _gru_step(a, rec, b_h, proj, h_prev, h_new):
+def _gru_step(gates, hn, hs, step, W_h, b_h):
     t = cuda.grid(1)
-    n, h = h_new.shape
+    n, h = hs.shape[1], hs.shape[2]
     if t < n * h:
         i, k = t // h, t % h
-        r = scalar.sigmoid(a[i, k] + rec[i, k] + b_h[k])
-        z = scalar.sigmoid(a[i, h + k] + rec[i, h + k] + b_h[h + k])
-        p = rec[i, 2 * h + k] + b_h[2 * h + k]
+        a, h_prev = gates[step], hs[step]
+        r = scalar.sigmoid(a[i, k] + _dot_column(h_prev, i, W_h, k) + b_h[k])
+        z = scalar.sigmoid(a[i, h + k] + _dot_column(h_prev, i, W_h, h + k) + b_h[h + k])
+        p = _dot_column(h_prev, i, W_h, 2 * h + k) + b_h[2 * h + k]
         c = scalar.tanh(a[i, 2 * h + k] + r * p)
         a[i, k] = r
         a[i, h + k] = z
         a[i, 2 * h + k] = c
-        proj[i, k] = p
-        h_new[i, k] = (1.0 - z) * c + z * h_prev[i, k]
+        hn[step, i, k] = p
+        hs[step + 1, i, k] = (1.0 - z) * c + z * h_prev[i, k]
 
 
 @cuda.jit
-def _gru_step_backward(dy, step, g, proj, h_prev, dh_run, d, dh_side):
+def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
     t = cuda.grid(1)
     n, h = dh_run.shape
     if t < n * h:
         i, k = t // h, t % h
-        r, z, c = g[i, k], g[i, h + k], g[i, 2 * h + k]
         dh = dy[i, step, k] + dh_run[i, k]
+        if step < dy.shape[1] - 1:
+            dh += _dot_column(dhgates[step + 1], i, W_hT, k)
+        g, d, side = gates[step], dgates[step], dhgates[step]
+        r, z, c = g[i, k], g[i, h + k], g[i, 2 * h + k]
         dn = dh * (1.0 - z) * (1.0 - c * c)
-        dr = dn * proj[i, k] * r * (1.0 - r)
-        dz = dh * (h_prev[i, k] - c) * z * (1.0 - z)
+        dr = dn * hn[step, i, k] * r * (1.0 - r)
+        dz = dh * (hs[step, i, k] - c) * z * (1.0 - z)
         d[i, k] = dr
         d[i, h + k] = dz
         d[i, 2 * h + k] = dn
-        dh_side[i, k] = dr
-        dh_side[i, h + k] = dz
-        dh_side[i, 2 * h + k] = r * dn
+        side[i, k] = dr
+        side[i, h + k] = dz
+        side[i, 2 * h + k] = r * dn
         dh_run[i, k] = dh * z
 
 
@@ -210,21 +276,17 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
     launch = _per_element(h0.shape)
     _copy_state[launch](hs, h0)
-    rec = scratch((h0.shape[0], gates.shape[2]), gates.dtype)
     for t in range(x.shape[1]):
-        matmul(hs[t], W_h, rec)
-        _gru_step[launch](gates[t], rec, b_h, hn[t], hs[t], hs[t + 1])
+        _gru_step[launch](gates, hn, hs, t, W_h, b_h)
     _swap(hs, y, 1)
 
 
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
                  db_x, db_h, input_grad):
     launch = _per_element(dh0.shape)
+    W_hT = _transposed(W_h)
     _seed(dh0, dhT)
-    back = scratch(dh0.shape, dh0.dtype)
     for t in range(dy.shape[1] - 1, -1, -1):
-        _gru_step_backward[launch](dy, t, gates[t], hn[t], hs[t], dh0, dgates[t], dhgates[t])
-        matmul(dhgates[t], W_h, back, trans_b=True)
-        accumulate[launch](dh0, back)
+        _gru_step_backward[launch](dy, t, gates, hn, hs, dgates, dhgates, W_hT, dh0)
+    _to_initial_state(dhgates, W_hT, True, dh0)
     _parameter_gradients(xs, hs, dgates, dhgates, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad)
-
