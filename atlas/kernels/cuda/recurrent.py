@@ -1,9 +1,12 @@
 r"""CUDA twins of `recurrent`: the same functions, arguments and time-major layout.
 
-The time loop runs on the host, one launch per step each way. A step's kernel has a thread
-per ``(n, k)`` element of the state that computes its own entries of the recurrent product
-(row ``n`` of $h_{t-1}$ against the columns of $W_h$ of unit ``k``'s gates, `_dot_column`)
-and then the whole gate arithmetic of that element, reading and writing each gate once. The
+The time loop runs on the host, one launch per step each way. A step's kernel gives each
+``(n, k)`` element of the state `SLICES` threads, which compute its entries of the
+recurrent product together (row ``n`` of $h_{t-1}$ against the columns of $W_h$ of unit
+``k``'s gates, each thread every `SLICES`-th term, `_dot_column`); the first of them then
+does the whole gate arithmetic of that element, reading and writing each gate once. (One
+thread per element ran each step's 1024-term sums one after the other: 121 us a forward
+step of the benchmark's LSTM on an H200, the GPU mostly waiting.) The
 kernels take the whole ``(T, N, ·)`` arrays and the step's index: slicing a device array
 on the host costs tens of microseconds, as much as a launch. Backward, thread ``(n, k)``
 first gathers $\partial L / \partial h_t$ from the next step's gate gradients against a
@@ -12,7 +15,7 @@ gates. The input projections of all steps, and the weight gradients after the lo
 single products over ``T N`` rows, as on the CPU.
 """
 
-from numba import cuda
+from numba import cuda, float64
 
 from atlas.kernels import scalar
 from atlas.kernels.cuda.dense import _add_bias, _column_sums, matmul
@@ -27,6 +30,24 @@ def _rows(a):
 def _per_element(shape):
     """Launch configuration with one thread per element of an ``(N, H)`` step."""
     return blocks(shape[0] * shape[1]), THREADS
+
+
+#: Threads that share the dot products of one state element, and elements per block (a
+#: warp's width: consecutive threads read consecutive columns of W_h).
+SLICES, ROW = 8, 32
+
+
+def _per_step_element(shape):
+    """Launch configuration of the step kernels: `ROW` elements of an ``(N, H)`` state per
+    block, `SLICES` threads each."""
+    return max(1, -(-shape[0] * shape[1] // ROW)), (ROW, SLICES)
+
+
+@cuda.jit(device=True)
+def _element():
+    """``(e, first)``: the flat state element of this thread and whether it is the first of
+    the element's `SLICES` threads (the one that does the gate arithmetic)."""
+    return cuda.blockIdx.x * ROW + cuda.threadIdx.x, cuda.threadIdx.y == 0
 
 
 @cuda.jit
@@ -75,23 +96,38 @@ def _seed(running, final):
 
 
 @cuda.jit(device=True)
-def _dot_column(rows, i, W, j):
-    r"""Row ``i`` of ``rows`` times column ``j`` of ``W``: $\sum_m$ ``rows[i, m] W[m, j]``
-    (threads of consecutive ``j`` read consecutive addresses of ``W``)."""
+def _dot_column(partial, rows, i, W, j, valid):
+    r"""Row ``i`` of ``rows`` times column ``j`` of ``W``, $\sum_m$ ``rows[i, m] W[m, j]``,
+    summed by the `SLICES` threads of one column of the block (thread ``y`` takes the terms
+    ``m = y, y + SLICES, ...``) through ``partial``, a shared ``(SLICES, ROW)`` array. The
+    first thread (``threadIdx.y == 0``) gets the total. Every thread of the block must call
+    it (it waits for the others twice); ``valid`` is False for threads past the last
+    element, which add nothing."""
+    y, x = cuda.threadIdx.y, cuda.threadIdx.x
     total = 0.0
-    for m in range(rows.shape[1]):
-        total += rows[i, m] * W[m, j]
+    if valid:
+        for m in range(y, rows.shape[1], SLICES):
+            total += rows[i, m] * W[m, j]
+    partial[y, x] = total
+    cuda.syncthreads()
+    if y == 0:
+        for other in range(1, SLICES):
+            total += partial[other, x]
+    cuda.syncthreads()
     return total
 
 
 @cuda.jit(device=True)
-def _from_next_step(d, step, i, W_hT, k, dh_last):
+def _from_next_step(partial, d, step, i, W_hT, k, valid, dh_last):
     r"""$\partial L / \partial h_t$ at ``(i, k)`` through step ``t + 1``'s gate gradients
     ``d[t + 1]`` (row ``i`` against column ``k`` of $W_h^\top$), or ``dh_last`` at the
-    last step."""
-    if step == d.shape[0] - 1:
+    last step (for the first of the element's threads; see `_dot_column`)."""
+    last = step == d.shape[0] - 1
+    total = _dot_column(partial, d[min(step + 1, d.shape[0] - 1)], i, W_hT, k,
+                        valid and not last)
+    if last and valid:
         return dh_last[i, k]
-    return _dot_column(d[step + 1], i, W_hT, k)
+    return total
 
 
 @cuda.jit
@@ -113,44 +149,50 @@ def _transposed(W):
 def _state_gradient(d, W_hT, keep, dh0):
     """``dh0 (+)= d[0] W_h^T``: the gradient reaching the initial state through the first
     step's gates (added to what ``dh0`` holds when ``keep``)."""
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = dh0.shape
-    if t < n * h:
-        i, k = t // h, t % h
-        total = _dot_column(d[0], i, W_hT, k)
+    valid = e < n * h
+    i, k = e // h, e % h
+    total = _dot_column(partial, d[0], i, W_hT, k, valid)
+    if valid and first:
         dh0[i, k] = dh0[i, k] + total if keep else total
 
 
 def _to_initial_state(d, W_hT, keep, dh0):
-    _state_gradient[_per_element(dh0.shape)](d, W_hT, keep, dh0)
+    _state_gradient[_per_step_element(dh0.shape)](d, W_hT, keep, dh0)
 
 
 # Vanilla RNN ---------------------------------------------------------------------------------
 @cuda.jit
 def _rnn_step(gates, hs, step, W_h, b_h):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    if t < n * h:
-        i, k = t // h, t % h
-        rec = _dot_column(hs[step], i, W_h, k)
+    valid = e < n * h
+    i, k = e // h, e % h
+    rec = _dot_column(partial, hs[step], i, W_h, k, valid)
+    if valid and first:
         hs[step + 1, i, k] = scalar.tanh(gates[step, i, k] + rec + b_h[k])
 
 
 @cuda.jit
 def _rnn_step_backward(dy, step, hs, dgates, W_hT, dh_last):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = dh_last.shape
-    if t < n * h:
-        i, k = t // h, t % h
-        dh = _from_next_step(dgates, step, i, W_hT, k, dh_last)
+    valid = e < n * h
+    i, k = e // h, e % h
+    dh = _from_next_step(partial, dgates, step, i, W_hT, k, valid, dh_last)
+    if valid and first:
         h_t = hs[step + 1, i, k]
         dgates[step, i, k] = (dy[i, step, k] + dh) * (1.0 - h_t * h_t)
 
 
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    launch = _per_element(h0.shape)
-    _copy_state[launch](hs, h0)
+    _copy_state[_per_element(h0.shape)](hs, h0)
+    launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _rnn_step[launch](gates, hs, t, W_h, b_h)
     _swap(hs, y, 1)
@@ -158,7 +200,7 @@ def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
 
 def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, db_h,
                  input_grad):
-    launch = _per_element(dh0.shape)
+    launch = _per_step_element(dh0.shape)
     W_hT = _transposed(W_h)
     _seed(dh0, dhT)
     for t in range(dy.shape[1] - 1, -1, -1):
@@ -170,17 +212,21 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 # LSTM ----------------------------------------------------------------------------------------
 @cuda.jit
 def _lstm_step(gates, hs, cs, step, W_h, b_h):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    if t < n * h:
-        i, k = t // h, t % h
-        a, h_prev = gates[step], hs[step]
-        ig = scalar.sigmoid(a[i, k] + _dot_column(h_prev, i, W_h, k) + b_h[k])
-        fg = scalar.sigmoid(a[i, h + k] + _dot_column(h_prev, i, W_h, h + k) + b_h[h + k])
-        gg = scalar.tanh(a[i, 2 * h + k] + _dot_column(h_prev, i, W_h, 2 * h + k)
-                         + b_h[2 * h + k])
-        og = scalar.sigmoid(a[i, 3 * h + k] + _dot_column(h_prev, i, W_h, 3 * h + k)
-                            + b_h[3 * h + k])
+    valid = e < n * h
+    i, k = e // h, e % h
+    a, h_prev = gates[step], hs[step]
+    ri = _dot_column(partial, h_prev, i, W_h, k, valid)
+    rf = _dot_column(partial, h_prev, i, W_h, h + k, valid)
+    rg = _dot_column(partial, h_prev, i, W_h, 2 * h + k, valid)
+    ro = _dot_column(partial, h_prev, i, W_h, 3 * h + k, valid)
+    if valid and first:
+        ig = scalar.sigmoid(a[i, k] + ri + b_h[k])
+        fg = scalar.sigmoid(a[i, h + k] + rf + b_h[h + k])
+        gg = scalar.tanh(a[i, 2 * h + k] + rg + b_h[2 * h + k])
+        og = scalar.sigmoid(a[i, 3 * h + k] + ro + b_h[3 * h + k])
         c = fg * cs[step, i, k] + ig * gg
         a[i, k] = ig
         a[i, h + k] = fg
@@ -192,11 +238,14 @@ def _lstm_step(gates, hs, cs, step, W_h, b_h):
 
 @cuda.jit
 def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = dc_run.shape
-    if t < n * h:
-        i, k = t // h, t % h
-        dh = dy[i, step, k] + _from_next_step(dgates, step, i, W_hT, k, dh_last)
+    valid = e < n * h
+    i, k = e // h, e % h
+    dh = _from_next_step(partial, dgates, step, i, W_hT, k, valid, dh_last)
+    if valid and first:
+        dh += dy[i, step, k]
         g, d = gates[step], dgates[step]
         ig, fg, gg, og = g[i, k], g[i, h + k], g[i, 2 * h + k], g[i, 3 * h + k]
         tc = scalar.tanh(cs[step + 1, i, k])
@@ -210,9 +259,9 @@ def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
 
 def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    launch = _per_element(h0.shape)
-    _copy_state[launch](hs, h0)
-    _copy_state[launch](cs, c0)
+    _copy_state[_per_element(h0.shape)](hs, h0)
+    _copy_state[_per_element(h0.shape)](cs, c0)
+    launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _lstm_step[launch](gates, hs, cs, t, W_h, b_h)
     _swap(hs, y, 1)
@@ -220,7 +269,7 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
 
 def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc0, dW_x,
                   dW_h, db_x, db_h, input_grad):
-    launch = _per_element(dh0.shape)
+    launch = _per_step_element(dh0.shape)
     W_hT = _transposed(W_h)
     _seed(dh0, dhT)
     _seed(dc0, dcT)
@@ -233,14 +282,19 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 # GRU -----------------------------------------------------------------------------------------
 @cuda.jit
 def _gru_step(gates, hn, hs, step, W_h, b_h):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    if t < n * h:
-        i, k = t // h, t % h
-        a, h_prev = gates[step], hs[step]
-        r = scalar.sigmoid(a[i, k] + _dot_column(h_prev, i, W_h, k) + b_h[k])
-        z = scalar.sigmoid(a[i, h + k] + _dot_column(h_prev, i, W_h, h + k) + b_h[h + k])
-        p = _dot_column(h_prev, i, W_h, 2 * h + k) + b_h[2 * h + k]
+    valid = e < n * h
+    i, k = e // h, e % h
+    a, h_prev = gates[step], hs[step]
+    rr = _dot_column(partial, h_prev, i, W_h, k, valid)
+    rz = _dot_column(partial, h_prev, i, W_h, h + k, valid)
+    rn = _dot_column(partial, h_prev, i, W_h, 2 * h + k, valid)
+    if valid and first:
+        r = scalar.sigmoid(a[i, k] + rr + b_h[k])
+        z = scalar.sigmoid(a[i, h + k] + rz + b_h[h + k])
+        p = rn + b_h[2 * h + k]
         c = scalar.tanh(a[i, 2 * h + k] + r * p)
         a[i, k] = r
         a[i, h + k] = z
@@ -251,13 +305,16 @@ def _gru_step(gates, hn, hs, step, W_h, b_h):
 
 @cuda.jit
 def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
-    t = cuda.grid(1)
+    partial = cuda.shared.array((SLICES, ROW), float64)
+    e, first = _element()
     n, h = dh_run.shape
-    if t < n * h:
-        i, k = t // h, t % h
-        dh = dy[i, step, k] + dh_run[i, k]
-        if step < dy.shape[1] - 1:
-            dh += _dot_column(dhgates[step + 1], i, W_hT, k)
+    valid = e < n * h
+    i, k = e // h, e % h
+    last = step == dy.shape[1] - 1
+    through_gates = _dot_column(partial, dhgates[min(step + 1, dy.shape[1] - 1)], i, W_hT, k,
+                                valid and not last)
+    if valid and first:
+        dh = dy[i, step, k] + dh_run[i, k] + through_gates
         g, d, side = gates[step], dgates[step], dhgates[step]
         r, z, c = g[i, k], g[i, h + k], g[i, 2 * h + k]
         dn = dh * (1.0 - z) * (1.0 - c * c)
@@ -274,8 +331,8 @@ def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
 
 def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    launch = _per_element(h0.shape)
-    _copy_state[launch](hs, h0)
+    _copy_state[_per_element(h0.shape)](hs, h0)
+    launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _gru_step[launch](gates, hn, hs, t, W_h, b_h)
     _swap(hs, y, 1)
@@ -283,7 +340,7 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
 
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
                  db_x, db_h, input_grad):
-    launch = _per_element(dh0.shape)
+    launch = _per_step_element(dh0.shape)
     W_hT = _transposed(W_h)
     _seed(dh0, dhT)
     for t in range(dy.shape[1] - 1, -1, -1):
