@@ -270,7 +270,6 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
 def time_launches(count=3000):
     """Host microseconds per launch of a small kernel, by the paths numba-cuda offers."""
     from numba import cuda
-    from numba.cuda.core import config
 
     from atlas.kernels.cuda.launch import accumulate, fill
 
@@ -290,30 +289,20 @@ def time_launches(count=3000):
         cuda.synchronize()
         return 1e6 * host / count, 1e6 * (time.perf_counter() - start) / count
 
-    from numba.cuda.cudadrv import driver
-    stream = driver._to_core_stream(0)
-    fill_kernel = next(iter(fill.overloads.values()))
-    accumulate_kernel = next(iter(accumulate.overloads.values()))
-    rows = [("fill[4, 256](a, 0.0)", lambda: fill[4, 256](a, 0.0)),
-            ("accumulate[4, 256](t, p)", lambda: accumulate[4, 256](t2, p2))]
+    rows = [("fill[4, 256](a, 0.0)", fill, (a, 0.0)),
+            ("accumulate[4, 256](t, p)", accumulate, (t2, p2))]
     print(f"host time per launch, {count} launches (us; with the final synchronisation)")
-    for warnings_on in (1, 0):
-        config.CUDA_LOW_OCCUPANCY_WARNINGS = warnings_on
-        for name, run in rows:
-            host, total = per_launch(run)
-            print(f"  dispatcher, low-occupancy warnings {warnings_on}: {name:26s} "
-                  f"{host:6.1f} ({total:6.1f})", flush=True)
-    for name, kernel, kargs in (("fill", fill_kernel, (a, 0.0)),
-                                ("accumulate", accumulate_kernel, (t2, p2))):
-        host, total = per_launch(lambda kernel=kernel, kargs=kargs:
-                                 kernel.launch(kargs, (4, 1, 1), (256, 1, 1), stream, 0))
-        print(f"  compiled kernel's launch(): {name:34s} {host:6.1f} ({total:6.1f})",
-              flush=True)
+    for name, kernel, kernel_args in rows:
+        for path, launcher in (("numba-cuda's dispatcher", kernel.dispatcher),
+                               ("the engine's Kernel", kernel)):
+            host, total = per_launch(lambda launcher=launcher, kernel_args=kernel_args:
+                                     launcher[4, 256](*kernel_args))
+            print(f"  {path:24s} {name:26s} {host:6.1f} ({total:6.1f})", flush=True)
     try:
         import torch
         x = torch.zeros(1000, device="cuda")
         host, total = per_launch(lambda: x.fill_(0.0))
-        print(f"  torch x.fill_(0.0){'':38s} {host:6.1f} ({total:6.1f})")
+        print(f"  {'PyTorch':24s} {'x.fill_(0.0)':26s} {host:6.1f} ({total:6.1f})")
     except (ImportError, RuntimeError):
         pass
 
@@ -323,20 +312,21 @@ def profile_steps(tiny, steps=5):
     from collections import defaultdict
 
     from numba import cuda
-    from numba.cuda.dispatcher import _LaunchConfiguration
+
+    from atlas.kernels.cuda.launcher import Kernel
 
     @cuda.jit
     def hold(microseconds):  # keeps the GPU busy while the host queues a step's launches
         for _ in range(microseconds):
             cuda.nanosleep(1000)
 
-    original = _LaunchConfiguration.__call__
+    original = Kernel._launch
     records = []
 
-    def timed(self, *launch_args):
+    def timed(self, launch_config, *launch_args):
         start, end = cuda.event(), cuda.event()
         start.record()
-        original(self, *launch_args)
+        original(self, launch_config, *launch_args)
         end.record()
         records.append((self.dispatcher.py_func.__name__, start, end))
 
@@ -353,15 +343,15 @@ def profile_steps(tiny, steps=5):
         wall = (time.perf_counter() - wall) / steps
         records.clear()
         hold[1, 1](60_000)
-        _LaunchConfiguration.__call__ = timed
+        Kernel._launch = timed
         try:
             for _ in range(steps):
                 step()
         finally:
-            _LaunchConfiguration.__call__ = original
+            Kernel._launch = original
         cuda.synchronize()
         totals, counts = defaultdict(float), defaultdict(int)
-        for name, start, end in records[1:]:  # records[0] is the hold
+        for name, start, end in records:
             totals[name] += cuda.event_elapsed_time(start, end) / steps
             counts[name] += 1
         busy = sum(totals.values())
@@ -372,23 +362,20 @@ def profile_steps(tiny, steps=5):
 
 
 def profile_launch(count=3000):
-    """Where the host time of ``kernel.launch`` goes (cProfile, by own time)."""
+    """Where the host time of a launch goes (cProfile, by own time)."""
     import cProfile
     import pstats
 
     from numba import cuda
-    from numba.cuda.cudadrv import driver
 
     from atlas.kernels.cuda.launch import accumulate
 
     t2, p2 = cuda.device_array((10, 100), np.float32), cuda.device_array((10, 100), np.float32)
     accumulate[4, 256](t2, p2)
-    kernel = next(iter(accumulate.overloads.values()))
-    stream = driver._to_core_stream(0)
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(count):
-        kernel.launch((t2, p2), (4, 1, 1), (256, 1, 1), stream, 0)
+        accumulate[4, 256](t2, p2)
     profile.disable()
     cuda.synchronize()
     pstats.Stats(profile).sort_stats("tottime").print_stats(18)

@@ -11,7 +11,7 @@ out=${OUT:-/tmp/atlas-gpu}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 py=${PYTHON:-python3}
-parts=" ${PARTS:-versions launch products profile host steps tests} "
+parts=" ${PARTS:-versions launch products profile host steps steps-numba tests} "
 part() {  # part SECONDS NAME COMMAND...: run with a limit, log to $out/NAME.txt
     local limit=$1 name=$2
     shift 2
@@ -29,6 +29,7 @@ part 120 products "$py" benchmarks/bench_gpu.py --products
 part 120 profile "$py" benchmarks/bench_gpu.py --profile
 part 120 host "$py" benchmarks/bench_gpu.py --host-profile
 part 150 steps "$py" benchmarks/bench_gpu.py
+part 100 steps-numba env ATLAS_CUDA_LAUNCH=numba "$py" benchmarks/bench_gpu.py --repeats 20
 part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider -k "cuda or twin or blocked or split" \
     tests/kernels tests/test_arena.py tests/nn/test_sequential.py tests/nn/test_recurrent.py \
     tests/nn/test_graph.py tests/models/test_gan.py tests/models/test_autoencoder.py

@@ -8,23 +8,24 @@ from numba import cuda
 
 from atlas.kernels import scalar
 from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _activation_forward(x, kind, alpha, y):
     i = cuda.grid(1)
     if i < x.size:
         y[i] = scalar.activation(kind, x[i], alpha)
 
 
-@cuda.jit
+@kernel
 def _activation_backward(x, y, dy, kind, alpha, dx):
     i = cuda.grid(1)
     if i < x.size:
         dx[i] = dy[i] * scalar.activation_derivative(kind, x[i], y[i], alpha)
 
 
-@cuda.jit
+@kernel
 def _prelu_forward(x, alpha, y):
     i = cuda.grid(1)
     n, c, s = x.shape
@@ -36,7 +37,7 @@ def _prelu_forward(x, alpha, y):
         y[b, j, k] = v if v > 0 else alpha[j] * v
 
 
-@cuda.jit
+@kernel
 def _prelu_backward(x, alpha, dy, dx, dalpha):
     # One block per channel: the input gradient element-wise, the slope gradient reduced.
     j = cuda.blockIdx.x
@@ -57,7 +58,7 @@ def _prelu_backward(x, alpha, dy, dx, dalpha):
         dalpha[j] = total
 
 
-@cuda.jit
+@kernel
 def _softmax_forward(x, y):
     i = cuda.grid(1)
     n, k = x.shape
@@ -74,7 +75,7 @@ def _softmax_forward(x, y):
             y[i, j] /= total
 
 
-@cuda.jit
+@kernel
 def _softmax_backward(y, dy, dx):
     i = cuda.grid(1)
     n, k = y.shape

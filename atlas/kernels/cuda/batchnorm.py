@@ -6,9 +6,10 @@ import math
 from numba import cuda
 
 from atlas.kernels.cuda.launch import REDUCE_THREADS, block_sum
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running_var,
                              y, xhat, inv_std):
     j = cuda.blockIdx.x
@@ -37,7 +38,7 @@ def _batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, runnin
         running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased
 
 
-@cuda.jit
+@kernel
 def _batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
     j = cuda.blockIdx.x
     n, c, s = x.shape
@@ -47,7 +48,7 @@ def _batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
         y[t // s, j, t % s] = a * x[t // s, j, t % s] + b
 
 
-@cuda.jit
+@kernel
 def _batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     j = cuda.blockIdx.x
     n, c, s = dy.shape

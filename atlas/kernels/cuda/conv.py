@@ -24,9 +24,10 @@ from atlas.kernels.cuda.launch import (
     fill,
     scratch,
 )
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _im2col(x, stride, padding, dilation, cols):
     t = cuda.grid(1)
     if t >= cols.size:
@@ -50,7 +51,7 @@ def _im2col(x, stride, padding, dilation, cols):
     cols[c, i, j, n, p, q] = value
 
 
-@cuda.jit
+@kernel
 def _col2im(cols, stride, padding, dilation, x):
     t = cuda.grid(1)
     if t >= x.size:
@@ -74,7 +75,7 @@ def _col2im(cols, stride, padding, dilation, x):
     x[n, c, h, w] = total
 
 
-@cuda.jit
+@kernel
 def _to_columns(x, out):
     t = cuda.grid(1)
     if t < x.size:
@@ -86,7 +87,7 @@ def _to_columns(x, out):
         out[c, n * size + s] = x[n, c, s // width, s % width]
 
 
-@cuda.jit
+@kernel
 def _from_columns(cm, bias, y):
     t = cuda.grid(1)
     if t < y.size:
@@ -98,7 +99,7 @@ def _from_columns(cm, bias, y):
         y[n, c, s // width, s % width] = cm[c, n * size + s] + bias[c]
 
 
-@cuda.jit
+@kernel
 def _channel_sums(y, out):
     c = cuda.blockIdx.x
     batch, channels, height, width = y.shape
@@ -113,7 +114,7 @@ def _channel_sums(y, out):
         out[c] = total
 
 
-@cuda.jit
+@kernel
 def _add_channel_bias(y, bias):
     t = cuda.grid(1)
     if t < y.size:

@@ -1,8 +1,9 @@
 """Counting what a piece of code asks of the GPU: kernel launches, device allocations and
 copies back to the host (each a synchronisation).
 
-The counts come from wrapping numba-cuda's own entry points for the duration of a
-``with`` block, so they are the same on a GPU and in Numba's simulator
+The counts come from wrapping the engine's kernel launch (`launcher.Kernel`) and
+numba-cuda's own allocation and copy functions for the duration of a ``with`` block, so
+they are the same on a GPU and in Numba's simulator
 (``NUMBA_ENABLE_CUDASIM=1``): `benchmarks/bench_gpu.py` prints them per training step, and
 the tests hold a steady-state step to zero allocations.
 
@@ -21,12 +22,12 @@ from numba import cuda
 
 def _patched():
     """``(owner, attribute, counter)`` for each entry point counted."""
+    from atlas.kernels.cuda.launcher import Kernel
+
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray as DeviceArray
-        from numba.cuda.simulator.kernel import FakeCUDAKernel as Kernel
     else:
         from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
-        from numba.cuda.dispatcher import CUDADispatcher as Kernel
     return [(Kernel, "__getitem__", "launches"), (DeviceArray, "copy_to_host", "to_host"),
             (cuda, "device_array", "allocations"), (cuda, "to_device", "to_device")]
 

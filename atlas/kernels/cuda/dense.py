@@ -25,6 +25,7 @@ import numpy as np
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
+from atlas.kernels.cuda.launcher import kernel
 
 TILE = 16
 
@@ -32,7 +33,7 @@ TILE = 16
 def _make_matmul(dtype):
     """Compile-time dtype of the shared tiles: one matmul kernel per floating type."""
 
-    @cuda.jit
+    @kernel
     def matmul(a, b, c, trans_a, trans_b, chunk, partial):
         # c (M, N) = op(a) (M, K) @ op(b) (K, N), op = transpose when the flag is set; with
         # slices of the sum (gridDim.z > 1), slice z = blockIdx.z (z * chunk <= k < (z + 1) *
@@ -113,7 +114,7 @@ def _make_blocked_matmul(dtype, tiles=(BM, BN, BK, TM, TN)):
     threads = (bm // tm) * (bn // tn)
     stage = _make_stage(bk, threads)
 
-    @cuda.jit
+    @kernel
     def matmul_blocked(a, b, c, trans_a, trans_b, chunk, partial):
         tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
         tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
@@ -178,7 +179,7 @@ def _slices(grid_blocks, k_total, depth):
     return max(1, min(-(-FULL_GRID // grid_blocks), k_total // (4 * depth)))
 
 
-@cuda.jit
+@kernel
 def _sum_slices(partial, c):
     """``c = partial[0] + partial[1] + ...``, one thread per element of ``c``."""
     t = cuda.grid(1)
@@ -224,7 +225,7 @@ def _no_partial(dtype):
     return _NO_PARTIAL[dtype]
 
 
-@cuda.jit
+@kernel
 def _add_bias(y, b):
     i = cuda.grid(1)
     n, m = y.shape
@@ -232,7 +233,7 @@ def _add_bias(y, b):
         y[i // m, i % m] += b[i % m]
 
 
-@cuda.jit
+@kernel
 def _column_sums(dy, db):
     j = cuda.grid(1)
     n, m = dy.shape

@@ -3,9 +3,10 @@
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _dropout_forward(x, u, p, y, mask):
     i = cuda.grid(1)
     if i < x.size:
@@ -14,7 +15,7 @@ def _dropout_forward(x, u, p, y, mask):
         y[i] = m * x[i]
 
 
-@cuda.jit
+@kernel
 def _dropout_backward(dy, mask, dx):
     i = cuda.grid(1)
     if i < dy.size:

@@ -5,9 +5,10 @@ the same token)."""
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks, fill
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _embedding_forward(tokens, table, y):
     t = cuda.grid(1)
     if t < y.size:
@@ -16,7 +17,7 @@ def _embedding_forward(tokens, table, y):
         y[r, k] = table[tokens[r], k]
 
 
-@cuda.jit
+@kernel
 def _embedding_backward(tokens, dy, dtable):
     t = cuda.grid(1)
     if t < dy.size:

@@ -7,6 +7,7 @@ from numba import cuda
 from numba.cuda.core import config
 
 from atlas import arena
+from atlas.kernels.cuda.launcher import kernel
 
 # The engine launches small grids on purpose (a layer of ten units is one block), and
 # numba-cuda warns at every launch of fewer than 128 blocks, which floods a training log:
@@ -47,7 +48,7 @@ def block_sum(shared, value):
     return total
 
 
-@cuda.jit
+@kernel
 def fill(a, value):
     """``a[:] = value`` for a 1-D array (``reshape(a.size)`` of any contiguous one)."""
     t = cuda.grid(1)
@@ -55,7 +56,7 @@ def fill(a, value):
         a[t] = value
 
 
-@cuda.jit
+@kernel
 def accumulate(total, part):
     """``total += part`` for 2-D arrays of one shape."""
     t = cuda.grid(1)

@@ -12,6 +12,7 @@ from numba import cuda
 from atlas.kernels import scalar
 from atlas.kernels.cpu.losses import EPS
 from atlas.kernels.cuda.launch import THREADS, blocks, read_scalar, scalar_accumulator
+from atlas.kernels.cuda.launcher import kernel
 
 
 @cuda.jit(device=True)
@@ -27,7 +28,7 @@ def _log_sum_exp_row(logits, i):
     return m, math.log(s)
 
 
-@cuda.jit
+@kernel
 def _softmax_cross_entropy(logits, labels, dlogits, acc):
     i = cuda.grid(1)
     n, k = logits.shape
@@ -40,7 +41,7 @@ def _softmax_cross_entropy(logits, labels, dlogits, acc):
         dlogits[i, label] -= 1.0 / n
 
 
-@cuda.jit
+@kernel
 def _softmax_cross_entropy_soft(logits, targets, dlogits, acc):
     i = cuda.grid(1)
     n, k = logits.shape
@@ -57,7 +58,7 @@ def _softmax_cross_entropy_soft(logits, targets, dlogits, acc):
             dlogits[i, j] = (p * t_sum - targets[i, j]) / n
 
 
-@cuda.jit
+@kernel
 def _sigmoid_binary_cross_entropy(logits, targets, scale, dlogits, acc):
     i = cuda.grid(1)
     if i < logits.size:
@@ -67,7 +68,7 @@ def _sigmoid_binary_cross_entropy(logits, targets, scale, dlogits, acc):
         dlogits[i] = scale * (scalar.sigmoid(z) - t)
 
 
-@cuda.jit
+@kernel
 def _binary_cross_entropy(probs, targets, scale, dprobs, acc):
     i = cuda.grid(1)
     if i < probs.size:
@@ -77,7 +78,7 @@ def _binary_cross_entropy(probs, targets, scale, dprobs, acc):
         dprobs[i] = scale * (p - t) / (p * (1.0 - p))
 
 
-@cuda.jit
+@kernel
 def _squared_error(pred, target, scale, dpred, acc):
     i = cuda.grid(1)
     if i < pred.size:
@@ -86,7 +87,7 @@ def _squared_error(pred, target, scale, dpred, acc):
         dpred[i] = 2.0 * scale * r
 
 
-@cuda.jit
+@kernel
 def _absolute_error(pred, target, scale, dpred, acc):
     i = cuda.grid(1)
     if i < pred.size:
@@ -95,7 +96,7 @@ def _absolute_error(pred, target, scale, dpred, acc):
         dpred[i] = scale * scalar.sign(r)
 
 
-@cuda.jit
+@kernel
 def _huber(pred, target, delta, scale, dpred, acc):
     i = cuda.grid(1)
     if i < pred.size:
@@ -104,7 +105,7 @@ def _huber(pred, target, delta, scale, dpred, acc):
         dpred[i] = scale * scalar.huber_derivative(r, delta)
 
 
-@cuda.jit
+@kernel
 def _kl_divergence(target, pred, scale, dpred, acc):
     i = cuda.grid(1)
     if i < pred.size:
@@ -115,7 +116,7 @@ def _kl_divergence(target, pred, scale, dpred, acc):
         dpred[i] = -scale * p / q
 
 
-@cuda.jit
+@kernel
 def _js_divergence(target, pred, scale, dpred, acc):
     i = cuda.grid(1)
     if i < pred.size:
@@ -172,7 +173,7 @@ def js_divergence(target, pred, scale, dpred):
     return 0.5 * scale * _run(_js_divergence, pred.size, target, pred, scale, dpred)
 
 
-@cuda.jit
+@kernel
 def _count_correct(scores, labels, total):
     i = cuda.grid(1)
     if i < scores.shape[0]:

@@ -3,23 +3,24 @@
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _add(a, b, y):
     i = cuda.grid(1)
     if i < y.size:
         y[i] = a[i] + b[i]
 
 
-@cuda.jit
+@kernel
 def _multiply(a, b, y):
     i = cuda.grid(1)
     if i < y.size:
         y[i] = a[i] * b[i]
 
 
-@cuda.jit
+@kernel
 def _copy_columns(src, dst, offset):
     t = cuda.grid(1)
     if t < src.size:
@@ -27,7 +28,7 @@ def _copy_columns(src, dst, offset):
         dst[t // width, offset + t % width] = src[t // width, t % width]
 
 
-@cuda.jit
+@kernel
 def _take_columns(src, offset, dst):
     t = cuda.grid(1)
     if t < dst.size:

@@ -6,9 +6,10 @@ from numba import cuda
 
 from atlas.kernels.cuda import launch
 from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launcher import kernel
 
 
-@cuda.jit
+@kernel
 def _sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
     i = cuda.grid(1)
     if i < param.size:
@@ -20,7 +21,7 @@ def _sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay):
         param[i] -= lr * g
 
 
-@cuda.jit
+@kernel
 def _rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
     i = cuda.grid(1)
     if i < param.size:
@@ -30,7 +31,7 @@ def _rmsprop_step(param, grad, square_avg, lr, rho, eps, weight_decay):
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
-@cuda.jit
+@kernel
 def _adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
     i = cuda.grid(1)
     if i < param.size:
@@ -40,7 +41,7 @@ def _adagrad_step(param, grad, sum_sq, lr, eps, weight_decay):
         param[i] -= lr * g / (math.sqrt(s) + eps)
 
 
-@cuda.jit
+@kernel
 def _adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_decay):
     i = cuda.grid(1)
     if i < param.size:
@@ -52,7 +53,7 @@ def _adadelta_step(param, grad, square_avg, delta_avg, lr, rho, eps, weight_deca
         param[i] -= lr * delta
 
 
-@cuda.jit
+@kernel
 def _adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, c1, c2):
     i = cuda.grid(1)
     if i < param.size:
@@ -68,14 +69,14 @@ def _adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled
         param[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
 
 
-@cuda.jit
+@kernel
 def _squared_norm(x, acc):
     i = cuda.grid(1)
     if i < x.size:
         cuda.atomic.add(acc, 0, x[i] * x[i])
 
 
-@cuda.jit
+@kernel
 def _clip_to_norm(x, total, max_norm):
     i = cuda.grid(1)
     if i < x.size:
@@ -84,7 +85,7 @@ def _clip_to_norm(x, total, max_norm):
             x[i] *= max_norm / (norm + 1e-12)
 
 
-@cuda.jit
+@kernel
 def _scale(x, factor):
     i = cuda.grid(1)
     if i < x.size:

@@ -9,6 +9,7 @@ import math
 from numba import cuda
 
 from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launcher import kernel
 from atlas.kernels.scalar import pool_divisor
 
 
@@ -30,7 +31,7 @@ def _windows_containing(h, k, stride, pad, out_size):
     return lo, hi
 
 
-@cuda.jit
+@kernel
 def _maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     t = cuda.grid(1)
     if t >= y.size:
@@ -51,7 +52,7 @@ def _maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     argmax[n, c, p, q] = where
 
 
-@cuda.jit
+@kernel
 def _zero(x):
     t = cuda.grid(1)
     if t < x.size:
@@ -59,7 +60,7 @@ def _zero(x):
         x[n, c, h, w] = 0.0
 
 
-@cuda.jit
+@kernel
 def _maxpool2d_backward(dy, argmax, dx):
     t = cuda.grid(1)
     if t >= dy.size:
@@ -70,7 +71,7 @@ def _maxpool2d_backward(dy, argmax, dx):
     cuda.atomic.add(dx, (n, c, where // width, where % width), dy[n, c, p, q])
 
 
-@cuda.jit
+@kernel
 def _avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
     t = cuda.grid(1)
     if t >= y.size:
@@ -87,7 +88,7 @@ def _avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
                                          count_include_pad)
 
 
-@cuda.jit
+@kernel
 def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
     t = cuda.grid(1)
     if t >= dx.size:
@@ -104,7 +105,7 @@ def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx)
     dx[n, c, h, w] = total
 
 
-@cuda.jit
+@kernel
 def _global_avgpool_forward(x, y):
     t = cuda.grid(1)
     if t < y.size:
@@ -116,7 +117,7 @@ def _global_avgpool_forward(x, y):
         y[n, c] = total / x.shape[2]
 
 
-@cuda.jit
+@kernel
 def _global_avgpool_backward(dy, dx):
     t = cuda.grid(1)
     if t < dx.size:

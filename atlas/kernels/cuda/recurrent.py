@@ -20,6 +20,7 @@ from numba import cuda, float64
 from atlas.kernels import scalar
 from atlas.kernels.cuda.dense import _add_bias, _column_sums, matmul
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
+from atlas.kernels.cuda.launcher import kernel
 
 
 def _rows(a):
@@ -50,7 +51,7 @@ def _element():
     return cuda.blockIdx.x * ROW + cuda.threadIdx.x, cuda.threadIdx.y == 0
 
 
-@cuda.jit
+@kernel
 def _swap_leading(src, dst, offset):
     t = cuda.grid(1)
     if t < dst.size:
@@ -59,7 +60,7 @@ def _swap_leading(src, dst, offset):
         dst[a, b, j] = src[b + offset, a, j]
 
 
-@cuda.jit
+@kernel
 def _copy_state(hs, h0):
     t = cuda.grid(1)
     n, h = h0.shape
@@ -130,7 +131,7 @@ def _from_next_step(partial, d, step, i, W_hT, k, valid, dh_last):
     return total
 
 
-@cuda.jit
+@kernel
 def _transpose(src, dst):
     t = cuda.grid(1)
     rows, cols = src.shape
@@ -145,7 +146,7 @@ def _transposed(W):
     return out
 
 
-@cuda.jit
+@kernel
 def _state_gradient(d, W_hT, keep, dh0):
     """``dh0 (+)= d[0] W_h^T``: the gradient reaching the initial state through the first
     step's gates (added to what ``dh0`` holds when ``keep``)."""
@@ -164,7 +165,7 @@ def _to_initial_state(d, W_hT, keep, dh0):
 
 
 # Vanilla RNN ---------------------------------------------------------------------------------
-@cuda.jit
+@kernel
 def _rnn_step(gates, hs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
@@ -176,7 +177,7 @@ def _rnn_step(gates, hs, step, W_h, b_h):
         hs[step + 1, i, k] = scalar.tanh(gates[step, i, k] + rec + b_h[k])
 
 
-@cuda.jit
+@kernel
 def _rnn_step_backward(dy, step, hs, dgates, W_hT, dh_last):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
@@ -210,7 +211,7 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 
 
 # LSTM ----------------------------------------------------------------------------------------
-@cuda.jit
+@kernel
 def _lstm_step(gates, hs, cs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
@@ -236,7 +237,7 @@ def _lstm_step(gates, hs, cs, step, W_h, b_h):
         hs[step + 1, i, k] = og * scalar.tanh(c)
 
 
-@cuda.jit
+@kernel
 def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
@@ -280,7 +281,7 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 
 
 # GRU -----------------------------------------------------------------------------------------
-@cuda.jit
+@kernel
 def _gru_step(gates, hn, hs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
@@ -303,7 +304,7 @@ def _gru_step(gates, hn, hs, step, W_h, b_h):
         hs[step + 1, i, k] = (1.0 - z) * c + z * h_prev[i, k]
 
 
-@cuda.jit
+@kernel
 def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
     partial = cuda.shared.array((SLICES, ROW), float64)
     e, first = _element()
