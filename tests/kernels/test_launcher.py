@@ -1,0 +1,42 @@
+"""The engine's CUDA kernel decorator (`atlas.kernels.cuda.launcher`). Its fast launch path
+needs a GPU (checked on one: see DESIGN.md); here, what the simulator can check: a `Kernel`
+is its dispatcher to every reader, launches through it, and lays launch dimensions out as
+the driver takes them."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba.cuda")
+
+from numba import cuda  # noqa: E402
+
+from atlas.kernels.cuda import launcher  # noqa: E402
+from atlas.kernels.cuda.launch import accumulate, fill  # noqa: E402
+
+
+def test_a_kernel_shows_its_dispatchers_attributes():
+    assert isinstance(fill, launcher.Kernel)
+    assert fill.py_func is fill.dispatcher.py_func
+    assert fill.__name__ == "fill" and "a[:] = value" in fill.__doc__
+
+
+def test_a_kernel_launches_with_the_dispatchers_syntax():
+    a = cuda.to_device(np.zeros(300, np.float32))
+    fill[2, 256](a, 2.5)
+    total, part = cuda.to_device(np.ones((3, 5))), cuda.to_device(np.arange(15.0).reshape(3, 5))
+    accumulate[1, 256](total, part)
+    np.testing.assert_array_equal(a.copy_to_host(), np.full(300, 2.5, np.float32))
+    np.testing.assert_array_equal(total.copy_to_host(), 1 + np.arange(15.0).reshape(3, 5))
+
+
+@pytest.mark.parametrize("dims, expected", [(7, (7, 1, 1)), ((4, 2), (4, 2, 1)),
+                                            ((3, 2, 5), (3, 2, 5)), ((np.int64(9),), (9, 1, 1))])
+def test_launch_dimensions_become_three(dims, expected):
+    assert launcher._three(dims) == expected
+
+
+def test_arguments_that_select_one_compiled_kernel_share_a_key():
+    assert launcher._key(3) == launcher._key(4) != launcher._key(3.0)
+    assert launcher._key(True) != launcher._key(1)
+    assert launcher._key((1, 2)) == launcher._key((5, 6)) != launcher._key((1, 2, 3))
+    assert launcher._key(np.float32(1)) != launcher._key(1.0)
