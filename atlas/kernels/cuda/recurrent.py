@@ -45,10 +45,12 @@ def _per_step_element(shape):
 
 
 @cuda.jit(device=True)
-def _element():
-    """``(e, first)``: the flat state element of this thread and whether it is the first of
-    the element's `SLICES` threads (the one that does the gate arithmetic)."""
-    return cuda.blockIdx.x * ROW + cuda.threadIdx.x, cuda.threadIdx.y == 0
+def _element(n, h):
+    """``(i, k, valid, first)``: this thread's element ``(i, k)`` of an ``(n, h)`` state,
+    whether there is one (the last block runs past the end), and whether the thread is the
+    first of the element's `SLICES` threads (the one that does the gate arithmetic)."""
+    e = cuda.blockIdx.x * ROW + cuda.threadIdx.x
+    return e // h, e % h, e < n * h, cuda.threadIdx.y == 0
 
 
 @kernel
@@ -151,10 +153,8 @@ def _state_gradient(d, W_hT, keep, dh0):
     """``dh0 (+)= d[0] W_h^T``: the gradient reaching the initial state through the first
     step's gates (added to what ``dh0`` holds when ``keep``)."""
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = dh0.shape
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     total = _dot_column(partial, d[0], i, W_hT, k, valid)
     if valid and first:
         dh0[i, k] = dh0[i, k] + total if keep else total
@@ -168,10 +168,8 @@ def _to_initial_state(d, W_hT, keep, dh0):
 @kernel
 def _rnn_step(gates, hs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     rec = _dot_column(partial, hs[step], i, W_h, k, valid)
     if valid and first:
         hs[step + 1, i, k] = scalar.tanh(gates[step, i, k] + rec + b_h[k])
@@ -180,10 +178,8 @@ def _rnn_step(gates, hs, step, W_h, b_h):
 @kernel
 def _rnn_step_backward(dy, step, hs, dgates, W_hT, dh_last):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = dh_last.shape
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     dh = _from_next_step(partial, dgates, step, i, W_hT, k, valid, dh_last)
     if valid and first:
         h_t = hs[step + 1, i, k]
@@ -214,10 +210,8 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 @kernel
 def _lstm_step(gates, hs, cs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     a, h_prev = gates[step], hs[step]
     ri = _dot_column(partial, h_prev, i, W_h, k, valid)
     rf = _dot_column(partial, h_prev, i, W_h, h + k, valid)
@@ -240,10 +234,8 @@ def _lstm_step(gates, hs, cs, step, W_h, b_h):
 @kernel
 def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = dc_run.shape
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     dh = _from_next_step(partial, dgates, step, i, W_hT, k, valid, dh_last)
     if valid and first:
         dh += dy[i, step, k]
@@ -284,10 +276,8 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 @kernel
 def _gru_step(gates, hn, hs, step, W_h, b_h):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = hs.shape[1], hs.shape[2]
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     a, h_prev = gates[step], hs[step]
     rr = _dot_column(partial, h_prev, i, W_h, k, valid)
     rz = _dot_column(partial, h_prev, i, W_h, h + k, valid)
@@ -307,10 +297,8 @@ def _gru_step(gates, hn, hs, step, W_h, b_h):
 @kernel
 def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
     partial = cuda.shared.array((SLICES, ROW), float64)
-    e, first = _element()
     n, h = dh_run.shape
-    valid = e < n * h
-    i, k = e // h, e % h
+    i, k, valid, first = _element(n, h)
     last = step == dy.shape[1] - 1
     through_gates = _dot_column(partial, dhgates[min(step + 1, dy.shape[1] - 1)], i, W_hT, k,
                                 valid and not last)
