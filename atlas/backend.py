@@ -79,6 +79,12 @@ class Backend:
         array on this device)."""
         dst[...] = src
 
+    def add_scaled(self, total, value, weight=1.0):
+        """``total[0] += weight * value`` where ``total`` lives (a one-element float64
+        array), for a ``value`` a kernel returned: a float here, a `DeviceScalar` left on
+        the GPU by the CUDA kernels (added there, with no copy back)."""
+        total[0] += weight * float(value)
+
 
 class CUDABackend(Backend):
     """Arrays live in GPU memory (Numba device arrays); kernels are the ``@cuda.jit`` twins."""
@@ -110,6 +116,9 @@ class CUDABackend(Backend):
         if _on_device(array):
             return array.copy_to_host()
         return np.asarray(array)
+
+    def add_scaled(self, total, value, weight=1.0):
+        value.add_to(total, weight)
 
     def copy_into(self, dst, src):
         if _on_device(src):

@@ -16,12 +16,18 @@ from atlas.backend import flat, get_backend
 
 
 class Loss:
-    """Base class: ``loss(pred, target, backend="cpu") -> (value, dpred)``."""
+    """Base class: ``loss(pred, target, backend="cpu") -> (value, dpred)``.
+
+    With ``total`` (a one-element float64 array on the backend's device) the value is not
+    returned but added, times ``weight``, into ``total[0]`` where it was computed: on a GPU
+    it is then never copied back, and a training loop reads its running total once per
+    progress-bar refresh instead of once per step (``(None, dpred)`` is returned).
+    """
 
     #: Whether the loss expects class labels (and accuracy makes sense).
     classification = False
 
-    def __call__(self, pred, target, backend="cpu"):
+    def __call__(self, pred, target, backend="cpu", total=None, weight=1.0):
         backend = get_backend(backend)
         _check_float(pred, "prediction")
         if isinstance(target, (list, tuple)):
@@ -29,6 +35,9 @@ class Loss:
         target = self.prepare_target(pred, target)
         grad = backend.scratch(pred.shape, pred.dtype)
         value = self.compute(backend.kernels, pred, backend.upload(target), grad)
+        if total is not None:
+            backend.add_scaled(total, value, weight)
+            return None, grad
         return float(value), grad
 
     def prepare_target(self, pred, target):
@@ -70,7 +79,7 @@ class SoftmaxCrossEntropy(Loss):
 
     classification = True
 
-    def __call__(self, pred, target, backend="cpu"):
+    def __call__(self, pred, target, backend="cpu", total=None, weight=1.0):
         if len(pred.shape) == 3:
             n, t, k = pred.shape
             target = np.asarray(target) if isinstance(target, (list, tuple)) else target
@@ -78,9 +87,9 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"SoftmaxCrossEntropy: sequence logits {tuple(pred.shape)} "
                                  f"need labels of shape {(n, t)}, got {tuple(target.shape)}")
             value, grad = super().__call__(pred.reshape(n * t, k), target.reshape(n * t),
-                                           backend)
+                                           backend, total, weight)
             return value, grad.reshape(n, t, k)
-        return super().__call__(pred, target, backend)
+        return super().__call__(pred, target, backend, total, weight)
 
     def prepare_target(self, pred, target):
         n, k = pred.shape

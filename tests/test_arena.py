@@ -173,9 +173,9 @@ def test_a_steady_state_cuda_step_allocates_nothing_and_reads_back_one_value(fam
     assert steady["launches"] <= LAUNCHES[family], steady
 
 
-def test_a_cuda_fit_counts_accuracy_on_the_device(rng):
-    """fit's accuracy stays on the device: a step reads back only its loss, and the count
-    of correct predictions is read once per epoch (without a progress bar)."""
+def test_a_cuda_fit_keeps_its_loss_and_accuracy_on_the_device(rng):
+    """fit's running loss and count of correct predictions stay on the device: no step
+    reads anything back, and each total is read once per epoch (without a progress bar)."""
     from atlas.kernels.cuda.counters import device_work
 
     model, x, y = _on_cuda("mlp", rng)
@@ -184,8 +184,29 @@ def test_a_cuda_fit_counts_accuracy_on_the_device(rng):
     model.fit(x, y, epochs=1, batch_size=4, shuffle=False, progress=False)
     with device_work() as counts:
         history = model.fit(x, y, epochs=1, batch_size=4, shuffle=False, progress=False)
-    assert counts["to_host"] == 3 + 1, counts
-    assert counts["allocations"] <= 2, counts  # the epoch's counter (and its labels' first)
+    assert counts["to_host"] == 2, counts  # the epoch's loss and its count, once each
+    assert counts["to_device"] <= 2, counts  # the two running totals, zeroed
+    assert counts["allocations"] <= 2, counts  # (and the first labels' array)
     assert 0.0 <= history["accuracy"][0] <= 1.0
     expected = np.mean(model.predict(x).argmax(axis=1) == y)
     assert model.evaluate(x, y)["accuracy"] == pytest.approx(expected)
+
+
+def test_a_cuda_step_adding_its_loss_into_a_device_total_reads_back_nothing(rng):
+    """``train_step(x, y, loss_total, weight)``: the loss goes into the device total, times
+    the weight, and the step copies nothing to the host; the total is the loss the step
+    would have returned."""
+    from atlas.kernels.cuda.counters import device_work
+
+    model, x, y = _on_cuda("lstm", rng)  # no dropout: the twin's steps are the same
+    twin, _, _ = _on_cuda("lstm", rng)
+    twin._restore(model._snapshot())
+    total = model.backend.zeros((1,), np.float64)
+    model.train_step(x, y, total, 4.0)
+    with device_work() as steady:
+        value, _ = model.train_step(x, y, total, 4.0)
+    assert value is None
+    assert steady["to_host"] == 0 and steady["allocations"] == 0, steady
+    first, _ = twin.train_step(x, y)
+    second, _ = twin.train_step(x, y)
+    assert float(total.copy_to_host()[0]) == pytest.approx(4.0 * (first + second), rel=1e-6)

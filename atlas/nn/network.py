@@ -119,34 +119,40 @@ class Network:
         self.metrics = tuple(m for m in metrics if m == "accuracy" and single)
         return self
 
-    def compute_loss(self, out, y):
+    def compute_loss(self, out, y, loss_total=None, weight=1.0):
         """``(value, grad)`` of the compiled loss for outputs ``out`` and targets ``y`` (a
-        list of each for several outputs); the gradient is what `backward` takes."""
+        list of each for several outputs); the gradient is what `backward` takes. With
+        ``loss_total`` (a one-element float64 device array) the value, times ``weight``, is
+        added into it on the device instead, and ``value`` is None (see `atlas.losses.Loss`)."""
         if not self.multi_output:
-            return self.loss(out, y, self.backend)
+            return self.loss(out, y, self.backend, loss_total, weight)
         total, grads = 0.0, []
-        for loss, weight, o, t in zip(self.losses, self.loss_weights, out, y):
-            value, grad = loss(o, t, self.backend)
-            if weight != 1.0:
-                self.backend.kernels.scale(flat(grad), weight)
-            total += weight * value
+        for loss, loss_weight, o, t in zip(self.losses, self.loss_weights, out, y):
+            value, grad = loss(o, t, self.backend, loss_total, weight * loss_weight)
+            if loss_weight != 1.0:
+                self.backend.kernels.scale(flat(grad), loss_weight)
+            if loss_total is None:
+                total += loss_weight * value
             grads.append(grad)
-        return total, grads
+        return (None if loss_total is not None else total), grads
 
-    def train_step(self, x, y):
+    def train_step(self, x, y, loss_total=None, weight=1.0):
         """One forward, backward and update on a batch (on the device, or on the host);
         returns ``(loss, output)``.
 
         The step's temporary arrays (activations, gradients, the output) come from the
         network's `atlas.arena.Arena`: a step whose batch has the shapes of an earlier one
         reuses that step's arrays and allocates nothing. So ``output`` is valid until the
-        next `train_step`; copy it (``backend.to_numpy``) to keep it.
+        next `train_step`; copy it (``backend.to_numpy``) to keep it. With ``loss_total``
+        the loss is added into it, times ``weight``, where the model runs, and ``loss`` is
+        None: a CUDA step then copies nothing back to the host (`fit` reads its running
+        total once per progress-bar refresh).
         """
         with self._arena.step(_signature(x)):
             x = ([self.backend.upload(a) for a in x] if self.multi_input
                  else self.backend.upload(x))
             out = self.forward(x, training=True)
-            value, grad = self.compute_loss(out, y)
+            value, grad = self.compute_loss(out, y, loss_total, weight)
             self.backward(grad)
             self.optimizer.step(self.trainable_parameters(), self.backend)
         return value, out
@@ -211,7 +217,7 @@ class Network:
         for epoch in range(epochs):
             start = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
-            total_loss, seen = 0.0, 0
+            losses, seen = _Total(self.backend), 0
             hits = _Hits(self.backend) if self.metrics else None
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                        disable=not progress, leave=True, dynamic_ncols=True)
@@ -220,18 +226,17 @@ class Network:
                 self.optimizer.progress = epoch + step / steps
                 with self._arena.step(_signature(x, len(idx))):
                     xb, yb = self._batch(x, idx, transform), _take(y, idx)
-                    value, out = self.train_step(xb, yb)
+                    _, out = self.train_step(xb, yb, losses.total, len(idx))
                     if hits is not None:
                         hits.add(out, yb)
-                total_loss += value * len(idx)
                 seen += len(idx)
                 if progress and (step % 20 == 0 or step == steps - 1):
-                    postfix = {"loss": f"{total_loss / seen:.4f}"}
+                    postfix = {"loss": f"{losses.value() / seen:.4f}"}
                     if hits is not None:
                         postfix["acc"] = f"{hits.count() / seen:.4f}"
                     bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
-            history["loss"].append(total_loss / seen)
+            history["loss"].append(losses.value() / seen)
             history["accuracy"].append(hits.count() / seen if hits is not None else None)
             history["lr"].append(self.optimizer.current_lr)
             if validation_data is not None:
@@ -267,17 +272,16 @@ class Network:
         batch_size = integer(batch_size, "batch_size", "evaluate")
         x, y = self._check_data(x, y)
         n = len(x[0])
-        total = 0.0
+        losses = _Total(self.backend)
         hits = _Hits(self.backend) if self.metrics else None
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))
             yb = _take(y, idx)
             out = self.forward(self._batch(x, idx), training=False)
-            value, _ = self.compute_loss(out, yb)
-            total += value * len(idx)
+            self.compute_loss(out, yb, losses.total, len(idx))
             if hits is not None:
                 hits.add(out, yb)
-        scores = {"loss": total / n}
+        scores = {"loss": losses.value() / n}
         if hits is not None:
             scores["accuracy"] = hits.count() / n
         return scores
@@ -455,16 +459,27 @@ def _take(y, idx):
     return [t[idx] for t in y] if isinstance(y, list) else y[idx]
 
 
-class _Hits:
-    """A running count of correctly classified samples, kept where the model runs: each
-    batch adds to it with the backend's ``count_correct`` kernel, and only `count` copies it
-    to the host (on a GPU, a synchronisation: once per progress-bar refresh, not per step).
-    With sequence labels ``(N, T)`` each sample counts the fraction of its steps predicted
-    correctly (so accuracy is per token)."""
+class _Total:
+    """A running sum kept where the model runs (a one-element float64 array): the losses
+    add into it on the device, and only `value` copies it to the host (on a GPU, a
+    synchronisation: once per progress-bar refresh, not per step)."""
 
     def __init__(self, backend):
         self.backend = backend
         self.total = backend.zeros((1,), np.float64)
+
+    def value(self):
+        return float(self.backend.to_numpy(self.total)[0])
+
+
+class _Hits(_Total):
+    """A running count of correctly classified samples, kept where the model runs: each
+    batch adds to it with the backend's ``count_correct`` kernel, and only `count` copies it
+    to the host. With sequence labels ``(N, T)`` each sample counts the fraction of its
+    steps predicted correctly (so accuracy is per token)."""
+
+    def __init__(self, backend):
+        super().__init__(backend)
         self.steps_per_sample = 1
 
     def add(self, out, y):
@@ -478,7 +493,7 @@ class _Hits:
 
     def count(self):
         """The number of correct samples so far (read from the device)."""
-        return float(self.backend.to_numpy(self.total)[0]) / self.steps_per_sample
+        return self.value() / self.steps_per_sample
 
 
 def name_layers(layers):

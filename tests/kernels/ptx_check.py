@@ -55,6 +55,7 @@ def signatures(f):
         "_channel_sums": (t4, v),
         "fill": (v, f),
         "accumulate": (m, m),
+        "_add_scaled": (acc, acc, types.float64),
         "_add_channel_bias": (t4, v),
         "_zero": (t4,),
         "_maxpool2d_forward": (t4, pair, pair, pair, t4, idx4),

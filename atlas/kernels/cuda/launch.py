@@ -85,3 +85,27 @@ def scalar_accumulator():
 def read_scalar(acc):
     """The value of a one-element device array, as a Python float."""
     return float(acc.copy_to_host()[0])
+
+
+@kernel
+def _add_scaled(total, acc, factor):
+    total[0] += factor * acc[0]
+
+
+class DeviceScalar:
+    """A number computed on the GPU and left there: the one-element float64 device array
+    ``acc`` times ``factor``, a number the host knows. ``float()`` copies it back (a
+    synchronisation); `add_to` adds it into a running total on the device, without one.
+    The CUDA losses return one where the CPU's return a float."""
+
+    __slots__ = ("acc", "factor")
+
+    def __init__(self, acc, factor=1.0):
+        self.acc, self.factor = acc, factor
+
+    def __float__(self):
+        return read_scalar(self.acc) * self.factor
+
+    def add_to(self, total, weight=1.0):
+        """``total[0] += weight * self`` on the device (``total``: one float64 element)."""
+        _add_scaled[1, 1](total, self.acc, self.factor * weight)

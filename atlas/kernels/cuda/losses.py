@@ -11,7 +11,7 @@ from numba import cuda
 
 from atlas.kernels import scalar
 from atlas.kernels.cpu.losses import EPS
-from atlas.kernels.cuda.launch import THREADS, blocks, read_scalar, scalar_accumulator
+from atlas.kernels.cuda.launch import THREADS, DeviceScalar, blocks, scalar_accumulator
 from atlas.kernels.cuda.launcher import kernel
 
 
@@ -130,47 +130,51 @@ def _js_divergence(target, pred, scale, dpred, acc):
         dpred[i] = 0.5 * scale * math.log(q / m)
 
 
-def _run(kernel, n, *args):
+def _run(kernel, n, *args, factor=1.0):
+    """Launch a loss kernel over ``n`` items; its value, ``factor`` times the sum of the
+    terms it adds into a device accumulator, stays on the device (`DeviceScalar`)."""
     acc = scalar_accumulator()
     kernel[blocks(n), THREADS](*args, acc)
-    return read_scalar(acc)
+    return DeviceScalar(acc, factor)
 
 
 def softmax_cross_entropy(logits, labels, dlogits):
-    return _run(_softmax_cross_entropy, logits.shape[0], logits, labels, dlogits) / logits.shape[0]
+    n = logits.shape[0]
+    return _run(_softmax_cross_entropy, n, logits, labels, dlogits, factor=1.0 / n)
 
 
 def softmax_cross_entropy_soft(logits, targets, dlogits):
     n = logits.shape[0]
-    return _run(_softmax_cross_entropy_soft, n, logits, targets, dlogits) / n
+    return _run(_softmax_cross_entropy_soft, n, logits, targets, dlogits, factor=1.0 / n)
 
 
 def sigmoid_binary_cross_entropy(logits, targets, scale, dlogits):
-    return scale * _run(_sigmoid_binary_cross_entropy, logits.size, logits, targets, scale, dlogits)
+    return _run(_sigmoid_binary_cross_entropy, logits.size, logits, targets, scale, dlogits,
+                factor=scale)
 
 
 def binary_cross_entropy(probs, targets, scale, dprobs):
-    return scale * _run(_binary_cross_entropy, probs.size, probs, targets, scale, dprobs)
+    return _run(_binary_cross_entropy, probs.size, probs, targets, scale, dprobs, factor=scale)
 
 
 def squared_error(pred, target, scale, dpred):
-    return scale * _run(_squared_error, pred.size, pred, target, scale, dpred)
+    return _run(_squared_error, pred.size, pred, target, scale, dpred, factor=scale)
 
 
 def absolute_error(pred, target, scale, dpred):
-    return scale * _run(_absolute_error, pred.size, pred, target, scale, dpred)
+    return _run(_absolute_error, pred.size, pred, target, scale, dpred, factor=scale)
 
 
 def huber(pred, target, delta, scale, dpred):
-    return scale * _run(_huber, pred.size, pred, target, delta, scale, dpred)
+    return _run(_huber, pred.size, pred, target, delta, scale, dpred, factor=scale)
 
 
 def kl_divergence(target, pred, scale, dpred):
-    return scale * _run(_kl_divergence, pred.size, target, pred, scale, dpred)
+    return _run(_kl_divergence, pred.size, target, pred, scale, dpred, factor=scale)
 
 
 def js_divergence(target, pred, scale, dpred):
-    return 0.5 * scale * _run(_js_divergence, pred.size, target, pred, scale, dpred)
+    return _run(_js_divergence, pred.size, target, pred, scale, dpred, factor=0.5 * scale)
 
 
 @kernel
