@@ -7,12 +7,17 @@ launches, device allocations and host round trips.
     python benchmarks/bench_gpu.py --products          # the matrix products alone, for
                                                        # several tilings of the blocked kernel
     python benchmarks/bench_gpu.py --launch            # what one kernel launch costs the host
+    python benchmarks/bench_gpu.py --profile           # GPU time of each kernel of a step
+    python benchmarks/bench_gpu.py --host-profile      # where a step's host time goes
 
 Timings: median of ``--repeats`` steps after warm-up, data already on the device, float32;
-PyTorch with TF32 off. Counts: one steady-state step (after two warm-up steps) of each
-model family, counted by wrapping numba-cuda's kernel launch, ``device_array``,
-``to_device`` and ``copy_to_host``; they do not depend on the GPU, so the simulator gives
-the same numbers on small shapes (``--tiny``).
+PyTorch with TF32 off. A step is run as ``fit`` runs it: the loss is added into a total on
+the device, not read back (PyTorch's step does not read its loss either). Counts: one
+steady-state step (after two warm-up steps) of each model family, counted by wrapping the
+engine's kernel launch and numba-cuda's ``device_array``, ``to_device`` and
+``copy_to_host``; they do not depend on the GPU, so the simulator gives the same numbers
+on small shapes (``--tiny``). ``ATLAS_CUDA_LAUNCH=numba`` times the steps with every
+launch through numba-cuda's dispatcher. `benchmarks/gpu_session.sh` runs all of it.
 """
 
 import argparse

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One call on a lent NVIDIA machine (see DESIGN.md, "Measuring on a GPU"): versions, the
-# host cost of a launch, the matrix products, the model table of benchmarks/bench_gpu.py,
-# then the CUDA tests on the real device. Every part has its own time limit, so one that
+# One call on a lent NVIDIA machine (DESIGN.md, "Measuring on a GPU"): versions, the
+# host cost of a launch, the matrix products, the GPU time of each kernel of a step, the
+# host profile of a step, the model table of benchmarks/bench_gpu.py (through the engine's
+# launch and through numba-cuda's dispatcher), then the CUDA tests on the real device. Every part has its own time limit, so one that
 # hangs or fails leaves the others' output; logs go to $OUT (or /tmp/atlas-gpu).
 #
 #     bash benchmarks/gpu_session.sh                  # every part

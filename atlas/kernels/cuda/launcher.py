@@ -1,10 +1,11 @@
 """How the engine launches its CUDA kernels: ``@kernel`` is numba-cuda's ``@cuda.jit`` with
 a cheaper launch.
 
-A launch through numba-cuda's dispatcher, ``k[grid, block](*args)``, cost 33-44 us of host
-time on the H200 machine (2026-11-30, ``benchmarks/bench_gpu.py --launch``), against 9 us
-for a PyTorch kernel; the engine's small models make 17-60 launches a training step, so
-that was most of a step. Profiled, the time goes to work that is the same at every launch
+A launch through numba-cuda's dispatcher, ``k[grid, block](*args)``, cost 19-44 us of host
+time on H200 machines (2026-11-30, ``benchmarks/bench_gpu.py --launch``; the same command
+moved 2x from one machine to the next), against 6-9 us for a PyTorch kernel; the engine's
+small models make 17-60 launches a training step, so that was most of a step. Through
+`Kernel`, 8.9-9.2 us where the dispatcher took 18.8-21.4 us. Profiled, the time goes to work that is the same at every launch
 of a kernel with the same argument types: typing the arguments again, looking the CUDA
 context up, wrapping every device array in an argument object, building a launch
 configuration. `Kernel` does that work once per argument types and per grid and block,
