@@ -4,13 +4,14 @@ a cheaper launch.
 A launch through numba-cuda's dispatcher, ``k[grid, block](*args)``, cost 19-44 us of host
 time on H200 machines (2026-11-30, ``benchmarks/bench_gpu.py --launch``; the same command
 moved 2x from one machine to the next), against 6-9 us for a PyTorch kernel; the engine's
-small models make 17-60 launches a training step, so that was most of a step. Through
-`Kernel`, 8.9-9.2 us where the dispatcher took 18.8-21.4 us. Profiled, the time goes to work that is the same at every launch
-of a kernel with the same argument types: typing the arguments again, looking the CUDA
-context up, wrapping every device array in an argument object, building a launch
-configuration. `Kernel` does that work once per argument types and per grid and block,
-then per launch only reads each device array's pointer, shape and strides into the
-argument list and calls the driver (``cuda.core.launch``, as numba-cuda does).
+small models make 17-60 launches a training step, so that was most of a step. Profiled,
+the time went to work that is the same at every launch of a kernel with the same argument
+types: typing the arguments again, looking the CUDA context up, wrapping every device
+array in an argument object, building a launch configuration. `Kernel` does that work
+once per argument types and per grid and block, then per launch only reads each device
+array's pointer, shape and strides into the argument list and calls the driver
+(``cuda.core.launch``, as numba-cuda does): 8.9-9.2 us where the dispatcher took 18.8-21.4
+us on the same machine.
 
 The first launch of a kernel for new argument types goes through numba-cuda's dispatcher
 (which compiles); so does every launch in Numba's CUDA simulator, with host arrays among
