@@ -129,7 +129,7 @@ class Kernel:
         return functools.partial(self._launch, launch_config)
 
     def _launch(self, launch_config, *args):
-        if _DISPATCHER_ONLY:
+        if _DISPATCHER_ONLY or len(launch_config) != 2:  # a stream or shared memory: numba's
             return self.dispatcher[launch_config](*args)
         key = tuple(_key(a) for a in args)
         compiled = self._compiled.get(key, False)
