@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from atlas.backend import flat, get_backend
+from atlas.checks import real
 
 
 class Loss:
@@ -36,7 +37,7 @@ class Loss:
         grad = backend.scratch(pred.shape, pred.dtype)
         value = self.compute(backend.kernels, pred, backend.upload(target), grad)
         if total is not None:
-            backend.add_scaled(total, value, weight)
+            backend.add_scaled(total, value, _total_weight(total, weight, type(self).__name__))
             return None, grad
         return float(value), grad
 
@@ -52,6 +53,17 @@ class Loss:
 
     def get_config(self):
         return {"name": type(self).__name__, **vars(self)}
+
+
+def _total_weight(total, weight, owner):
+    """Check a running ``total`` (one float64 element) and the ``weight`` of what is added
+    into it; return the weight as a float."""
+    if tuple(getattr(total, "shape", ())) != (1,) or np.dtype(total.dtype) != np.float64:
+        got = (f"shape {tuple(total.shape)}, dtype {np.dtype(total.dtype)}"
+               if hasattr(total, "shape") else type(total).__name__)
+        raise ValueError(f"{owner}: total must be a one-element float64 array on the "
+                         f"backend's device, got {got}")
+    return real(weight, "weight", owner)
 
 
 def _check_float(array, what):

@@ -26,7 +26,17 @@ import statistics
 import time
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--repeats", type=int, default=20)
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+parser.add_argument("--repeats", type=_positive_int, default=20, help="steps timed (>= 1)")
 parser.add_argument("--counts", action="store_true", help="only count launches, allocations "
                     "and host copies per step (works in the CUDA simulator)")
 parser.add_argument("--products", action="store_true", help="time the matrix products of the "

@@ -340,3 +340,40 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, model):
         result = run_cli(*args, env={"NUMBA_ENABLE_CUDASIM": "0"})
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+@pytest.mark.parametrize("total, weight, error, match", [
+    (np.zeros(2), 1.0, ValueError, r"one-element float64 array.*shape \(2,\)"),
+    (np.zeros(1, np.float32), 1.0, ValueError, "dtype float32"),
+    ([0.0], 1.0, ValueError, "got list"),
+    (np.zeros(1), "a", TypeError, "weight must be a number"),
+    (np.zeros(1), math.nan, ValueError, "weight must be a finite number"),
+])
+def test_a_loss_total_of_the_wrong_kind_or_a_bad_weight_is_refused(total, weight, error, match):
+    from atlas.losses import MSE
+
+    pred, target = np.ones(3, np.float32), np.zeros(3, np.float32)
+    with pytest.raises(error, match=match):
+        MSE()(pred, target, total=total, weight=weight)
+
+
+def test_a_loss_total_takes_zero_negative_and_fractional_weights():
+    from atlas.losses import MSE
+
+    pred, target = np.ones(3, np.float32), np.zeros(3, np.float32)
+    value, _ = MSE()(pred, target)
+    for weight in (0, -2, 1.5):
+        total = np.zeros(1)
+        assert MSE()(pred, target, total=total, weight=weight)[0] is None
+        assert total[0] == pytest.approx(weight * value)
+
+
+def test_an_unknown_cuda_launch_path_is_named_when_the_cuda_backend_loads():
+    code = ("import atlas; atlas.Sequential([atlas.Dense(2)], input_shape=(3,), "
+            "device='cuda')")
+    env = {**os.environ, "ATLAS_CUDA_LAUNCH": "fast", "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode != 0
+    assert "ATLAS_CUDA_LAUNCH must be one of atlas, numba" in result.stderr
+    assert "got 'fast'" in result.stderr

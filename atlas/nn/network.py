@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from atlas.arena import Arena
 from atlas.backend import flat, get_backend
-from atlas.checks import integer, non_negative, optional_integer
+from atlas.checks import integer, non_negative, optional_integer, real
 from atlas.losses import get_loss
 from atlas.nn.layer import float_dtype
 from atlas.nn.serialization import architecture, describe, read_model_file, save_model
@@ -126,6 +126,8 @@ class Network:
         added into it on the device instead, and ``value`` is None (see `atlas.losses.Loss`)."""
         if not self.multi_output:
             return self.loss(out, y, self.backend, loss_total, weight)
+        if loss_total is not None:
+            weight = real(weight, "weight", "compute_loss")
         total, grads = 0.0, []
         for loss, loss_weight, o, t in zip(self.losses, self.loss_weights, out, y):
             value, grad = loss(o, t, self.backend, loss_total, weight * loss_weight)

@@ -16,7 +16,7 @@ us on the same machine.
 The first launch of a kernel for new argument types goes through numba-cuda's dispatcher
 (which compiles); so does every launch in Numba's CUDA simulator, with host arrays among
 the arguments, or when ``ATLAS_CUDA_LAUNCH=numba`` is set (to compare, or to rule this
-path out).
+path out; ``atlas``, the default, is the engine's launch, and any other value is an error).
 """
 
 import ctypes
@@ -27,9 +27,13 @@ import numpy as np
 from numba import config as numba_config
 from numba import cuda
 
+_LAUNCH_PATHS = ("atlas", "numba")
+_LAUNCH = os.environ.get("ATLAS_CUDA_LAUNCH", "atlas")
+if _LAUNCH not in _LAUNCH_PATHS:
+    raise ValueError(f"ATLAS_CUDA_LAUNCH must be one of {', '.join(_LAUNCH_PATHS)} (the "
+                     f"engine's launch, numba-cuda's dispatcher), got {_LAUNCH!r}")
 #: Launch through numba-cuda's dispatcher only (simulator, or asked for).
-_DISPATCHER_ONLY = numba_config.ENABLE_CUDASIM or \
-    os.environ.get("ATLAS_CUDA_LAUNCH", "") == "numba"
+_DISPATCHER_ONLY = numba_config.ENABLE_CUDASIM or _LAUNCH == "numba"
 
 # What an argument becomes in the driver's argument list, by the Numba type of the argument.
 _ARRAY, _INT64, _FLOAT64, _FLOAT32, _BOOLEAN, _OTHER = range(6)
@@ -66,9 +70,11 @@ class _Compiled:
     argument."""
 
     def __init__(self, overload):
+        from cuda.core import launch
         from numba.cuda._compat import CUDA_CORE_GE_1_0
         from numba.cuda.cudadrv import driver
 
+        self.driver_launch = launch  # looked up once: an import per launch costs time too
         self.overload = overload
         self.handle = overload._codelibrary.get_cufunc().kernel
         self.types = overload.argument_types
@@ -79,17 +85,15 @@ class _Compiled:
         self.configs = {}
 
     def config(self, grid, block):
-        from cuda.core import LaunchConfig
-
         key = (grid, block)
         if key not in self.configs:
+            from cuda.core import LaunchConfig
+
             self.configs[key] = LaunchConfig(grid=_three(grid), block=_three(block),
                                              shmem_size=0, **self.cooperative)
         return self.configs[key]
 
     def launch(self, grid, block, args):
-        from cuda.core import launch
-
         params = []
         for kind, numba_type, value in zip(self.kinds, self.types, args):
             if kind == _ARRAY:  # as numba-cuda's _Kernel._prepare_args lays an array out
@@ -107,7 +111,7 @@ class _Compiled:
                 params.append(value)
             else:
                 self.overload._prepare_args(numba_type, value, self.stream, [], params)
-        launch(self.stream, self.config(grid, block), self.handle, *params)
+        self.driver_launch(self.stream, self.config(grid, block), self.handle, *params)
 
 
 class Kernel:
@@ -143,7 +147,7 @@ class Kernel:
     def _ready(self, args):
         """The compiled kernel for ``args``, or None where the dispatcher must launch
         (host arrays, which it copies to the device and back)."""
-        if any(isinstance(a, np.ndarray) for a in args) or len(self.dispatcher.overloads) == 0:
+        if any(isinstance(a, np.ndarray) for a in args):
             return None
         types = tuple(self.dispatcher.typeof_pyval(a) for a in args)
         overload = self.dispatcher.overloads.get(types)
