@@ -177,16 +177,38 @@ def make_storage(url):
             with _quiet_optuna():
                 return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT,
                                                   grace_period=GRACE)
-        except sqlalchemy.exc.IntegrityError:
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            if not _lost_creation_race(error):
+                raise ValueError(f"cannot open the study storage {url!r}: "
+                                 f"{_first_line(error)}") from None
             # Workers started together on an empty database race to create Optuna's
             # tables; the losers find them made by the winner on the next try.
             time.sleep(0.5 * (attempt + 1))
-        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-            text = str(error).strip()
-            reason = text.splitlines()[0] if text else type(error).__name__
-            raise ValueError(f"cannot open the study storage {url!r}: {reason}") from None
+        except (ImportError, ValueError) as error:
+            raise ValueError(f"cannot open the study storage {url!r}: "
+                             f"{_first_line(error)}") from None
     raise ValueError(f"cannot open the study storage {url!r}: its tables could not be created "
                      f"(another worker kept creating them)")
+
+
+#: SQLSTATE codes of a table, type or row that another worker created first: unique
+#: violation, duplicate table, duplicate object (PostgreSQL; seen in CI, 2026-11-30, as
+#: ``psycopg.errors.DuplicateTable`` when two workers opened an empty database at once).
+_CREATED_BY_ANOTHER = {"23505", "42P07", "42710"}
+
+
+def _lost_creation_race(error):
+    """Whether ``error`` (from SQLAlchemy) says another worker created the tables first."""
+    import sqlalchemy.exc
+
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _CREATED_BY_ANOTHER
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def signature(task, epochs, images):

@@ -172,3 +172,25 @@ def test_two_workers_share_one_study_through_postgresql(tiny_data, postgres):
     assert len({t.user_attrs["worker"] for t in done}) == 2  # both did some of the work
     assert study.best_value == max(t.value for t in done)
     assert np.isclose(study.best_trial.value, max(t.value for t in done))
+
+
+def test_a_table_another_worker_created_first_counts_as_a_lost_race_and_nothing_else_does():
+    """Workers opening an empty PostgreSQL database together: the losers see a duplicate
+    table (or type, or row) and retry; any other database error is reported."""
+    import sqlalchemy.exc
+
+    from atlas.search import _lost_creation_race
+
+    class Driver(Exception):
+        def __init__(self, sqlstate):
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def wrapped(kind, sqlstate):
+        return kind("CREATE TABLE studies", {}, Driver(sqlstate))
+
+    for code in ("42P07", "42710", "23505"):
+        assert _lost_creation_race(wrapped(sqlalchemy.exc.ProgrammingError, code))
+    assert _lost_creation_race(wrapped(sqlalchemy.exc.IntegrityError, None))  # SQLite's
+    assert not _lost_creation_race(wrapped(sqlalchemy.exc.OperationalError, "08006"))
+    assert not _lost_creation_race(wrapped(sqlalchemy.exc.ProgrammingError, "42P01"))
