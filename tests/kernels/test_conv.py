@@ -6,7 +6,7 @@ import pytest
 
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
-from atlas.kernels.cpu._conv import direct, im2col_gemm, winograd
+from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, winograd
 
 from .twins import assert_twins_agree
 
@@ -25,6 +25,10 @@ GEOMETRIES = [
     # Stride 2 with an even kernel (the DCGAN's 4x4 at stride 2): the strided gather.
     (3, 2, 9, 8, 3, 4, 4, (2, 2), (1, 1), (1, 1)),
     (2, 3, 7, 10, 2, 2, 4, (2, 2), (0, 2), (1, 1)),
+    # Strided with enough channels for the entry points to choose the channels-last path
+    # (the convolution's and the transposed one's), uneven strides, dilation.
+    (2, 9, 7, 8, 11, 3, 4, (2, 3), (1, 2), (1, 1)),
+    (1, 12, 9, 10, 9, 3, 3, (2, 2), (2, 1), (1, 2)),
     # Square 3x3 and 5x5 kernels at stride 1: Winograd's tiles, cut off at odd edges, with
     # asymmetric padding, and enough channels for the entry points to choose that path.
     (1, 3, 7, 9, 2, 3, 3, (1, 1), (1, 1), (1, 1)),
@@ -130,14 +134,16 @@ def takes_winograd(geometry):
     return stride == dilation == (1, 1) and kh == kw and kh in (3, 5)
 
 
-# The three algorithms on every geometry they take (im2col with each workspace size), and
-# the entry points, which choose between them.
+# The four algorithms on every geometry they take (the two im2col layouts with each
+# workspace size), and the entry points, which choose between them.
 ALGORITHMS = {"im2col": (im2col_gemm.forward, im2col_gemm.backward),
+              "channels_last": (channels_last.forward, channels_last.backward),
               "direct": (direct_forward, direct_backward),
               "winograd": (winograd_forward, winograd_backward),
               "chosen": (cpu.conv2d_forward, cpu.conv2d_backward)}
 CASES = [(name, workspace, geometry) for geometry in GEOMETRIES
-         for name, workspace in [("im2col", w) for w in WORKSPACES] + [("direct", None),
+         for name, workspace in [(path, w) for path in ("im2col", "channels_last")
+                                 for w in WORKSPACES] + [("direct", None),
                                                                        ("winograd", None),
                                                                        ("chosen", None)]
          if (name != "direct" or geometry[7] == (1, 1))
@@ -244,10 +250,18 @@ def test_winograd_in_float32_stays_within_a_few_units_of_rounding(rng):
         assert np.abs(got - want).max() <= 3e-5 * np.abs(want).max()
 
 
-@pytest.mark.parametrize("workspace", WORKSPACES)
+TRANSPOSED = {"im2col": (im2col_gemm.transpose_forward, im2col_gemm.transpose_backward),
+              "channels_last": (channels_last.transpose_forward,
+                                channels_last.transpose_backward),
+              "chosen": (cpu.conv_transpose2d_forward, cpu.conv_transpose2d_backward)}
+
+
+@pytest.mark.parametrize("path,workspace", [(path, w) for path in ("im2col", "channels_last")
+                                            for w in WORKSPACES] + [("chosen", None)])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_conv_transpose2d_matches_naive_loops(geometry, workspace, rng):
+def test_conv_transpose2d_matches_naive_loops(geometry, workspace, path, rng):
     n, c_in, h, w, c_out, kh, kw, stride, padding, dilation = geometry
+    forward, backward = TRANSPOSED[path]
     x = rng.standard_normal((n, c_in, h, w))
     W = rng.standard_normal((c_in, c_out, kh, kw))
     b = rng.standard_normal(c_out)
@@ -256,9 +270,47 @@ def test_conv_transpose2d_matches_naive_loops(geometry, workspace, rng):
     assert min(out_hw) >= 1, "every geometry here leaves a transposed-convolution output"
     cols = np.empty(workspace or c_out * kh * kw * h * w)  # by default, a sample's worth
     y = np.empty((n, c_out, *out_hw))
-    cpu.conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    forward(x, W, b, stride, padding, dilation, cols, y)
     np.testing.assert_allclose(y, naive_conv_transpose2d(x, W, b, stride, padding, dilation,
                                                          out_hw), rtol=1e-10, atol=1e-12)
+    # Backward: the input gradient is the convolution that the layer is the adjoint of, and
+    # the weight gradient is that convolution's, with the roles of input and output swapped.
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
+    backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+    np.testing.assert_allclose(dx, naive_conv2d(dy, W, np.zeros(c_in), stride, padding,
+                                                dilation), rtol=1e-10, atol=1e-12)
+    dy_ref, dW_ref, db_ref = np.empty_like(dy), np.empty_like(W), np.empty(c_in)
+    conv._naive_backward(x, dy, W, stride, padding, dilation, dy_ref, dW_ref, db_ref)
+    np.testing.assert_allclose(dW, dW_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-10)
+
+
+@pytest.mark.parametrize("stride,channels,kw,chosen", [
+    ((2, 2), 32, 4, True),  # the DCGAN discriminator's second convolution: runs of 128
+    ((2, 2), 16, 3, True),  # ResNet-20's first stride-2 convolution: runs of 48
+    ((2, 2), 1, 4, False),  # the DCGAN's first convolution: runs of 4 values
+    ((2, 2), 32, 1, False),  # ResNet's 1x1 shortcut: a patch is one pixel
+    ((1, 1), 64, 3, False),  # stride 1: the wide rows of im2col are contiguous already
+    ((1, 2), 8, 4, True),  # a stride of 2 along one axis is enough
+])
+def test_the_channels_last_path_takes_strided_kernels_with_long_runs(stride, channels, kw,
+                                                                      chosen):
+    assert channels_last.wins(stride, channels, kw) is chosen
+
+
+def test_channels_last_gather_and_scatter_add_are_adjoint(rng):
+    planes = rng.standard_normal((2, 9, 11, 3))
+    kh, kw, stride, dilation = 3, 2, (2, 3), (2, 1)
+    oh = (9 - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (11 - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    patches = np.empty((2 * oh * ow, kh * kw * 3))
+    channels_last.gather(planes, kh, kw, stride, dilation, patches)
+    assert patches[-1, -1] == planes[1, (oh - 1) * 2 + 4, (ow - 1) * 3 + 1, 2]
+    p = rng.standard_normal(patches.shape)
+    back = np.empty_like(planes)
+    channels_last.scatter_add(p, kh, kw, stride, dilation, back)
+    assert np.sum(patches * p) == pytest.approx(np.sum(planes * back), rel=1e-12)
 
 
 def test_im2col_and_col2im_are_adjoint(rng):

@@ -48,7 +48,7 @@ nothing more. ``cols`` is a 1-D scratch workspace (`conv_workspace_size` values)
 import numpy as np
 
 from atlas.kernels.cpu import threads
-from atlas.kernels.cpu._conv import direct, im2col_gemm, planes, winograd
+from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, planes, winograd
 from atlas.kernels.jit import kernel
 
 #: Values of the CPU's ``cols`` workspace: columns for as many samples as fit (at most 4 MB
@@ -135,8 +135,9 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
         threads.run(winograd.forward, [(x[s:e], U, b, padding, AT, BT, y[s:e])
                                        for s, e, _ in pieces])
     else:
-        threads.run(im2col_gemm.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                                          for s, e, ws in pieces])
+        path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+        threads.run(path.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
+                                   for s, e, ws in pieces])
 
 
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
@@ -165,10 +166,11 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
         threads.reduce_into(dUs[0], dUs)
         winograd.filter_transform_adjoint(dUs[0], G, dW)
     else:
+        path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
         dWs = threads.partials(dW, len(pieces))
-        threads.run(im2col_gemm.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
-                                            grad_x(s, e), dWs[k], dbs[k], input_grad)
-                                           for k, (s, e, ws) in enumerate(pieces)])
+        threads.run(path.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
+                                     grad_x(s, e), dWs[k], dbs[k], input_grad)
+                                    for k, (s, e, ws) in enumerate(pieces)])
         threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
 
@@ -178,9 +180,9 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$."""
-    threads.run(im2col_gemm.transpose_forward,
-                [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                 for s, e, ws in _pieces(len(x), cols)])
+    path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+    threads.run(path.transpose_forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
+                                         for s, e, ws in _pieces(len(x), cols)])
 
 
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
@@ -189,7 +191,8 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     ``input_grad`` is true, ``dx``, a plain convolution of ``dy``."""
     pieces = _pieces(len(x), cols)
     dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
-    threads.run(im2col_gemm.transpose_backward,
+    path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+    threads.run(path.transpose_backward,
                 [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
                   dx[s:e] if input_grad else dx, dWs[k], dbs[k], input_grad)
                  for k, (s, e, ws) in enumerate(pieces)])
