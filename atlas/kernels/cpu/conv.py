@@ -32,12 +32,16 @@ This module holds the math three ways, to be read in this order:
 3. The fast paths, in the private package `atlas.kernels.cpu._conv`: ``planes`` (the input
    copied into zero-padded planes, so that no loop tests bounds), ``im2col`` (receptive
    fields copied into columns, then one matrix product per chunk of the batch, run by
-   BLAS), ``direct`` (stride 1 with few channels: weighted sums of shifted blocks of the
-   padded planes, no columns) and ``winograd`` (stride 1, square 3x3 or 5x5 kernels,
+   BLAS), ``channels_last`` (im2col for strided kernels: the input laid out
+   ``(N, H, W, C)``, so that a receptive field is a few runs of contiguous values whatever
+   the stride), ``direct`` (stride 1 with few channels: weighted sums of shifted blocks of
+   the padded planes, no columns) and ``winograd`` (stride 1, square 3x3 or 5x5 kernels,
    enough channels: Winograd's minimal filtering on 6x6 tiles, 36 matrix products).
 
 The entry points try them in that order of thinness: ``direct`` when its rule holds, else
-``winograd`` when its rule holds, else im2col.
+``winograd`` when its rule holds, else ``channels_last`` when its rule holds (strided, runs
+of at least 32 values), else im2col. The transposed convolution takes ``channels_last`` or
+im2col by the same rule.
 
 Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
 ``padding = (p_h, p_w)``, ``dilation = (d_h, d_w)``. The padding after the last row and
@@ -122,6 +126,13 @@ def _pieces(batch, cols):
     return [(s, e, ws) for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))]
 
 
+def _im2col_layout(stride, W):
+    """`channels_last` or `im2col_gemm`, by `channels_last.wins`. The patches of both a
+    convolution ``W (C_out, C_in, kh, kw)`` and a transposed one ``W (C_in, C_out, kh, kw)``
+    have ``W.shape[1]`` channels."""
+    return channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+
+
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass $y = W \star x + b$: ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``,
     ``b (C_out,)``, ``y (N, C_out, OH, OW)``."""
@@ -135,7 +146,7 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
         threads.run(winograd.forward, [(x[s:e], U, b, padding, AT, BT, y[s:e])
                                        for s, e, _ in pieces])
     else:
-        path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+        path = _im2col_layout(stride, W)
         threads.run(path.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
                                    for s, e, ws in pieces])
 
@@ -166,7 +177,7 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
         threads.reduce_into(dUs[0], dUs)
         winograd.filter_transform_adjoint(dUs[0], G, dW)
     else:
-        path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+        path = _im2col_layout(stride, W)
         dWs = threads.partials(dW, len(pieces))
         threads.run(path.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
                                      grad_x(s, e), dWs[k], dbs[k], input_grad)
@@ -180,7 +191,7 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$."""
-    path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+    path = _im2col_layout(stride, W)
     threads.run(path.transpose_forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
                                          for s, e, ws in _pieces(len(x), cols)])
 
@@ -191,7 +202,7 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     ``input_grad`` is true, ``dx``, a plain convolution of ``dy``."""
     pieces = _pieces(len(x), cols)
     dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
-    path = channels_last if channels_last.wins(stride, W.shape[1], W.shape[3]) else im2col_gemm
+    path = _im2col_layout(stride, W)
     threads.run(path.transpose_backward,
                 [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
                   dx[s:e] if input_grad else dx, dWs[k], dbs[k], input_grad)

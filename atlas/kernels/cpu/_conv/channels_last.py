@@ -27,18 +27,20 @@ $$
 
 and a transposed convolution runs the pair the other way round. Measured on the DCGAN's
 discriminator, 32 -> 64 channels 4x4 stride 2 on 14x14 images (batch 128, one thread), the
-product ran at 95 GFLOP/s in this orientation against 66-78 in `im2col_gemm`'s, and the
-patches copied in runs of 128 values instead of one value at a time.
+product ran at 95 GFLOP/s in this orientation against 66-78 in `im2col_gemm`'s, the
+patches were copied in runs of 128 values instead of one value at a time, and the layer's
+forward / backward took 6.3 / 12.7 ms instead of 8.3 / 16.7 (the DCGAN's training step:
+1.18 -> 0.90 of PyTorch's time).
 """
 
 import numpy as np
 
-from atlas.kernels.cpu._conv import planes as planes_layout
+from atlas.kernels.cpu._conv.planes import add_channel_bias, channel_sums
 from atlas.kernels.jit import kernel
 
 #: Most values of patches gathered at once (1 MB in float32: they stay in a core's L2 cache
 #: between their copy and the product).
-PATCH_VALUES = 1 << 20
+PATCH_VALUES = 1 << 18
 
 #: Fewest contiguous values in a run of a patch (``k_w C``) for this path to win.
 MIN_RUN = 32
@@ -253,7 +255,7 @@ def backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     chunk = _chunk(cols, oh * ow * k, batch)
     planes = np.empty((chunk, hp, wp, c_in), dtype=x.dtype)
     grads = np.empty((chunk * oh * ow, c_out), dtype=dy.dtype)
-    planes_layout.channel_sums(dy, db)
+    channel_sums(dy, db)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * oh * ow
@@ -293,7 +295,7 @@ def transpose_forward(x, W, b, stride, padding, dilation, cols, y):
         np.dot(pixels[:m], weights.T, patches)
         scatter_add(patches, kh, kw, stride, dilation, planes[:stop - start])
         crop(planes[:stop - start], padding, y[start:stop])
-    planes_layout.add_channel_bias(y, b)
+    add_channel_bias(y, b)
 
 
 @kernel
@@ -313,7 +315,7 @@ def transpose_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, in
     chunk = _chunk(cols, height * width * k, batch)
     planes = np.empty((chunk, hp, wp, c_out), dtype=dy.dtype)
     pixels = np.empty((chunk * height * width, c_in), dtype=x.dtype)
-    planes_layout.channel_sums(dy, db)
+    channel_sums(dy, db)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * height * width
