@@ -207,6 +207,8 @@ def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride,
 @pytest.mark.parametrize("c_out,c_in,k,stride,dilation,chosen", [
     (64, 32, 5, (1, 1), (1, 1), True),  # the two-convolution network's second convolution
     (32, 32, 3, (1, 1), (1, 1), True),  # ResNet-20's middle stage
+    (16, 16, 3, (1, 1), (1, 1), True),  # and its first (asked before the direct rule)
+    (16, 6, 5, (1, 1), (1, 1), False),  # LeNet-5's second convolution stays direct
     (64, 64, 3, (1, 1), (2, 2), False),  # dilated
     (64, 64, 3, (2, 2), (1, 1), False),  # strided
     (64, 64, 4, (1, 1), (1, 1), False),  # an even kernel
@@ -215,6 +217,25 @@ def test_the_direct_path_takes_thin_products_at_stride_1(c_out, c_in, k, stride,
 def test_the_winograd_path_takes_square_3x3_and_5x5_kernels_at_stride_1(
         c_out, c_in, k, stride, dilation, chosen):
     assert winograd.wins((c_out, c_in, k, k), stride, dilation) is chosen
+
+
+def test_winograd_runs_a_large_batch_in_chunks_of_samples_side_by_side(rng):
+    """Forty-five samples of 16 -> 18 channels: chunks of twenty (`geometry`), the last
+    one of five, each chunk's samples side by side through the transforms."""
+    geometry = (45, 16, 7, 6, 18, 5, 5, (1, 1), (2, 1), (1, 1))
+    chunk = winograd.geometry(7, 6, 5, 2, 45, 16 + 18)[4]
+    assert 1 < chunk < 45 and 45 % chunk != 0
+    x, W, b, cols, y = conv_arrays(geometry, rng)
+    winograd_forward(x, W, b, (1, 1), (2, 1), (1, 1), cols, y)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, (1, 1), (2, 1), (1, 1)),
+                               rtol=1e-10, atol=1e-11)
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    winograd_backward(dy, x, W, (1, 1), (2, 1), (1, 1), cols, dx, dW, db, True)
+    dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    conv._naive_backward(dy, x, W, (1, 1), (2, 1), (1, 1), dx_ref, dW_ref, db_ref)
+    for got, want in [(dx, dx_ref), (dW, dW_ref), (db, db_ref)]:
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("r", [3, 5])

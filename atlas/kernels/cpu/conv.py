@@ -38,9 +38,9 @@ This module holds the math three ways, to be read in this order:
    the padded planes, no columns) and ``winograd`` (stride 1, square 3x3 or 5x5 kernels,
    enough channels: Winograd's minimal filtering on 6x6 tiles, 36 matrix products).
 
-The entry points try them in that order of thinness: ``direct`` when its rule holds, else
-``winograd`` when its rule holds, else ``channels_last`` when its rule holds (strided, runs
-of at least 32 values), else im2col. The transposed convolution takes ``channels_last`` or
+The entry points try ``winograd`` first (stride 1, 3x3 or 5x5, at least 16 channels in and
+out: the fewest multiplications), then ``direct`` (thin products at stride 1), then
+``channels_last`` (strided, runs of at least 32 values), else im2col. The transposed convolution takes ``channels_last`` or
 im2col by the same rule.
 
 Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
@@ -137,14 +137,14 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass $y = W \star x + b$: ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``,
     ``b (C_out,)``, ``y (N, C_out, OH, OW)``."""
     pieces = _pieces(len(x), cols)
-    if direct.wins(W.shape[0], W[0].size, stride):
-        threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
-                                     for s, e, _ in pieces])
-    elif winograd.wins(W.shape, stride, dilation):
+    if winograd.wins(W.shape, stride, dilation):
         AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
         U = winograd.filter_transform(W, G)
         threads.run(winograd.forward, [(x[s:e], U, b, padding, AT, BT, y[s:e])
                                        for s, e, _ in pieces])
+    elif direct.wins(W.shape[0], W[0].size, stride):
+        threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
+                                     for s, e, _ in pieces])
     else:
         path = _im2col_layout(stride, W)
         threads.run(path.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
@@ -161,13 +161,7 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     def grad_x(s, e):
         return dx[s:e] if input_grad else dx
 
-    if direct.wins(W.shape[0], W[0].size, stride):
-        dWs = threads.partials(dW, len(pieces))
-        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation, grad_x(s, e),
-                                       dWs[k], dbs[k], input_grad)
-                                      for k, (s, e, _) in enumerate(pieces)])
-        threads.reduce_into(dW, dWs)
-    elif winograd.wins(W.shape, stride, dilation):
+    if winograd.wins(W.shape, stride, dilation):
         AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
         U = winograd.filter_transform(W, G)
         dUs = threads.partials(np.empty_like(U), len(pieces))
@@ -176,6 +170,12 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
                                         for k, (s, e, _) in enumerate(pieces)])
         threads.reduce_into(dUs[0], dUs)
         winograd.filter_transform_adjoint(dUs[0], G, dW)
+    elif direct.wins(W.shape[0], W[0].size, stride):
+        dWs = threads.partials(dW, len(pieces))
+        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation, grad_x(s, e),
+                                       dWs[k], dbs[k], input_grad)
+                                      for k, (s, e, _) in enumerate(pieces)])
+        threads.reduce_into(dW, dWs)
     else:
         path = _im2col_layout(stride, W)
         dWs = threads.partials(dW, len(pieces))

@@ -61,8 +61,9 @@ ALPHA = 6
 POINTS = (0.0, 1.0, -1.0, 2.0, -2.0)
 #: Fewest input and output channels for which the products beat im2col's (`wins`).
 MIN_CHANNELS = 16
-#: Tiles per chunk of the batch: the transformed tiles of a chunk stay in cache.
-TILES_PER_CHUNK = 128
+#: Values of the transformed tiles $V$ and $M$ of a chunk of the batch (1.2 MB in float32:
+#: they stay in a core's L2 cache between the transforms and the products).
+TRANSFORMED_VALUES = ALPHA * ALPHA * 128 * 64
 
 
 @functools.cache
@@ -107,14 +108,17 @@ def wins(weight_shape, stride, dilation):
     """Whether a convolution with weights of shape ``(C_out, C_in, kh, kw)`` takes the
     Winograd path: stride 1, no dilation, a square 3x3 or 5x5 kernel, and at least
     `MIN_CHANNELS` input and output channels (fewer make the products too thin to gain).
-    The entry points ask `direct.wins` first, so thin layers stay direct.
+    The entry points ask this rule first.
 
     Measured on the reference machine (``python benchmarks/bench_conv.py --algorithms
-    --threads 1``, serial kernels, forward+backward in ms, im2col / direct / Winograd):
-    (64, 32, 14, 14) -> 64 5x5 59.9 / 77.8 / 28.5; (32, 64, 32, 32) -> 64 3x3
-    94.8 / 90.1 / 67.2; ResNet-20's stages, batch 128: 16 channels at 28x28
-    33.3 / 21.3 / 25.6 (direct stays), 32 at 14x14 26.4 / 22.7 / 18.7, 64 at 7x7
-    23.6 / 51.4 / 14.2; with one input channel (28x28 -> 32 5x5) 7.1 / 5.7 / 17.8."""
+    --threads 1``, serial kernels, forward+backward in ms, im2col / direct / Winograd,
+    with a chunk's samples side by side in the transforms):
+    (64, 32, 14, 14) -> 64 5x5 60.0 / 78.6 / 31.9; (32, 64, 32, 32) -> 64 3x3
+    93.4 / 92.0 / 67.9; ResNet-20's stages, batch 128: 16 channels at 28x28
+    35.2 / 21.4 / 18.7, 32 at 14x14 26.0 / 22.8 / 13.2, 64 at 7x7 23.7 / 52.2 / 10.8;
+    (64, 16, 14, 14) -> 32 5x5 19.1 / 20.1 / 9.6; with one input channel (28x28 -> 32 5x5)
+    6.9 / 5.5 / 19.4, and six (14x14 -> 16 5x5, LeNet-5's second) 2.9 / 2.7 / 1.9, where
+    the products are too thin for the rest of a network to gain (direct stays)."""
     c_out, c_in, kh, kw = weight_shape
     return (stride[0] == 1 and stride[1] == 1 and dilation[0] == 1 and dilation[1] == 1
             and kh == kw and (kh == 3 or kh == 5)
@@ -228,24 +232,27 @@ def zero(a):
 def plane_shape(hp, wp, m, channels):
     """``(H_p, m, W_q, C)``: a padded plane stored channels-last with its columns split by
     phase, column $w$ at ``[w % m, w // m]``. Tap $b$ of the tiles of a row then reads one
-    contiguous run, ``[b % m, b // m + j]`` for tiles ``j = 0, 1, ...``."""
+    contiguous run, ``[b % m, b // m + j]`` for tiles ``j = 0, 1, ...``. The samples of a
+    chunk lie side by side in it, as ``N C`` channels (`to_planes`), so that each run
+    covers a row of tiles of every sample at once."""
     return hp, m, (wp + m - 1) // m, channels
 
 
 @kernel
 def to_planes(x, padding, xpad):
-    """Zero ``xpad (N, H_p, m, W_q, C)`` (`plane_shape`) and copy ``x (N, C, H, W)`` into
-    it shifted by ``padding`` (rows and columns past the padded plane are left out)."""
+    """Zero ``xpad (H_p, m, W_q, N C)`` (`plane_shape`) and copy ``x (N, C, H, W)`` into
+    it shifted by ``padding``, sample ``n``'s channel ``c`` at ``n C + c`` (rows and
+    columns past the padded plane are left out)."""
     batch, channels, height, width = x.shape
-    hp, m, wq = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    hp, m, wq = xpad.shape[0], xpad.shape[1], xpad.shape[2]
     zero(xpad)
-    for n in range(batch):
-        for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
-            for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
-                col = w + padding[1]
-                dst = xpad[n, h + padding[0], col % m, col // m]
+    for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
+        for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
+            col = w + padding[1]
+            dst = xpad[h + padding[0], col % m, col // m]
+            for n in range(batch):
                 for c in range(channels):
-                    dst[c] = x[n, c, h, w]
+                    dst[n * channels + c] = x[n, c, h, w]
 
 
 @kernel
@@ -253,15 +260,15 @@ def from_planes(xpad, padding, x):
     """The adjoint of `to_planes`: ``x (N, C, H, W)`` = the interior of ``xpad``, zero
     where it lies outside."""
     batch, channels, height, width = x.shape
-    hp, m, wq = xpad.shape[1], xpad.shape[2], xpad.shape[3]
+    hp, m, wq = xpad.shape[0], xpad.shape[1], xpad.shape[2]
     x[...] = 0.0
-    for n in range(batch):
-        for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
-            for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
-                col = w + padding[1]
-                src = xpad[n, h + padding[0], col % m, col // m]
+    for h in range(max(0, -padding[0]), min(height, hp - padding[0])):
+        for w in range(max(0, -padding[1]), min(width, m * wq - padding[1])):
+            col = w + padding[1]
+            src = xpad[h + padding[0], col % m, col // m]
+            for n in range(batch):
                 for c in range(channels):
-                    x[n, c, h, w] = src[c]
+                    x[n, c, h, w] = src[n * channels + c]
 
 
 @kernel
@@ -284,30 +291,28 @@ def down_columns(coefs, planes, t0, tiles_w, starts, rows):
 @kernel
 def input_transform(xpad, BT, tiles_h, tiles_w, V):
     r"""$V_{\xi\nu, t} = (B^\top d_t B)_{\xi\nu}$ for every tile $t$ of the planes ``xpad
-    (N, H_p, m, W_q, C)`` (tile ``(n, i, j)``: $\alpha \times \alpha$ values from row
-    $i m$, column $j m$): ``V (alpha^2, tiles, C)``, tile ``(n, i, j)`` at
-    ``(n tiles_h + i) tiles_w + j``. A row of tiles at a time: $B^\top$ down the columns
-    of its $\alpha$ rows of pixels (the ``band``), then $B$ along each tile."""
-    batch, _, m, wq, channels = xpad.shape
+    (H_p, m, W_q, C)`` (tile ``(i, j)``: $\alpha \times \alpha$ values from row $i m$,
+    column $j m$): ``V (alpha^2, tiles, C)``, tile ``(i, j)`` at ``i tiles_w + j``. A row
+    of tiles at a time: $B^\top$ down the columns of its $\alpha$ rows of pixels (the
+    ``band``), then $B$ along each tile."""
+    _, m, wq, channels = xpad.shape
     row = m * wq * channels  # values in a row of pixels
     pixels = xpad.reshape(-1)
     band = np.empty(ALPHA * row, dtype=V.dtype)
     out = V.reshape(-1)
     starts = np.empty(ALPHA, dtype=np.int64)
     run = tiles_w * channels
-    for n in range(batch):
-        for i in range(tiles_h):
-            for a in range(ALPHA):
-                starts[a] = ((n * xpad.shape[1]) + i * m + a) * row
-            for xi in range(ALPHA):
-                weighted_sum(BT[xi], pixels, starts, band, xi * row, row, False)
-            t0 = (n * tiles_h + i) * tiles_w
-            for xi in range(ALPHA):
-                for b in range(ALPHA):
-                    starts[b] = xi * row + ((b % m) * wq + b // m) * channels
-                for nu in range(ALPHA):
-                    at = ((xi * ALPHA + nu) * V.shape[1] + t0) * channels
-                    weighted_sum(BT[nu], band, starts, out, at, run, False)
+    for i in range(tiles_h):
+        for a in range(ALPHA):
+            starts[a] = (i * m + a) * row
+        for xi in range(ALPHA):
+            weighted_sum(BT[xi], pixels, starts, band, xi * row, row, False)
+        for xi in range(ALPHA):
+            for b in range(ALPHA):
+                starts[b] = xi * row + ((b % m) * wq + b // m) * channels
+            for nu in range(ALPHA):
+                at = ((xi * ALPHA + nu) * V.shape[1] + i * tiles_w) * channels
+                weighted_sum(BT[nu], band, starts, out, at, run, False)
 
 
 @kernel
@@ -315,7 +320,7 @@ def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
     r"""The adjoint of `input_transform`: ``dxpad`` is zeroed, then $B\, \partial V_t B^\top$
     of every tile is added where the tile was read (neighbouring tiles overlap by
     $r - 1$ rows and columns)."""
-    batch, hp, m, wq, channels = dxpad.shape
+    _, m, wq, channels = dxpad.shape
     row = m * wq * channels
     pixels = dxpad.reshape(-1)
     run = tiles_w * channels
@@ -323,89 +328,102 @@ def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
     starts = np.empty(ALPHA, dtype=np.int64)
     BT_cols = np.ascontiguousarray(BT.T)
     zero(pixels)
-    for n in range(batch):
-        for i in range(tiles_h):
-            down_columns(BT_cols, dV, (n * tiles_h + i) * tiles_w, tiles_w, starts, rows)
-            for a in range(ALPHA):
-                for nu in range(ALPHA):
-                    starts[nu] = (a * ALPHA + nu) * run
-                for b in range(ALPHA):
-                    at = (n * hp + i * m + a) * row + ((b % m) * wq + b // m) * channels
-                    weighted_sum(BT_cols[b], rows, starts, pixels, at, run, True)
+    for i in range(tiles_h):
+        down_columns(BT_cols, dV, i * tiles_w, tiles_w, starts, rows)
+        for a in range(ALPHA):
+            for nu in range(ALPHA):
+                starts[nu] = (a * ALPHA + nu) * run
+            for b in range(ALPHA):
+                at = (i * m + a) * row + ((b % m) * wq + b // m) * channels
+                weighted_sum(BT_cols[b], rows, starts, pixels, at, run, True)
 
 
 @kernel
 def output_transform(M, AT, bias, tiles_h, tiles_w, y):
-    r"""$y$ tile $t$ = $A^\top M_t A$ plus the bias, for ``M (alpha^2, tiles, C_out)``; the
-    outputs of the last tiles that fall past ``y (N, C_out, OH, OW)`` are dropped."""
+    r"""$y$ tile $t$ = $A^\top M_t A$ plus the bias, for ``M (alpha^2, tiles, N C_out)``
+    (the samples side by side, as in `to_planes`); the outputs of the last tiles that fall
+    past ``y (N, C_out, OH, OW)`` are dropped."""
     batch, channels, oh, ow = y.shape
     m = AT.shape[0]
-    run = tiles_w * channels
+    run = tiles_w * batch * channels
     rows = np.empty(m * ALPHA * run, dtype=y.dtype)  # (A^T M) of a row of tiles
-    tile = np.empty((m, m, tiles_w, channels), dtype=y.dtype)
+    tile = np.empty((m, m, tiles_w, batch * channels), dtype=y.dtype)
     flat = tile.reshape(-1)
     starts = np.empty(ALPHA, dtype=np.int64)
-    for n in range(batch):
-        for i in range(tiles_h):
-            down_columns(AT, M, (n * tiles_h + i) * tiles_w, tiles_w, starts, rows)
-            for p in range(m):
-                for nu in range(ALPHA):
-                    starts[nu] = (p * ALPHA + nu) * run
-                for q in range(m):
-                    weighted_sum(AT[q], rows, starts, flat, (p * m + q) * run, run, False)
-            for p in range(min(m, oh - i * m)):
-                for j in range(tiles_w):
-                    for q in range(min(m, ow - j * m)):
-                        out, src = y[n, :, i * m + p, j * m + q], tile[p, q, j]
+    for i in range(tiles_h):
+        down_columns(AT, M, i * tiles_w, tiles_w, starts, rows)
+        for p in range(m):
+            for nu in range(ALPHA):
+                starts[nu] = (p * ALPHA + nu) * run
+            for q in range(m):
+                weighted_sum(AT[q], rows, starts, flat, (p * m + q) * run, run, False)
+        for p in range(min(m, oh - i * m)):
+            for j in range(tiles_w):
+                for q in range(min(m, ow - j * m)):
+                    src = tile[p, q, j]
+                    for n in range(batch):
+                        out = y[n, :, i * m + p, j * m + q]
                         for c in range(channels):
-                            out[c] = src[c] + bias[c]
+                            out[c] = src[n * channels + c] + bias[c]
 
 
 @kernel
 def output_transform_adjoint(dy, AT, tiles_h, tiles_w, dM):
     r"""The adjoint of `output_transform` (without the bias): $\partial M_t = A\,
     \partial Y_t A^\top$ for every tile of ``dy (N, C_out, OH, OW)``, zero past its edge:
-    ``dM (alpha^2, tiles, C_out)``."""
+    ``dM (alpha^2, tiles, N C_out)``."""
     batch, channels, oh, ow = dy.shape
     m = AT.shape[0]
-    run = tiles_w * channels
+    run = tiles_w * batch * channels
     grads = dM.reshape(-1)
-    tile = np.empty((m, m, tiles_w, channels), dtype=dM.dtype)
+    tile = np.empty((m, m, tiles_w, batch * channels), dtype=dM.dtype)
     flat = tile.reshape(-1)
     rows = np.empty(m * ALPHA * run, dtype=dM.dtype)  # (dY A^T) of a row of tiles
     AT_cols = np.ascontiguousarray(AT.T)
     starts = np.empty(m, dtype=np.int64)
-    for n in range(batch):
-        for i in range(tiles_h):
-            t0 = (n * tiles_h + i) * tiles_w
-            zero(tile)
-            for p in range(min(m, oh - i * m)):
-                for j in range(tiles_w):
-                    for q in range(min(m, ow - j * m)):
-                        src, out = dy[n, :, i * m + p, j * m + q], tile[p, q, j]
+    for i in range(tiles_h):
+        zero(tile)
+        for p in range(min(m, oh - i * m)):
+            for j in range(tiles_w):
+                for q in range(min(m, ow - j * m)):
+                    out = tile[p, q, j]
+                    for n in range(batch):
+                        src = dy[n, :, i * m + p, j * m + q]
                         for c in range(channels):
-                            out[c] = src[c]
-            for p in range(m):
-                for q in range(m):
-                    starts[q] = (p * m + q) * run
-                for nu in range(ALPHA):
-                    weighted_sum(AT_cols[nu], flat, starts, rows, (p * ALPHA + nu) * run, run,
-                                 False)
+                            out[n * channels + c] = src[c]
+        for p in range(m):
+            for q in range(m):
+                starts[q] = (p * m + q) * run
             for nu in range(ALPHA):
-                for p in range(m):
-                    starts[p] = (p * ALPHA + nu) * run
-                for xi in range(ALPHA):
-                    at = ((xi * ALPHA + nu) * dM.shape[1] + t0) * channels
-                    weighted_sum(AT_cols[xi], rows, starts, grads, at, run, False)
+                weighted_sum(AT_cols[nu], flat, starts, rows, (p * ALPHA + nu) * run, run,
+                             False)
+        for nu in range(ALPHA):
+            for p in range(m):
+                starts[p] = (p * ALPHA + nu) * run
+            for xi in range(ALPHA):
+                at = ((xi * ALPHA + nu) * dM.shape[1] + i * tiles_w) * dM.shape[2]
+                weighted_sum(AT_cols[xi], rows, starts, grads, at, run, False)
 
 
 @kernel
-def geometry(oh, ow, r, m, batch):
+def geometry(oh, ow, r, m, batch, channels):
     """``(tiles_h, tiles_w, H_p, W_p, chunk)``: tiles of ``m x m`` outputs covering
-    ``oh x ow``, the padded plane they read, and samples per chunk (`TILES_PER_CHUNK`)."""
+    ``oh x ow``, the padded plane they read, and samples per chunk: as many as keep the
+    transformed tiles of ``channels`` input and output channels together within
+    `TRANSFORMED_VALUES`."""
     tiles_h, tiles_w = (oh + m - 1) // m, (ow + m - 1) // m
-    chunk = min(batch, max(1, TILES_PER_CHUNK // (tiles_h * tiles_w)))
+    per_sample = ALPHA * ALPHA * tiles_h * tiles_w * channels
+    chunk = min(batch, max(1, TRANSFORMED_VALUES // per_sample))
     return tiles_h, tiles_w, tiles_h * m + r - 1, tiles_w * m + r - 1, chunk
+
+
+@kernel
+def chunk_view(buffer, shape):
+    """The first values of the flat ``buffer`` as a contiguous array of ``shape``."""
+    size = 1
+    for k in range(len(shape)):
+        size *= shape[k]
+    return buffer[:size].reshape(shape)
 
 
 @kernel
@@ -413,23 +431,27 @@ def forward(x, U, b, padding, AT, BT, y):
     r"""`conv2d_forward` by Winograd's $F(m \times m, r \times r)$ on ``x (N, C_in, H, W)``
     into ``y (N, C_out, OH, OW)``, stride 1: ``U`` the weights through `filter_transform`,
     ``b (C_out,)``, ``AT, BT`` from `transforms` in ``x``'s dtype. The batch runs in
-    chunks of about `TILES_PER_CHUNK` tiles."""
+    chunks (`geometry`), the samples of a chunk side by side through
+    the transforms; each of the $\alpha^2$ products then has one row per tile and sample."""
     batch, c_in = x.shape[0], x.shape[1]
     c_out = y.shape[1]
     m = AT.shape[0]
     r = ALPHA - m + 1
-    tiles_h, tiles_w, hp, wp, chunk = geometry(y.shape[2], y.shape[3], r, m, batch)
-    xpad = np.empty((chunk,) + plane_shape(hp, wp, m, c_in), dtype=x.dtype)
-    V = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_in), dtype=x.dtype)
-    M = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_out), dtype=x.dtype)
+    tiles_h, tiles_w, hp, wp, chunk = geometry(y.shape[2], y.shape[3], r, m, batch, c_in + c_out)
+    tiles = tiles_h * tiles_w
+    xpad = np.empty(hp * m * ((wp + m - 1) // m) * chunk * c_in, dtype=x.dtype)
+    V = np.empty(ALPHA * ALPHA * tiles * chunk * c_in, dtype=x.dtype)
+    M = np.empty(ALPHA * ALPHA * tiles * chunk * c_out, dtype=x.dtype)
     for start in range(0, batch, chunk):
-        stop = min(start + chunk, batch)
-        tiles = (stop - start) * tiles_h * tiles_w
-        to_planes(x[start:stop], padding, xpad[:stop - start])
-        input_transform(xpad[:stop - start], BT, tiles_h, tiles_w, V)
+        n = min(start + chunk, batch) - start
+        planes = chunk_view(xpad, plane_shape(hp, wp, m, n * c_in))
+        Vc = chunk_view(V, (ALPHA * ALPHA, tiles, n * c_in))
+        Mc = chunk_view(M, (ALPHA * ALPHA, tiles, n * c_out))
+        to_planes(x[start:start + n], padding, planes)
+        input_transform(planes, BT, tiles_h, tiles_w, Vc)
         for e in range(ALPHA * ALPHA):
-            np.dot(V[e, :tiles], U[e], M[e, :tiles])
-        output_transform(M, AT, b, tiles_h, tiles_w, y[start:stop])
+            np.dot(Vc[e].reshape((tiles * n, c_in)), U[e], Mc[e].reshape((tiles * n, c_out)))
+        output_transform(Mc, AT, b, tiles_h, tiles_w, y[start:start + n])
 
 
 @kernel
@@ -443,27 +465,31 @@ def backward(dy, x, U, padding, AT, BT, dx, dU, db, input_grad):
     c_out = dy.shape[1]
     m = AT.shape[0]
     r = ALPHA - m + 1
-    tiles_h, tiles_w, hp, wp, chunk = geometry(dy.shape[2], dy.shape[3], r, m, batch)
+    tiles_h, tiles_w, hp, wp, chunk = geometry(dy.shape[2], dy.shape[3], r, m, batch, c_in + c_out)
+    tiles = tiles_h * tiles_w
     part = np.empty((c_in, c_out), dtype=x.dtype)
-    xpad = np.empty((chunk,) + plane_shape(hp, wp, m, c_in), dtype=x.dtype)
-    V = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_in), dtype=x.dtype)
-    dM = np.empty((ALPHA * ALPHA, chunk * tiles_h * tiles_w, c_out), dtype=x.dtype)
+    xpad = np.empty(hp * m * ((wp + m - 1) // m) * chunk * c_in, dtype=x.dtype)
+    V = np.empty(ALPHA * ALPHA * tiles * chunk * c_in, dtype=x.dtype)
+    dM = np.empty(ALPHA * ALPHA * tiles * chunk * c_out, dtype=x.dtype)
     zero(dU)
     channel_sums(dy, db)
     for start in range(0, batch, chunk):
-        stop = min(start + chunk, batch)
-        tiles = (stop - start) * tiles_h * tiles_w
-        to_planes(x[start:stop], padding, xpad[:stop - start])
-        input_transform(xpad[:stop - start], BT, tiles_h, tiles_w, V)
-        output_transform_adjoint(dy[start:stop], AT, tiles_h, tiles_w, dM)
+        n = min(start + chunk, batch) - start
+        planes = chunk_view(xpad, plane_shape(hp, wp, m, n * c_in))
+        Vc = chunk_view(V, (ALPHA * ALPHA, tiles, n * c_in))
+        dMc = chunk_view(dM, (ALPHA * ALPHA, tiles, n * c_out))
+        to_planes(x[start:start + n], padding, planes)
+        input_transform(planes, BT, tiles_h, tiles_w, Vc)
+        output_transform_adjoint(dy[start:start + n], AT, tiles_h, tiles_w, dMc)
         for e in range(ALPHA * ALPHA):
-            np.dot(V[e, :tiles].T, dM[e, :tiles], part)
+            v, g = Vc[e].reshape((tiles * n, c_in)), dMc[e].reshape((tiles * n, c_out))
+            np.dot(v.T, g, part)
             grad = dU[e]
             for c in range(c_in):  # a loop: `dU[e] += part` took seconds to compile
                 for o in range(c_out):
                     grad[c, o] += part[c, o]
             if input_grad:
-                np.dot(dM[e, :tiles], U[e].T, V[e, :tiles])
+                np.dot(g, U[e].T, v)
         if input_grad:
-            input_transform_adjoint(V, BT, tiles_h, tiles_w, xpad[:stop - start])
-            from_planes(xpad[:stop - start], padding, dx[start:stop])
+            input_transform_adjoint(Vc, BT, tiles_h, tiles_w, planes)
+            from_planes(planes, padding, dx[start:start + n])
