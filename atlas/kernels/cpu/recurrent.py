@@ -251,12 +251,13 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 def _rnn_steps_back(dy, dhT, hs, W_h, dgates, dh0, start, stop):
     """The time loop of `rnn_backward` for the rows ``start:stop`` of the batch."""
     steps, h = dy.shape[1], dy.shape[2]
+    one = dgates.dtype.type(1)  # a float64 1.0 would make the float32 arithmetic float64
     _copy_rows(dhT[start:stop], dh0[start:stop])
     for t in range(steps - 1, -1, -1):
         for i in range(start, stop):
             d, ht, g_out, g_next = dgates[t, i], hs[t + 1, i], dy[i, t], dh0[i]
             for k in range(h):
-                d[k] = (g_out[k] + g_next[k]) * (1.0 - ht[k] * ht[k])
+                d[k] = (g_out[k] + g_next[k]) * (one - ht[k] * ht[k])
         _rows_dot_rows(dgates[t, start:stop], W_h, dh0[start:stop])
 
 
@@ -326,6 +327,7 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 def _lstm_steps_back(dy, dhT, dcT, gates, cs, W_h, dgates, dh0, dc0, start, stop):
     """The time loop of `lstm_backward` for the rows ``start:stop`` of the batch."""
     steps, h = dy.shape[1], dy.shape[2]
+    one = dgates.dtype.type(1)  # a float64 1.0 would make the float32 arithmetic float64
     _copy_rows(dhT[start:stop], dh0[start:stop])
     _copy_rows(dcT[start:stop], dc0[start:stop])
     for t in range(steps - 1, -1, -1):
@@ -339,14 +341,14 @@ def _lstm_steps_back(dy, dhT, dcT, gates, cs, W_h, dgates, dh0, dc0, start, stop
             for k in range(h):  # output gate; e becomes e_t
                 dh = g_out[k] + g_next[k]
                 tc = scalar.tanh(c_t[k])
-                e[k] += dh * og[k] * (1.0 - tc * tc)
-                do[k] = dh * tc * og[k] * (1.0 - og[k])
+                e[k] += dh * og[k] * (one - tc * tc)
+                do[k] = dh * tc * og[k] * (one - og[k])
             for k in range(h):  # input gate
-                di[k] = e[k] * gg[k] * ig[k] * (1.0 - ig[k])
+                di[k] = e[k] * gg[k] * ig[k] * (one - ig[k])
             for k in range(h):  # forget gate
-                df[k] = e[k] * c_prev[k] * fg[k] * (1.0 - fg[k])
+                df[k] = e[k] * c_prev[k] * fg[k] * (one - fg[k])
             for k in range(h):  # candidate
-                dg[k] = e[k] * ig[k] * (1.0 - gg[k] * gg[k])
+                dg[k] = e[k] * ig[k] * (one - gg[k] * gg[k])
             for k in range(h):  # e_{t-1}
                 e[k] *= fg[k]
         _rows_dot_rows(dgates[t, start:stop], W_h, dh0[start:stop])
@@ -378,6 +380,7 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
 def _gru_steps(h0, W_hT, b_h, gates, hn, hs, start, stop):
     """The time loop of `gru_forward` for the rows ``start:stop`` of the batch."""
     h = h0.shape[1]
+    one = gates.dtype.type(1)  # a float64 1.0 would make the float32 arithmetic float64
     _copy_rows(h0[start:stop], hs[0, start:stop])
     rec = np.empty((stop - start, 3 * h), dtype=gates.dtype)
     for t in range(gates.shape[0]):
@@ -395,7 +398,7 @@ def _gru_steps(h0, W_hT, b_h, gates, hn, hs, start, stop):
             for k in range(h):
                 c, z = h_new[k], zg[k]
                 ng[k] = c
-                h_new[k] = (1.0 - z) * c + z * h_prev[k]
+                h_new[k] = (one - z) * c + z * h_prev[k]
 
 
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
@@ -423,6 +426,7 @@ def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0,
 def _gru_steps_back(dy, dhT, gates, hn, hs, W_h, dgates, dhgates, dh0, start, stop):
     """The time loop of `gru_backward` for the rows ``start:stop`` of the batch."""
     steps, h = dy.shape[1], dy.shape[2]
+    one = dgates.dtype.type(1)  # a float64 1.0 would make the float32 arithmetic float64
     _copy_rows(dhT[start:stop], dh0[start:stop])
     back = np.empty((stop - start, h), dtype=dy.dtype)
     for t in range(steps - 1, -1, -1):
@@ -436,14 +440,14 @@ def _gru_steps_back(dy, dhT, gates, hn, hs, W_h, dgates, dhgates, dh0, start, st
             g_next, g_out, proj, h_prev = dh0[i], dy[i, t], hn[t, i], hs[t, i]
             for k in range(h):  # candidate, input side
                 g_next[k] += g_out[k]
-                dn[k] = g_next[k] * (1.0 - zg[k]) * (1.0 - ng[k] * ng[k])
+                dn[k] = g_next[k] * (one - zg[k]) * (one - ng[k] * ng[k])
             for k in range(h):  # update gate
-                v = g_next[k] * (h_prev[k] - ng[k]) * zg[k] * (1.0 - zg[k])
+                v = g_next[k] * (h_prev[k] - ng[k]) * zg[k] * (one - zg[k])
                 dz[k] = v
                 dz_side[k] = v
             for k in range(h):  # reset gate (delta^n recomputed, not read back from d)
-                v = g_next[k] * (1.0 - zg[k]) * (1.0 - ng[k] * ng[k])
-                v = v * proj[k] * rg[k] * (1.0 - rg[k])
+                v = g_next[k] * (one - zg[k]) * (one - ng[k] * ng[k])
+                v = v * proj[k] * rg[k] * (one - rg[k])
                 dr[k] = v
                 dr_side[k] = v
             for k in range(h):  # candidate, hidden side
