@@ -32,6 +32,10 @@ CONV_CASES = [
     ((2, 3, 4), 2, ConvTranspose2D(3, 3, stride=2, padding=1, output_padding=1,
                                    bias_init="normal")),
     ((1, 4, 3), 1, ConvTranspose2D(2, (2, 3), stride=(1, 2), dilation=(2, 1))),
+    # Strided with enough channels for the channels-last path, both layers, odd sizes.
+    ((16, 9, 8), 1, Conv2D(5, 4, stride=2, padding=1, bias_init="normal")),
+    ((12, 7, 9), 2, Conv2D(3, 3, stride=(2, 3), padding=(1, 0), bias_init="normal")),
+    ((3, 4, 3), 2, ConvTranspose2D(16, 4, stride=2, padding=1, bias_init="normal")),
 ]
 
 
