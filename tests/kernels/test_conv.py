@@ -29,6 +29,7 @@ GEOMETRIES = [
     # (the convolution's and the transposed one's), uneven strides, dilation.
     (2, 9, 7, 8, 11, 3, 4, (2, 3), (1, 2), (1, 1)),
     (1, 12, 9, 10, 9, 3, 3, (2, 2), (2, 1), (1, 2)),
+    (1, 8, 5, 5, 2, 4, 4, (2, 2), (1, 1), (1, 1)),  # the smallest: runs of 32, for the twins
     # Square 3x3 and 5x5 kernels at stride 1: Winograd's tiles, cut off at odd edges, with
     # asymmetric padding, and enough channels for the entry points to choose that path.
     (1, 3, 7, 9, 2, 3, 3, (1, 1), (1, 1), (1, 1)),
@@ -369,8 +370,10 @@ def test_prewitt_finds_the_horizontal_edge_of_the_6x3_image():
                                   [0, 90, 90, 0])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[5]])
+@pytest.mark.parametrize("geometry,dtype", [
+    (geometry, dtype) for geometry in (GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[5])
+    for dtype in (np.float32, np.float64)
+] + [(GEOMETRIES[12], np.float32)])  # the CPU's channels-last path against the GPU's
 def test_conv_cuda_twins(geometry, dtype, rng):
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
