@@ -42,8 +42,10 @@ $\partial W = G^\top \partial U\, G$, and
 $\partial V_{\xi\nu} = \partial M_{\xi\nu} U_{\xi\nu}^\top$ then
 $\partial d = B\, \partial V B^\top$ added back into the overlapping input tiles.
 
-The tiles' data lies channels-last, so that every transform is a loop over a row of
-channels (vectorised) and every product is contiguous. The price of fewer
+The tiles' data lies channels-last, with the samples of a chunk of the batch side by side
+(sample $n$'s channel $c$ at $n C + c$), so that every transform is a loop over a long row
+of values (vectorised; a row of tiles of every sample at once) and every product is
+contiguous, one row per tile and sample. The price of fewer
 multiplications is rounding: in float32 the outputs differ from the plain loops by a few
 parts in a million of their scale (the tests bound it); in float64, by rounding only.
 """
