@@ -327,11 +327,12 @@ def test_channels_last_gather_and_scatter_add_are_adjoint(rng):
     oh = (9 - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (11 - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     patches = np.empty((2 * oh * ow, kh * kw * 3))
-    channels_last.gather(planes, kh, kw, stride, dilation, patches)
+    copies = channels_last.runs(2, 9, 11, 3, kh, kw, stride, dilation)
+    channels_last.gather(planes, copies, patches)
     assert patches[-1, -1] == planes[1, (oh - 1) * 2 + 4, (ow - 1) * 3 + 1, 2]
     p = rng.standard_normal(patches.shape)
     back = np.empty_like(planes)
-    channels_last.scatter_add(p, kh, kw, stride, dilation, back)
+    channels_last.scatter_add(p, copies, back)
     assert np.sum(patches * p) == pytest.approx(np.sum(planes * back), rel=1e-12)
 
 

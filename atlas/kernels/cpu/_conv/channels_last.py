@@ -115,20 +115,22 @@ def crop(planes, padding, x):
 
 
 @kernel
-def _runs(planes, kh, kw, stride, dilation, patches):
-    """Where `gather` copies from and to: ``(sources, targets, length)``, the start of every
-    run in the flat planes and in the flat patches, and the values a run holds (``kw C``
-    when ``d_w = 1``, one run per kernel row; else ``C``, one per tap)."""
-    batch, hp, wp, channels = planes.shape
+def runs(samples, hp, wp, channels, kh, kw, stride, dilation):
+    """Where `gather` copies from and to, for ``samples`` padded planes ``(H_p, W_p, C)``:
+    ``(sources, targets, length)``, the start of every run in the flat planes and in the
+    flat patches, and the values a run holds (``kw C`` when ``d_w = 1``, one run per kernel
+    row; else ``C``, one per tap). Sample by sample, so that the runs of the first ``n``
+    samples come first (a smaller last chunk uses a prefix): computed once per call of a
+    layer's kernel, not once per chunk."""
+    oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
     ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    oh = patches.shape[0] // (batch * ow)
     per_row = 1 if dilation[1] == 1 else kw
     length = kw * channels // per_row
-    count = patches.shape[0] * kh * per_row
+    count = samples * oh * ow * kh * per_row
     sources = np.empty(count, dtype=np.int64)
     targets = np.empty(count, dtype=np.int64)
     k = 0
-    for n in range(batch):
+    for n in range(samples):
         for p in range(oh):
             for q in range(ow):
                 for i in range(kh):
@@ -143,13 +145,13 @@ def _runs(planes, kh, kw, stride, dilation, patches):
 
 
 @kernel
-def gather(planes, kh, kw, stride, dilation, patches):
+def gather(planes, runs, patches):
     """``patches[(n, p, q), (i, j, c)] = planes[n, p s_h + i d_h, q s_w + j d_w, c]`` for
-    ``planes (N, H_p, W_p, C)`` and ``patches (N OH OW, kh kw C)``, in runs of contiguous
-    values (`_runs`)."""
-    sources, targets, length = _runs(planes, kh, kw, stride, dilation, patches)
+    ``planes (N, H_p, W_p, C)`` and ``patches (N OH OW, kh kw C)``, copied in the contiguous
+    ``runs`` of `runs`."""
+    sources, targets, length = runs
     src, dst = planes.reshape(planes.size), patches.reshape(patches.size)
-    for k in range(sources.size):
+    for k in range(patches.size // length):
         run = dst[targets[k]:targets[k] + length]
         values = src[sources[k]:sources[k] + length]
         for t in range(length):
@@ -157,13 +159,13 @@ def gather(planes, kh, kw, stride, dilation, patches):
 
 
 @kernel
-def scatter_add(patches, kh, kw, stride, dilation, planes):
+def scatter_add(patches, runs, planes):
     """The adjoint of `gather`: ``planes`` is zeroed, then every run of ``patches`` is added
     where `gather` read it from."""
-    sources, targets, length = _runs(planes, kh, kw, stride, dilation, patches)
+    sources, targets, length = runs
     planes[...] = 0.0
     src, dst = patches.reshape(patches.size), planes.reshape(planes.size)
-    for k in range(sources.size):
+    for k in range(patches.size // length):
         run = dst[sources[k]:sources[k] + length]
         values = src[targets[k]:targets[k] + length]
         for t in range(length):
@@ -204,13 +206,22 @@ def _chunk(cols, per_sample, batch):
 
 
 @kernel
-def _patches(cols, samples, pixels, width):
-    """The first values of ``cols`` as a ``(samples pixels, width)`` patch matrix (a fresh
-    array when ``cols`` is too small for one sample)."""
-    size = samples * pixels * width
-    if cols.size < size:
-        return np.empty((samples * pixels, width), dtype=cols.dtype)
-    return cols[:size].reshape((samples * pixels, width))
+def _workspace(cols, size):
+    """``cols``, or a fresh array when it is too small for ``size`` values (one sample's
+    patches): made once per call, before the loop over chunks."""
+    return cols if cols.size >= size else np.empty(size, dtype=cols.dtype)
+
+
+@kernel
+def _patches_of(images, padding, planes, runs, workspace, pixels, k):
+    """The patch matrix ``(N pixels, k)`` of ``images (N, C, H, W)`` (``pixels`` outputs
+    per sample), in the first values of ``workspace``: the images copied into
+    channels-last ``planes`` (`pad`), then `gather`."""
+    n = len(images)
+    patches = workspace[:n * pixels * k].reshape((n * pixels, k))
+    pad(images, padding, planes[:n])
+    gather(planes[:n], runs, patches)
+    return patches
 
 
 @kernel
@@ -225,14 +236,14 @@ def forward(x, W, b, stride, padding, dilation, cols, y):
     weights = np.empty((k, c_out), dtype=W.dtype)
     weights_as_rows(W, weights)
     chunk = _chunk(cols, oh * ow * k, batch)
+    workspace = _workspace(cols, oh * ow * k)
     planes = np.empty((chunk, hp, wp, c_in), dtype=x.dtype)
+    copies = runs(chunk, hp, wp, c_in, kh, kw, stride, dilation)
     out = np.empty((chunk * oh * ow, c_out), dtype=y.dtype)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * oh * ow
-        patches = _patches(cols, stop - start, oh * ow, k)
-        pad(x[start:stop], padding, planes[:stop - start])
-        gather(planes[:stop - start], kh, kw, stride, dilation, patches)
+        patches = _patches_of(x[start:stop], padding, planes, copies, workspace, oh * ow, k)
         np.dot(patches, weights, out[:m])
         from_rows(out[:m], b, y[start:stop])
 
@@ -251,21 +262,21 @@ def backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     grad_rows = np.zeros((k, c_out), dtype=dW.dtype)
     part = np.empty((k, c_out), dtype=dW.dtype)
     chunk = _chunk(cols, oh * ow * k, batch)
+    workspace = _workspace(cols, oh * ow * k)
     planes = np.empty((chunk, hp, wp, c_in), dtype=x.dtype)
+    copies = runs(chunk, hp, wp, c_in, kh, kw, stride, dilation)
     grads = np.empty((chunk * oh * ow, c_out), dtype=dy.dtype)
     channel_sums(dy, db)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * oh * ow
-        patches = _patches(cols, stop - start, oh * ow, k)
-        pad(x[start:stop], padding, planes[:stop - start])
-        gather(planes[:stop - start], kh, kw, stride, dilation, patches)
+        patches = _patches_of(x[start:stop], padding, planes, copies, workspace, oh * ow, k)
         to_rows(dy[start:stop], grads[:m])
         np.dot(patches.T, grads[:m], part)
         grad_rows += part
         if input_grad:
             np.dot(grads[:m], weights.T, patches)
-            scatter_add(patches, kh, kw, stride, dilation, planes[:stop - start])
+            scatter_add(patches, copies, planes[:stop - start])
             crop(planes[:stop - start], padding, dx[start:stop])
     rows_as_weights(grad_rows, dW)
 
@@ -282,15 +293,17 @@ def transpose_forward(x, W, b, stride, padding, dilation, cols, y):
     weights = np.empty((k, c_in), dtype=W.dtype)
     weights_as_rows(W, weights)
     chunk = _chunk(cols, height * width * k, batch)
+    workspace = _workspace(cols, height * width * k)
     planes = np.empty((chunk, hp, wp, c_out), dtype=y.dtype)
+    copies = runs(chunk, hp, wp, c_out, kh, kw, stride, dilation)
     pixels = np.empty((chunk * height * width, c_in), dtype=x.dtype)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * height * width
-        patches = _patches(cols, stop - start, height * width, k)
+        patches = workspace[:m * k].reshape((m, k))
         to_rows(x[start:stop], pixels[:m])
         np.dot(pixels[:m], weights.T, patches)
-        scatter_add(patches, kh, kw, stride, dilation, planes[:stop - start])
+        scatter_add(patches, copies, planes[:stop - start])
         crop(planes[:stop - start], padding, y[start:stop])
     add_channel_bias(y, b)
 
@@ -309,15 +322,16 @@ def transpose_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, in
     part = np.empty((k, c_in), dtype=dW.dtype)
     zero_bias = np.zeros(c_in, dtype=dx.dtype)
     chunk = _chunk(cols, height * width * k, batch)
+    workspace = _workspace(cols, height * width * k)
     planes = np.empty((chunk, hp, wp, c_out), dtype=dy.dtype)
+    copies = runs(chunk, hp, wp, c_out, kh, kw, stride, dilation)
     pixels = np.empty((chunk * height * width, c_in), dtype=x.dtype)
     channel_sums(dy, db)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
         m = (stop - start) * height * width
-        patches = _patches(cols, stop - start, height * width, k)
-        pad(dy[start:stop], padding, planes[:stop - start])
-        gather(planes[:stop - start], kh, kw, stride, dilation, patches)
+        patches = _patches_of(dy[start:stop], padding, planes, copies, workspace,
+                              height * width, k)
         to_rows(x[start:stop], pixels[:m])
         np.dot(patches.T, pixels[:m], part)
         grad_rows += part
