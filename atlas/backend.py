@@ -18,6 +18,7 @@ import importlib
 import numpy as np
 
 from atlas import arena
+from atlas.views import channel_view, flat  # noqa: F401  (the layers import them from here)
 
 DEVICES = ("cpu", "cuda")
 
@@ -130,16 +131,6 @@ class CUDABackend(Backend):
 def _on_device(array):
     """Whether ``array`` is a Numba device array (real or simulated: both have copy_to_host)."""
     return hasattr(array, "copy_to_host")
-
-
-def flat(x):
-    """A 1-D view of a contiguous array (what the element-wise kernels take)."""
-    return x.reshape(x.size)
-
-
-def channel_view(x):
-    """A 3-D view ``(N, C, S)`` of ``(N, C, ...)``: dense features or image channels alike."""
-    return x.reshape(x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1]))
 
 
 _CACHE: dict[str, Backend] = {}

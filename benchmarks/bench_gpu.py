@@ -6,6 +6,8 @@ launches, device allocations and host round trips.
                                                        # counts only, in the simulator
     python benchmarks/bench_gpu.py --products          # the matrix products alone, for
                                                        # several tilings of the blocked kernel
+    python benchmarks/bench_gpu.py --convolutions      # each convolution of the models, both
+                                                       # ways, against cuDNN
     python benchmarks/bench_gpu.py --launch            # what one kernel launch costs the host
     python benchmarks/bench_gpu.py --profile           # GPU time of each kernel of a step
     python benchmarks/bench_gpu.py --host-profile      # where a step's host time goes
@@ -41,6 +43,9 @@ parser.add_argument("--counts", action="store_true", help="only count launches, 
                     "and host copies per step (works in the CUDA simulator)")
 parser.add_argument("--products", action="store_true", help="time the matrix products of the "
                     "issue's table (and the dense layer's backward shapes) for several tilings")
+parser.add_argument("--convolutions", action="store_true", help="GPU time of each "
+                    "convolution of LeNet-5 and the two-convolution network, forward and "
+                    "backward (implicit-GEMM products), against PyTorch's (cuDNN)")
 parser.add_argument("--launch", action="store_true", help="host time of one kernel launch, "
                     "through numba-cuda's dispatcher and through the compiled kernel's own launch")
 parser.add_argument("--profile", action="store_true", help="GPU time of each kernel in a "
@@ -110,7 +115,7 @@ def count_steps(tiny):
     from atlas.kernels.cuda.counters import device_work
 
     print("per steady-state training step: kernel launches, device allocations "
-          "(device_array / to_device), copies to the host")
+          "(device_array / to_device), copies to the host, device-array views made")
     for label, model, x, y in models(tiny):
         step = step_of(model, x, y)
         step()
@@ -119,7 +124,7 @@ def count_steps(tiny):
             step()
         print(f"  {label:28s} launches {counts['launches']:4d}   allocations "
               f"{counts['allocations']:3d} / {counts['to_device']:3d}   to host "
-              f"{counts['to_host']:3d}", flush=True)
+              f"{counts['to_host']:3d}   views {counts['views']:3d}", flush=True)
 
 
 def torch_model(torch, label, tiny):
@@ -227,7 +232,7 @@ def event_median(run, repeats):
 
 
 def time_products():
-    from atlas.kernels.cuda import dense
+    from atlas.kernels.cuda import gemm
 
     try:
         import torch
@@ -236,7 +241,8 @@ def time_products():
     except ImportError:
         has_torch = False
     rng = np.random.default_rng(0)
-    kernels = {t: dense._make_blocked_matmul(np.float32, t) for t in TILINGS}
+    kernels = {t: gemm._make_blocked(np.float32, gemm.MATRIX, gemm.MATRIX, gemm.MATRIX_OUT, t)
+               for t in TILINGS}
     print("matrix products, float32, medians of CUDA-event times; error = |c - c64| / |c64| "
           "against the float64 product")
     for product in PRODUCTS:
@@ -247,7 +253,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     """One row group of ``--products``: the shipped product, each tiling, cuBLAS."""
     from numba import cuda
 
-    from atlas.kernels.cuda import dense
+    from atlas.kernels.cuda import gemm
     from atlas.kernels.cuda.launch import blocks, fill
 
     a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
@@ -258,15 +264,16 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     c = cuda.device_array((m, n), np.float32)
     flops = 2.0 * m * n * k
     repeats = 10 if flops > 1e10 else args.repeats
-    no_partial = cuda.device_array((1, 1, 1), np.float32)
-    rows = [("atlas matmul (split-K)", lambda: dense.matmul(da, db, c, trans_a, trans_b))]
+    no_bias, no_partial = gemm._empty(np.dtype(np.float32))
+    rows = [("atlas matmul (split-K)", lambda: gemm.matmul(da, db, c, trans_a, trans_b))]
     for tiling, kernel in kernels.items():
         bm, bn, bk, tm, tn = tiling
         grid = ((n + bn - 1) // bn, (m + bm - 1) // bm)
         threads = (bm // tm) * (bn // tn)
         rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
                      lambda kernel=kernel, grid=grid, threads=threads:
-                     kernel[grid, threads](da, db, c, trans_a, trans_b, k, no_partial)))
+                     kernel[grid, threads](da, db, c, no_bias, gemm.NO_GEOMETRY, trans_a,
+                                           not trans_b, m, n, k, k, no_partial)))
     print(f"  {label} ({m}x{k}x{n})", flush=True)
     for name, run in rows:
         fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written
@@ -283,16 +290,78 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
               f"{flops / ms / 1e9:6.2f} TFLOP/s", flush=True)
 
 
+#: ``(label, batch, c_in, size, c_out, k, padding)``: the convolutions of the models' table.
+CONVOLUTIONS = [("LeNet-5 conv1", 64, 1, 28, 6, 5, 2), ("LeNet-5 conv2", 64, 6, 14, 16, 5, 0),
+                ("two-conv conv1", 64, 1, 28, 32, 5, 2),
+                ("two-conv conv2", 64, 32, 14, 64, 5, 2)]
+
+
+def time_convolutions():
+    """GPU time (CUDA events) of each convolution's forward and backward, atlas and cuDNN,
+    with the largest difference between the two engines' results."""
+    try:
+        import torch
+        torch.backends.cudnn.allow_tf32 = False
+        torch = torch if torch.cuda.is_available() else None
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    print("convolutions, float32, stride 1: medians of CUDA-event times (us)")
+    for convolution in CONVOLUTIONS:
+        time_convolution(*convolution, rng, torch)
+
+
+def time_convolution(label, batch, c_in, size, c_out, k, pad, rng, torch):
+    """One row of ``--convolutions``."""
+    from numba import cuda
+
+    from atlas.kernels import cuda as kernels
+
+    out = size + 2 * pad - k + 1
+    x = rng.uniform(-1, 1, (batch, c_in, size, size)).astype(np.float32)
+    W = rng.uniform(-1, 1, (c_out, c_in, k, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, c_out).astype(np.float32)
+    dy = rng.uniform(-1, 1, (batch, c_out, out, out)).astype(np.float32)
+    dx_, dy_, x_, W_, b_ = (cuda.to_device(a) for a in (x, dy, x, W, b))
+    y_ = cuda.device_array(dy.shape, np.float32)
+    dW_, db_ = cuda.device_array(W.shape, np.float32), cuda.device_array(c_out, np.float32)
+    geometry = ((1, 1), (pad, pad), (1, 1))
+    no_cols = cuda.device_array(0, np.float32)
+    forward = event_median(lambda: kernels.conv2d_forward(x_, W_, b_, *geometry, no_cols, y_),
+                           args.repeats)
+    backward = event_median(lambda: kernels.conv2d_backward(
+        dy_, x_, W_, *geometry, no_cols, dx_, dW_, db_, True), args.repeats)
+    row = f"  {label:16s} {batch}x{c_in}x{size}x{size} -> {c_out}, {k}x{k}: atlas " \
+          f"forward {1e3 * forward:8.1f}  backward {1e3 * backward:8.1f}"
+    if torch is not None:
+        tx = torch.tensor(x, device="cuda", requires_grad=True)
+        tW = torch.tensor(W, device="cuda", requires_grad=True)
+        tb = torch.tensor(b, device="cuda", requires_grad=True)
+        tdy = torch.tensor(dy, device="cuda")
+        conv = torch.nn.functional.conv2d
+        t_forward = event_median(lambda: conv(tx, tW, tb, padding=pad), args.repeats)
+        ty = conv(tx, tW, tb, padding=pad)
+        t_backward = event_median(lambda: torch.autograd.grad(
+            ty, (tx, tW, tb), tdy, retain_graph=True), args.repeats)
+        gx, gW, _ = torch.autograd.grad(ty, (tx, tW, tb), tdy, retain_graph=True)
+        error = max(np.abs(y_.copy_to_host() - ty.detach().cpu().numpy()).max(),
+                    np.abs(dW_.copy_to_host() - gW.cpu().numpy()).max(),
+                    np.abs(dx_.copy_to_host() - gx.cpu().numpy()).max())
+        row += f" | cuDNN forward {1e3 * t_forward:8.1f}  backward {1e3 * t_backward:8.1f}" \
+               f" | largest difference {error:.1e}"
+    print(row, flush=True)
+
+
 def time_launches(count=3000):
     """Host microseconds per launch of a small kernel, by the paths numba-cuda offers."""
     from numba import cuda
 
-    from atlas.kernels.cuda.launch import accumulate, fill
+    from atlas.kernels.cuda.launch import fill
+    from atlas.kernels.cuda.merge import _add
 
-    a = cuda.device_array(1000, np.float32)
-    t2, p2 = cuda.device_array((10, 100), np.float32), cuda.device_array((10, 100), np.float32)
+    a, b, c = (cuda.device_array(1000, np.float32) for _ in range(3))
     fill[4, 256](a, 0.0)
-    accumulate[4, 256](t2, p2)
+    _add[4, 256](a, b, c)
     cuda.synchronize()
 
     def per_launch(run):
@@ -306,7 +375,7 @@ def time_launches(count=3000):
         return 1e6 * host / count, 1e6 * (time.perf_counter() - start) / count
 
     rows = [("fill[4, 256](a, 0.0)", fill, (a, 0.0)),
-            ("accumulate[4, 256](t, p)", accumulate, (t2, p2))]
+            ("_add[4, 256](a, b, c)", _add, (a, b, c))]
     print(f"host time per launch, {count} launches (us; with the final synchronisation)")
     for name, kernel, kernel_args in rows:
         for path, launcher in (("numba-cuda's dispatcher", kernel.dispatcher),
@@ -384,14 +453,14 @@ def profile_launch(count=3000):
 
     from numba import cuda
 
-    from atlas.kernels.cuda.launch import accumulate
+    from atlas.kernels.cuda.merge import _add
 
-    t2, p2 = cuda.device_array((10, 100), np.float32), cuda.device_array((10, 100), np.float32)
-    accumulate[4, 256](t2, p2)
+    a, b, c = (cuda.device_array(1000, np.float32) for _ in range(3))
+    _add[4, 256](a, b, c)
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(count):
-        accumulate[4, 256](t2, p2)
+        _add[4, 256](a, b, c)
     profile.disable()
     cuda.synchronize()
     pstats.Stats(profile).sort_stats("tottime").print_stats(18)
@@ -431,6 +500,9 @@ def main():
         return
     if args.products:
         time_products()
+        return
+    if args.convolutions:
+        time_convolutions()
         return
     if args.counts or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         count_steps(args.tiny)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a lent NVIDIA machine (DESIGN.md, "Measuring on a GPU"): versions, the
-# host cost of a launch, the matrix products, the GPU time of each kernel of a step, the
+# host cost of a launch, the matrix products, the convolutions against cuDNN, the GPU time of each kernel of a step, the
 # host profile of a step, the model table of benchmarks/bench_gpu.py (through the engine's
 # launch and through numba-cuda's dispatcher), then the CUDA tests on the real device. Every part has its own time limit, so one that
 # hangs or fails leaves the others' output; logs go to $OUT (or /tmp/atlas-gpu).
@@ -12,7 +12,7 @@ out=${OUT:-/tmp/atlas-gpu}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 py=${PYTHON:-python3}
-parts=" ${PARTS:-versions launch products profile host steps steps-numba tests} "
+parts=" ${PARTS:-versions launch products convolutions profile host steps steps-numba tests} "
 part() {  # part SECONDS NAME COMMAND...: run with a limit, log to $out/NAME.txt
     local limit=$1 name=$2
     shift 2
@@ -27,6 +27,7 @@ part 30 versions bash -c "nvidia-smi --query-gpu=name,driver_version,clocks.sm,c
 print(numpy.__version__, numba.__version__, numba_cuda.__version__, torch.__version__)'"
 part 60 launch "$py" benchmarks/bench_gpu.py --launch
 part 120 products "$py" benchmarks/bench_gpu.py --products
+part 90 convolutions "$py" benchmarks/bench_gpu.py --convolutions
 part 120 profile "$py" benchmarks/bench_gpu.py --profile
 part 120 host "$py" benchmarks/bench_gpu.py --host-profile
 part 150 steps "$py" benchmarks/bench_gpu.py

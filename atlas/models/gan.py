@@ -47,6 +47,7 @@ from atlas.nn import (
     Sequential,
 )
 from atlas.optimizers import Adam
+from atlas.views import part
 
 #: DCGAN's initialisation: every weight from N(0, 0.02^2).
 DCGAN_INIT = Normal(0.0, 0.02)
@@ -151,8 +152,8 @@ class GAN:
 
             # Discriminator: real and generated samples in one batch, targets 1 and 0.
             batch = backend.scratch((2 * n, *real.shape[1:]), D.dtype)
-            backend.copy_into(batch[:n], np.asarray(real, D.dtype))
-            backend.copy_into(batch[n:], fake)
+            backend.copy_into(part(batch, (0, n)), np.asarray(real, D.dtype))
+            backend.copy_into(part(batch, (n, 2 * n)), fake)
             logits = D.forward(batch, training=True)
             d_loss, grad = self.loss(logits, self._target(2 * n, n), backend)
             D.backward(grad)

@@ -8,6 +8,7 @@ from atlas.backend import channel_view, flat
 from atlas.checks import real
 from atlas.kernels.scalar import ACTIVATION_CODES
 from atlas.nn.layer import Layer
+from atlas.views import reshaped
 
 #: The parameter ``alpha`` of each activation that has one, when none is given.
 DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0, "swish": 1.0}
@@ -70,7 +71,7 @@ class Activation(Layer):
 
 def _rows(x):
     """2-D view whose rows run along the last axis (softmax normalises each row)."""
-    return x.reshape(x.size // x.shape[-1], x.shape[-1])
+    return reshaped(x, x.size // x.shape[-1], x.shape[-1])
 
 
 class PReLU(Layer):

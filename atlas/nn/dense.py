@@ -5,6 +5,7 @@ from __future__ import annotations
 from atlas.checks import integer
 from atlas.initializers import get_initializer
 from atlas.nn.layer import Layer
+from atlas.views import reshaped
 
 
 class Dense(Layer):
@@ -74,7 +75,7 @@ class Dense(Layer):
             return None
         dx = self.backend.scratch((dy.shape[0], self.input_shape[-1]), self.dtype)
         k.dense_backward_input(dy, self.params["W"], dx)
-        return dx.reshape(self._x_shape)
+        return reshaped(dx, *self._x_shape)
 
     def get_config(self):
         return {"units": self.units, "use_bias": self.use_bias,
@@ -84,4 +85,4 @@ class Dense(Layer):
 
 def _matrix(a):
     """``(N, in)`` as is; ``(N, T, in)`` as the ``(N T, in)`` matrix (a view)."""
-    return a if len(a.shape) == 2 else a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+    return a if len(a.shape) == 2 else reshaped(a, a.shape[0] * a.shape[1], a.shape[2])

@@ -17,6 +17,7 @@ from atlas.backend import flat
 from atlas.checks import integer, real
 from atlas.initializers import Uniform, get_initializer
 from atlas.nn.layer import Layer
+from atlas.views import part
 
 
 class Recurrent(Layer):
@@ -178,7 +179,7 @@ class Recurrent(Layer):
     def final_states(self):
         """The final states of the last forward call: ``(h_T,)`` or, for the LSTM,
         ``(h_T, c_T)`` (views into the cache)."""
-        return tuple(self._cache[k][-1] for k in ("hs", "cs")[:self.states])
+        return tuple(part(self._cache[k], -1) for k in ("hs", "cs")[:self.states])
 
     def gate_values(self):
         """The activated gates of the last forward call, as host copies ``(N, T, H)`` by

@@ -7,6 +7,7 @@ import math
 
 from atlas.checks import integer
 from atlas.nn.layer import Layer
+from atlas.views import reshaped
 
 
 class Flatten(Layer):
@@ -17,10 +18,10 @@ class Flatten(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
-        return x.reshape(x.shape[0], self.output_shape[0])
+        return reshaped(x, x.shape[0], self.output_shape[0])
 
     def backward(self, dy):
-        return dy.reshape(dy.shape[0], *self.input_shape)
+        return reshaped(dy, dy.shape[0], *self.input_shape)
 
 
 class Reshape(Layer):
@@ -51,10 +52,10 @@ class Reshape(Layer):
 
     def forward(self, x, training=True):
         self.check_input(x)
-        return x.reshape(x.shape[0], *self.shape)
+        return reshaped(x, x.shape[0], *self.shape)
 
     def backward(self, dy):
-        return dy.reshape(dy.shape[0], *self.input_shape)
+        return reshaped(dy, dy.shape[0], *self.input_shape)
 
     def get_config(self):
         return {"shape": list(self.shape), "name": self.name}

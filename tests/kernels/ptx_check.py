@@ -30,6 +30,7 @@ import atlas.kernels.cuda.conv as conv  # noqa: E402
 import atlas.kernels.cuda.dense as dense  # noqa: E402
 import atlas.kernels.cuda.dropout as dropout  # noqa: E402
 import atlas.kernels.cuda.embedding as embedding  # noqa: E402
+import atlas.kernels.cuda.gemm as gemm  # noqa: E402
 import atlas.kernels.cuda.launch as launch  # noqa: E402
 import atlas.kernels.cuda.losses as losses  # noqa: E402
 import atlas.kernels.cuda.merge as merge  # noqa: E402
@@ -37,8 +38,8 @@ import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
 import atlas.kernels.cuda.pooling as pooling  # noqa: E402
 import atlas.kernels.cuda.recurrent as recurrent  # noqa: E402
 
-MODULES = (activations, batchnorm, conv, dense, dropout, embedding, launch, losses, merge,
-           optimizers, pooling, recurrent)
+MODULES = (activations, batchnorm, conv, dense, dropout, embedding, gemm, launch, losses,
+           merge, optimizers, pooling, recurrent)
 
 
 def signatures(f):
@@ -48,15 +49,12 @@ def signatures(f):
     i64, b, acc = types.int64, types.boolean, types.float64[::1]
     pair, idx4 = types.UniTuple(types.int64, 2), types.int64[:, :, :, ::1]
     return {
+        **product_signatures(f),
         "_im2col": (t4, pair, pair, pair, t6),
         "_col2im": (t6, pair, pair, pair, t4),
-        "_to_columns": (t4, m),
-        "_from_columns": (m, v, t4),
         "_channel_sums": (t4, v),
         "fill": (v, f),
-        "accumulate": (m, m),
         "_add_scaled": (acc, acc, types.float64),
-        "_add_channel_bias": (t4, v),
         "_zero": (t4,),
         "_maxpool2d_forward": (t4, pair, pair, pair, t4, idx4),
         "_maxpool2d_backward": (t4, idx4, t4),
@@ -73,10 +71,6 @@ def signatures(f):
         "_batchnorm_train_forward": (t3, v, v, f, f, v, v, t3, t3, v),
         "_batchnorm_eval_forward": (t3, v, v, v, v, f, t3),
         "_batchnorm_backward": (t3, t3, v, v, t3, v, v),
-        "matmul": (m, m, m, b, b, i64, t3),
-        "matmul_blocked": (m, m, m, b, b, i64, t3),
-        "_sum_slices": (t3, m),
-        "_add_bias": (m, v),
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
         "_dropout_backward": (v, v, v),
@@ -117,6 +111,26 @@ def signatures(f):
     }
 
 
+def product_signatures(f):
+    """Argument types of the kernels of each `gemm.Product`: a `MATRIX` operand or
+    `MATRIX_OUT` output is a matrix, every other one an ``(N, C, H, W)`` or weight array."""
+    m, t3, t4 = f[:, ::1], f[:, :, ::1], f[:, :, :, ::1]
+    i64, b = types.int64, types.boolean
+    sigs = {}
+    for name, product in products().items():
+        a, b_, c = [m if kind in (gemm.MATRIX, gemm.MATRIX_OUT) else t4
+                    for kind in (*product.operands, product.store)]
+        arguments = (a, b_, c, f[::1], types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
+        sigs[f"{name}.tiled"] = sigs[f"{name}.blocked"] = arguments
+        sigs[f"{name}.sum_slices"] = (t3, c, f[::1])
+    return sigs
+
+
+def products():
+    """The `gemm.Product` objects, by name."""
+    return {name: obj for name, obj in vars(gemm).items() if isinstance(obj, gemm.Product)}
+
+
 def kernels():
     """Every ``@cuda.jit`` kernel (not device function) in the modules, by name."""
     found = {}
@@ -126,9 +140,9 @@ def kernels():
                 module.__name__  # not the shared scalar functions a module imports
             if defined_here and not getattr(obj, "targetoptions", {}).get("device"):
                 found[name] = obj
-        if hasattr(module, "_MATMUL"):  # one kernel of each kind per float type
-            found["matmul"] = module._MATMUL
-            found["matmul_blocked"] = module._MATMUL_BLOCKED
+    for name, product in products().items():  # made by factories: one per float type
+        found[f"{name}.tiled"], found[f"{name}.blocked"] = product.tiled, product.blocked
+        found[f"{name}.sum_slices"] = product.sum_slices
     return found
 
 

@@ -374,8 +374,12 @@ def test_prewitt_finds_the_horizontal_edge_of_the_6x3_image():
 @pytest.mark.parametrize("geometry,dtype", [
     (geometry, dtype) for geometry in (GEOMETRIES[1], GEOMETRIES[2], GEOMETRIES[5])
     for dtype in (np.float32, np.float64)
-] + [(GEOMETRIES[12], np.float32)])  # the CPU's channels-last path against the GPU's
+] + [(GEOMETRIES[12], np.float32),  # the CPU's channels-last path against the GPU's
+     (GEOMETRIES[3], np.float64),  # stride 3, padding as wide as the 5x5 kernel's reach
+     (GEOMETRIES[9], np.float64)])  # a 2x4 kernel at stride 2, padding on one axis only
 def test_conv_cuda_twins(geometry, dtype, rng):
+    """Every pass of the GPU's implicit-GEMM convolution (and the im2col / col2im twins)
+    against the CPU, on odd sizes, strides, dilation and padding."""
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
     cols6 = np.empty((x.shape[1], *W.shape[2:], x.shape[0], *y.shape[2:]), dtype)
@@ -400,3 +404,54 @@ def test_conv_cuda_twins(geometry, dtype, rng):
         assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                            tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
                            input_grad, scratch=[6])
+
+
+def _all_passes_agree(geometry, rng, dtype=np.float32):
+    """Forward and backward of the convolution and of the transposed convolution with the
+    same weights, on the CPU and the GPU."""
+    stride, padding, dilation = geometry[7:]
+    x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
+    close = {"rtol": 1e-4, "atol": 1e-4, "scratch": [6]}
+    assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y, **close)
+    cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
+                       np.zeros_like(x), np.empty_like(W), np.empty_like(b), True, **close)
+    bias_t = rng.standard_normal(x.shape[1]).astype(dtype)
+    tcols = np.empty(x.shape[1] * W.shape[2] * W.shape[3] * y.shape[2] * y.shape[3], dtype)
+    assert_twins_agree("conv_transpose2d_forward", dy, W, bias_t, stride, padding, dilation,
+                       tcols, np.empty_like(x), **close)
+    assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
+                       tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
+                       True, **close)
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2]])
+def test_conv_cuda_products_in_the_register_blocked_kernel(geometry, rng, monkeypatch):
+    """Every operand and epilogue of the GPU convolution through the register-blocked
+    kernel (which larger layers take: the threshold is lowered so that small shapes do),
+    with stride, dilation and padding."""
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "BLOCKED_MIN", 1)
+    _all_passes_agree(geometry, rng)
+
+
+def test_conv_cuda_products_with_their_sums_cut_into_slices(rng, monkeypatch):
+    """Sums of 144 and 128 terms cut into two slices (the threshold lowered from 1024): the
+    kernel that adds the slices writes through the epilogue, into the planes with the bias
+    (forward) and into the weights (their gradient)."""
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 64)
+    geometry = (2, 16, 8, 8, 16, 3, 3, (1, 1), (1, 1), (1, 1))
+    for k, grid in ((16 * 9, 8), (2 * 8 * 8, 9)):  # forward's sum; the weight gradient's
+        assert gemm._slices(grid, k, gemm.TILE) == 2
+    stride, padding, dilation = geometry[7:]
+    x, W, b, cols, y = conv_arrays(geometry, rng)
+    assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y,
+                       scratch=[6], rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
+                       np.zeros_like(x), np.empty_like(W), np.empty_like(b), False,
+                       scratch=[6], rtol=1e-12, atol=1e-12)

@@ -53,15 +53,21 @@ def test_dense_rejects_wrong_shapes_and_dtypes(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n,d_in,d_out", [(1, 3, 2), (5, 17, 3)])
+@pytest.mark.parametrize("n,d_in,d_out", [(1, 3, 2), (5, 17, 3), (37, 5, 41),
+                                          (66, 9, 70)])  # the last: the blocked product
 def test_dense_cuda_twin(n, d_in, d_out, dtype, rng):
+    """Forward adds the bias in the product's epilogue; backward's bias gradient is the
+    column sums (33 columns and more: two blocks of them; 37 rows: groups of unequal
+    length)."""
     x = rng.standard_normal((n, d_in)).astype(dtype)
     W = rng.standard_normal((d_in, d_out)).astype(dtype)
     b = rng.standard_normal(d_out).astype(dtype)
     dy = rng.standard_normal((n, d_out)).astype(dtype)
-    assert_twins_agree("dense_forward", x, W, b, np.empty((n, d_out), dtype))
-    assert_twins_agree("dense_backward_input", dy, W, np.empty_like(x))
-    assert_twins_agree("dense_backward_params", x, dy, np.empty_like(W), np.empty_like(b))
+    tolerance = {"atol": 1e-5} if dtype == np.float32 else {}  # sums of 70 float32 terms
+    assert_twins_agree("dense_forward", x, W, b, np.empty((n, d_out), dtype), **tolerance)
+    assert_twins_agree("dense_backward_input", dy, W, np.empty_like(x), **tolerance)
+    assert_twins_agree("dense_backward_params", x, dy, np.empty_like(W), np.empty_like(b),
+                       **tolerance)
 
 
 @pytest.mark.parametrize("m, n, k, dtype", [(70, 65, 20, np.float32), (64, 130, 17, np.float32),
@@ -70,15 +76,15 @@ def test_the_register_blocked_cuda_product_matches_numpy_for_every_transpose_fla
                                                                                   dtype, rng):
     from numba import cuda
 
-    from atlas.kernels.cuda import dense as gpu_dense
+    from atlas.kernels.cuda import gemm
 
-    assert min(m, n) >= gpu_dense.BLOCKED_MIN  # so matmul takes the blocked kernel
+    assert min(m, n) >= gemm.BLOCKED_MIN  # so matmul takes the blocked kernel
     for trans_a in (False, True):
         for trans_b in (False, True):
             a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
             b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
             c = cuda.device_array((m, n), dtype)
-            gpu_dense.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
+            gemm.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
             expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
             np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5,
                                        err_msg=f"trans_a={trans_a} trans_b={trans_b}")
@@ -92,21 +98,37 @@ def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, 
     length is lowered so that the simulator runs small shapes.)"""
     from numba import cuda
 
-    from atlas.kernels.cuda import dense as gpu_dense
+    from atlas.kernels.cuda import gemm
 
-    monkeypatch.setattr(gpu_dense, "SPLIT_MIN_K", 100)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
 
-    blocked = min(m, n) >= gpu_dense.BLOCKED_MIN
-    tile = (gpu_dense.BM, gpu_dense.BN, gpu_dense.BK) if blocked else (gpu_dense.TILE,) * 3
+    blocked = min(m, n) >= gemm.BLOCKED_MIN
+    tile = (gemm.BM, gemm.BN, gemm.BK) if blocked else (gemm.TILE,) * 3
     grid_blocks = -(-m // tile[0]) * -(-n // tile[1])
-    assert gpu_dense._slices(grid_blocks, k, tile[2]) > 1
+    assert gemm._slices(grid_blocks, k, tile[2]) > 1
     flags = [(False, False), (True, True)] if blocked else [(False, False), (False, True),
                                                             (True, False), (True, True)]
     for trans_a, trans_b in flags:
         a = rng.standard_normal((k, m) if trans_a else (m, k))
         b = rng.standard_normal((n, k) if trans_b else (k, n))
         c = cuda.device_array((m, n), np.float64)
-        gpu_dense.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
+        gemm.matmul(cuda.to_device(a), cuda.to_device(b), c, trans_a, trans_b)
         expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"trans_a={trans_a} trans_b={trans_b}")
+
+
+def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkeypatch):
+    """A dense forward whose sum is cut into slices writes through the same epilogue:
+    the bias is added once, to the total."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
+    for n, d_in, d_out in [(3, 250, 5), (64, 300, 64)]:  # tiled, then blocked
+        x, W = rng.standard_normal((n, d_in)), rng.standard_normal((d_in, d_out))
+        b = rng.standard_normal(d_out)
+        y = cuda.device_array((n, d_out), np.float64)
+        gemm.matmul(cuda.to_device(x), cuda.to_device(W), y, bias=cuda.to_device(b))
+        np.testing.assert_allclose(y.copy_to_host(), x @ W + b, rtol=1e-12, atol=1e-12)

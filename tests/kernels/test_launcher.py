@@ -11,7 +11,8 @@ pytest.importorskip("numba.cuda")
 from numba import cuda  # noqa: E402
 
 from atlas.kernels.cuda import launcher  # noqa: E402
-from atlas.kernels.cuda.launch import accumulate, fill  # noqa: E402
+from atlas.kernels.cuda.launch import fill  # noqa: E402
+from atlas.kernels.cuda.merge import _add  # noqa: E402
 
 
 def test_a_kernel_shows_its_dispatchers_attributes():
@@ -23,10 +24,11 @@ def test_a_kernel_shows_its_dispatchers_attributes():
 def test_a_kernel_launches_with_the_dispatchers_syntax():
     a = cuda.to_device(np.zeros(300, np.float32))
     fill[2, 256](a, 2.5)
-    total, part = cuda.to_device(np.ones((3, 5))), cuda.to_device(np.arange(15.0).reshape(3, 5))
-    accumulate[1, 256](total, part)
+    one, many = cuda.to_device(np.ones(15)), cuda.to_device(np.arange(15.0))
+    total = cuda.device_array(15)
+    _add[1, 256](one, many, total)
     np.testing.assert_array_equal(a.copy_to_host(), np.full(300, 2.5, np.float32))
-    np.testing.assert_array_equal(total.copy_to_host(), 1 + np.arange(15.0).reshape(3, 5))
+    np.testing.assert_array_equal(total.copy_to_host(), 1 + np.arange(15.0))
 
 
 @pytest.mark.parametrize("dims, expected", [(7, (7, 1, 1)), ((4, 2), (4, 2, 1)),

@@ -1,29 +1,22 @@
-r"""CUDA twins of `conv`: the same algorithm, im2col + matrix products.
+r"""CUDA twins of `conv`: each pass is one implicit-GEMM product of `gemm`.
 
-`im2col` and `col2im` run one thread per output element (``col2im`` gathers the columns
-that came from its input position instead of scattering with atomics, so it is
-deterministic); the matrix products go through the shared-memory tiled kernel of `dense`.
-The batch goes through in chunks of as many samples as the workspace holds, as on the
-CPU (a GPU layer gives a workspace for the whole batch: one chunk); the CPU's wide rows
-are not needed here, where every thread computes its own index. The layout changes between
-``(N, C, S)`` and ``(C, N*S)`` (`_to_columns`, `_from_columns`, as the CPU's
-`planes.to_columns` and `planes.from_columns` without the wide rows) and the bias are
-small element-wise kernels. Each call allocates its buffers once, before the loop over
-chunks.
+The CPU copies receptive fields into columns (im2col), multiplies, and copies the result
+back into planes; here the products read the layer's arrays in place. A thread that
+stages a value of the column matrix computes where in ``x`` it comes from (`gemm.PATCHES`),
+and the epilogue writes each output value straight into its ``(N, C, H, W)`` plane, with
+the bias. Forward is then one launch for the whole batch, and backward three: the bias
+gradient (a sum per channel), the weight gradient (`gemm.CONV_WEIGHTS`: the output
+gradient's channels against the transposed columns) and the input gradient
+(`gemm.CONV_INPUT`: the weights, transposed, against the output gradient *spread* back
+over the input plane, col2im as a gather). A transposed convolution runs the same three
+products with the roles of ``x`` and ``y`` exchanged. No workspace is needed
+(`conv_workspace_size` is 0); `im2col` and `col2im` stay as the twins of the CPU's.
 """
 
 from numba import cuda
 
-from atlas.kernels.cuda.dense import matmul
-from atlas.kernels.cuda.launch import (
-    REDUCE_THREADS,
-    THREADS,
-    accumulate,
-    block_sum,
-    blocks,
-    fill,
-    scratch,
-)
+from atlas.kernels.cuda.gemm import CONV, CONV_INPUT, CONV_WEIGHTS
+from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks
 from atlas.kernels.cuda.launcher import kernel
 
 
@@ -76,30 +69,6 @@ def _col2im(cols, stride, padding, dilation, x):
 
 
 @kernel
-def _to_columns(x, out):
-    t = cuda.grid(1)
-    if t < x.size:
-        batch, channels, height, width = x.shape
-        size = height * width
-        s = t % size
-        c = (t // size) % channels
-        n = t // (size * channels)
-        out[c, n * size + s] = x[n, c, s // width, s % width]
-
-
-@kernel
-def _from_columns(cm, bias, y):
-    t = cuda.grid(1)
-    if t < y.size:
-        batch, channels, height, width = y.shape
-        size = height * width
-        s = t % size
-        c = (t // size) % channels
-        n = t // (size * channels)
-        y[n, c, s // width, s % width] = cm[c, n * size + s] + bias[c]
-
-
-@kernel
 def _channel_sums(y, out):
     c = cuda.blockIdx.x
     batch, channels, height, width = y.shape
@@ -114,17 +83,6 @@ def _channel_sums(y, out):
         out[c] = total
 
 
-@kernel
-def _add_channel_bias(y, bias):
-    t = cuda.grid(1)
-    if t < y.size:
-        batch, channels, height, width = y.shape
-        size = height * width
-        s = t % size
-        c = (t // size) % channels
-        y[t // (size * channels), c, s // width, s % width] += bias[c]
-
-
 def im2col(x, stride, padding, dilation, cols):
     _im2col[blocks(cols.size), THREADS](x, stride, padding, dilation, cols)
 
@@ -134,108 +92,50 @@ def col2im(cols, stride, padding, dilation, x):
 
 
 def conv_workspace_size(batch, per_sample):
-    """Values of the ``cols`` workspace a layer keeps: on a GPU the columns of the whole
-    batch, for one large matrix product per call."""
-    return batch * per_sample
+    """Values of the ``cols`` workspace a layer keeps: none on a GPU, where the products
+    read the receptive fields in place."""
+    return 0
 
 
-def _matrix(buffer, rows, cols):
-    """The first ``rows * cols`` values of the 1-D device ``buffer`` as a matrix (the CPU's
-    `planes.matrix`)."""
-    return buffer[:rows * cols].reshape((rows, cols))
-
-
-def _chunks(workspace, channels, kh, kw, batch, oh, ow):
-    """``(samples per chunk, [(start, stop, columns), ...])`` for the chunks of samples whose
-    columns fit in the 1-D ``workspace``, or one sample at a time in a fresh array when it
-    holds none (the CPU kernels' rule; a GPU layer passes one chunk for the batch)."""
-    per_sample = channels * kh * kw * oh * ow
-    if workspace.size < per_sample:
-        workspace = scratch(per_sample, workspace.dtype)
-    chunk = min(batch, workspace.size // per_sample)
-    views = []
-    for start in range(0, batch, chunk):
-        stop = min(start + chunk, batch)
-        view = workspace[:(stop - start) * per_sample]
-        views.append((start, stop, view.reshape((channels, kh, kw, stop - start, oh, ow))))
-    return chunk, views
-
-
-def _to_columns_of(x, buffer):
-    """``x (N, C, H, W)`` as a ``(C, N H W)`` view of the 1-D device ``buffer``."""
-    out = _matrix(buffer, x.shape[1], x.size // x.shape[1])
-    _to_columns[blocks(x.size), THREADS](x, out)
-    return out
+def _geometry(W, stride, padding, dilation, plane):
+    """What `gemm`'s convolution operands take: kernel size, stride, padding, dilation
+    and the plane ``(h, w)`` that the columns ``(n, p, q)`` of the patches run over."""
+    return (W.shape[2], W.shape[3], stride[0], stride[1], padding[0], padding[1],
+            dilation[0], dilation[1], plane[0], plane[1])
 
 
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     c_out, c_in, kh, kw = W.shape
-    k = c_in * kh * kw
-    oh, ow = y.shape[2], y.shape[3]
-    chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
-    buffer = scratch(c_out * chunk * oh * ow, y.dtype)
-    for start, stop, columns in views:
-        im2col(x[start:stop], stride, padding, dilation, columns)
-        out = _matrix(buffer, c_out, columns.size // k)
-        matmul(W.reshape(c_out, k), columns.reshape(k, columns.size // k), out)
-        chunk_y = y[start:stop]
-        _from_columns[blocks(chunk_y.size), THREADS](out, b, chunk_y)
+    batch, _, oh, ow = y.shape
+    CONV(W, x, y, c_out, batch * oh * ow, c_in * kh * kw, bias=b,
+         geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
 
 
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     c_out, c_in, kh, kw = W.shape
-    k = c_in * kh * kw
-    oh, ow = dy.shape[2], dy.shape[3]
+    batch, _, oh, ow = dy.shape
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
-    part = scratch((c_out, k), dW.dtype)
-    grad_w = dW.reshape(c_out, k)
-    fill[blocks(dW.size), THREADS](dW.reshape(dW.size), 0.0)
-    chunk, views = _chunks(cols, c_in, kh, kw, x.shape[0], oh, ow)
-    buffer = scratch(c_out * chunk * oh * ow, dy.dtype)
-    for start, stop, columns in views:
-        im2col(x[start:stop], stride, padding, dilation, columns)
-        matrix = columns.reshape(k, columns.size // k)
-        dy_cm = _to_columns_of(dy[start:stop], buffer)
-        matmul(dy_cm, matrix, part, trans_b=True)
-        accumulate[blocks(part.size), THREADS](grad_w, part)
-        if input_grad:
-            matmul(W.reshape(c_out, k), dy_cm, matrix, trans_a=True)
-            col2im(columns, stride, padding, dilation, dx[start:stop])
+    CONV_WEIGHTS(dy, x, dW, c_out, c_in * kh * kw, batch * oh * ow,
+                 geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
+    if input_grad:
+        height, width = x.shape[2], x.shape[3]
+        CONV_INPUT(W, dy, dx, c_in, batch * height * width, c_out * kh * kw,
+                   geometry=_geometry(W, stride, padding, dilation, (height, width)))
 
 
 def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     c_in, c_out, kh, kw = W.shape
-    k = c_out * kh * kw
-    height, width = x.shape[2], x.shape[3]
-    chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
-    buffer = scratch(c_in * chunk * height * width, x.dtype)
-    for start, stop, columns in views:
-        matmul(W.reshape(c_in, k), _to_columns_of(x[start:stop], buffer),
-               columns.reshape(k, columns.size // k), trans_a=True)
-        col2im(columns, stride, padding, dilation, y[start:stop])
-    _add_channel_bias[blocks(y.size), THREADS](y, b)
+    batch, _, out_h, out_w = y.shape
+    CONV_INPUT(W, x, y, c_out, batch * out_h * out_w, c_in * kh * kw, bias=b,
+               geometry=_geometry(W, stride, padding, dilation, (out_h, out_w)))
 
 
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
                               input_grad):
     c_in, c_out, kh, kw = W.shape
-    k = c_out * kh * kw
-    height, width = x.shape[2], x.shape[3]
+    batch, _, height, width = x.shape
+    geometry = _geometry(W, stride, padding, dilation, (height, width))
     _channel_sums[c_out, REDUCE_THREADS](dy, db)
-    part = scratch((c_in, k), dW.dtype)
-    grad_w = dW.reshape(c_in, k)
-    fill[blocks(dW.size), THREADS](dW.reshape(dW.size), 0.0)
-    zero_bias = scratch(c_in, dx.dtype)
-    fill[blocks(c_in), THREADS](zero_bias, 0.0)
-    chunk, views = _chunks(cols, c_out, kh, kw, x.shape[0], height, width)
-    buffer = scratch(c_in * chunk * height * width, x.dtype)
-    for start, stop, columns in views:
-        im2col(dy[start:stop], stride, padding, dilation, columns)
-        matrix = columns.reshape(k, columns.size // k)
-        x_cm = _to_columns_of(x[start:stop], buffer)
-        matmul(x_cm, matrix, part, trans_b=True)
-        accumulate[blocks(part.size), THREADS](grad_w, part)
-        if input_grad:
-            matmul(W.reshape(c_in, k), matrix, x_cm)
-            chunk_dx = dx[start:stop]
-            _from_columns[blocks(chunk_dx.size), THREADS](x_cm, zero_bias, chunk_dx)
+    CONV_WEIGHTS(x, dy, dW, c_in, c_out * kh * kw, batch * height * width, geometry=geometry)
+    if input_grad:
+        CONV(W, dy, dx, c_in, batch * height * width, c_out * kh * kw, geometry=geometry)

@@ -56,15 +56,6 @@ def fill(a, value):
         a[t] = value
 
 
-@kernel
-def accumulate(total, part):
-    """``total += part`` for 2-D arrays of one shape."""
-    t = cuda.grid(1)
-    if t < total.size:
-        total[t // total.shape[1], t % total.shape[1]] += part[t // part.shape[1],
-                                                               t % part.shape[1]]
-
-
 def _device_array(shape, dtype):
     return cuda.device_array(shape, dtype=dtype)
 

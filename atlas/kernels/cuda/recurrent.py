@@ -18,14 +18,16 @@ single products over ``T N`` rows, as on the CPU.
 from numba import cuda, float64
 
 from atlas.kernels import scalar
-from atlas.kernels.cuda.dense import _add_bias, _column_sums, matmul
+from atlas.kernels.cuda.dense import column_sums
+from atlas.kernels.cuda.gemm import matmul
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
+from atlas.views import part, reshaped
 
 
 def _rows(a):
     """The ``(T, N, K)`` device array ``a`` as a ``(T N, K)`` matrix (a view)."""
-    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+    return reshaped(a, a.shape[0] * a.shape[1], a.shape[2])
 
 
 def _per_element(shape):
@@ -77,16 +79,15 @@ def _swap(src, dst, offset):
 def _input_projection(x, xs, W_x, b_x, gates):
     _swap(x, xs, 0)
     pre = _rows(gates)
-    matmul(_rows(xs), W_x, pre)
-    _add_bias[blocks(pre.size), THREADS](pre, b_x)
+    matmul(_rows(xs), W_x, pre, bias=b_x)
 
 
 def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad):
     steps = xs.shape[0]
     matmul(_rows(xs), _rows(dpre_x), dW_x, trans_a=True)
-    matmul(_rows(hs[:steps]), _rows(dpre_h), dW_h, trans_a=True)
-    _column_sums[blocks(db_x.size), THREADS](_rows(dpre_x), db_x)
-    _column_sums[blocks(db_h.size), THREADS](_rows(dpre_h), db_h)
+    matmul(_rows(part(hs, (0, steps))), _rows(dpre_h), dW_h, trans_a=True)
+    column_sums(_rows(dpre_x), db_x)
+    column_sums(_rows(dpre_h), db_h)
     if input_grad:
         dxs = scratch(xs.shape, xs.dtype)
         matmul(_rows(dpre_x), W_x, _rows(dxs), trans_b=True)

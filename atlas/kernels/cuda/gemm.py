@@ -1,0 +1,417 @@
+r"""The matrix product every CUDA layer runs, $C = \operatorname{op}(A)\,\operatorname{op}(B)$,
+with its operands read, and its output written, through small device functions chosen
+when the kernel is made.
+
+A dense layer's operands are matrices. A convolution's are the layer's own arrays *read
+as* matrices, each value computed from its row and column as the tile is staged, so no
+column matrix is ever written (an *implicit-GEMM* convolution):
+
+==============  ==========================================================================
+operand         ``op(src)[r, k]``
+==============  ==========================================================================
+`MATRIX`        ``src[r, k]``, or ``src[k, r]`` when the operand is stored ``(K, R)``
+`WEIGHTS`       a ``(R, C, kh, kw)`` weight array as the ``(R, C kh kw)`` matrix
+`PATCHES`       im2col of ``x``: row ``k = (c, i, j)``, column ``r = (n, p, q)`` is
+                ``x[n, c, p s + i d - pad, q s + j d - pad]`` (zero in the padding)
+`PATCHES_T`     the same matrix transposed (``r = (c, i, j)``, ``k = (n, p, q)``)
+`CHANNELS`      an ``(N, C, H, W)`` array as the ``(C, N H W)`` matrix of its channels
+`WEIGHTS_T`     a ``(K0, C, kh, kw)`` weight array as the ``(C, K0 kh kw)`` matrix
+`SPREAD`        the adjoint of `PATCHES`, gathered: row ``k = (c, i, j)``, column
+                ``r = (n, h, w)`` is ``x[n, c, (h + pad - i d) / s, ...]`` where the
+                division is exact and lands inside ``x``, else zero
+==============  ==========================================================================
+
+(for the B operand, ``r`` is the column of $C$: a B operand is read as $B^\top$). An
+*epilogue* writes each output value: `MATRIX_OUT` into a matrix, plus a bias per column
+when one is given (a dense layer's forward), `PLANES_OUT` into an ``(N, C, H, W)`` array
+at row = channel ``c``, column ``(n, h, w)``, plus a bias per channel when one is given,
+and `WEIGHTS_OUT` into a weight array read as `WEIGHTS` reads it.
+A convolution then takes one product each way instead of im2col + product + layout copy
+(see `conv`); what differs between its products is which operands they read.
+
+The kernels, in the order to read them:
+
+- `_make_tiled`: each block computes a ``TILE x TILE`` tile of the output, one value per
+  thread, staging ``TILE x TILE`` tiles of both operands through shared memory so that
+  each value read from global memory is used ``TILE`` times;
+- `_make_blocked`, for outputs of at least `BLOCKED_MIN` rows and columns: each block
+  computes ``BM x BN`` outputs, each of its 256 threads a ``TM x TN`` block of them held
+  in registers, from ``BM x BK`` and ``BK x BN`` tiles in shared memory. Every value a
+  thread loads from shared memory then feeds ``TM`` or ``TN`` multiply-adds instead of
+  one, and the loads from global memory are coalesced for every operand (consecutive
+  threads read along the operand's contiguous axis).
+
+Accumulators have the arrays' type (float32 products accumulate in float32). Either
+kernel cuts a long sum into slices when its output alone would leave the GPU idle
+(split-K): the dense layer's ``(64, 3136) x (3136, 1024)`` is 16 blocks of 64 x 64
+outputs, a GPU runs hundreds at once, so each block of slice ``z`` sums only its part of
+``K`` into ``partial[z]`` and one more kernel adds the slices, in a fixed order (the
+result does not depend on which block finished first), and writes them through the
+epilogue.
+"""
+
+import numpy as np
+from numba import cuda
+
+from atlas.kernels.cuda.launch import THREADS, blocks, scratch
+from atlas.kernels.cuda.launcher import kernel
+
+TILE = 16
+
+#: The register-blocked product's tiles: a block computes BM x BN outputs in steps of BK
+#: along the sum, with BM / TM x BN / TN = 256 threads of TM x TN outputs each.
+BM, BN, BK, TM, TN = 64, 64, 16, 4, 4
+BLOCKED_THREADS = (BM // TM) * (BN // TN)
+#: Outputs with fewer rows or columns than this take the tiled kernel (a 64 x 64 block
+#: would be mostly idle).
+BLOCKED_MIN = 64
+
+#: A product whose output gives fewer blocks than this cuts its sum into slices: about two
+#: blocks per multiprocessor of an H100 / H200 (132 of them).
+FULL_GRID = 264
+#: ... if its sum is at least this long: a shorter one is over before a second launch
+#: (tens of microseconds of host time) would pay.
+SPLIT_MIN_K = 1024
+
+
+# Operands ------------------------------------------------------------------------------
+class Operand:
+    """How a kernel reads one operand: ``at(src, k_major, geometry, r, k)`` is
+    ``op(src)[r, k]``, and ``r_fast(k_major)`` says whether consecutive ``r`` (rather than
+    consecutive ``k``) are neighbours in memory, the order in which a block's threads
+    stage a tile. ``geometry`` is the convolution's ``(kh, kw, stride_h, stride_w, pad_h,
+    pad_w, dilation_h, dilation_w, plane_h, plane_w)``, where the plane is the one the
+    columns ``(n, h, w)`` of `PATCHES` and `SPREAD` run over."""
+
+    def __init__(self, name, at, r_fast):
+        self.name, self.at, self.r_fast = name, at, r_fast
+
+    def __repr__(self):
+        return self.name
+
+
+@cuda.jit(device=True)
+def _k_major(k_major):
+    return k_major
+
+
+@cuda.jit(device=True)
+def _r_slow(k_major):
+    return False
+
+
+@cuda.jit(device=True)
+def _r_fast(k_major):
+    return True
+
+
+@cuda.jit(device=True)
+def _matrix_at(src, k_major, geometry, r, k):
+    return src[k, r] if k_major else src[r, k]
+
+
+@cuda.jit(device=True)
+def _weights_at(W, k_major, geometry, r, k):
+    kh, kw = W.shape[2], W.shape[3]
+    return W[r, k // (kh * kw), (k // kw) % kh, k % kw]
+
+
+@cuda.jit(device=True)
+def _patches_at(x, k_major, geometry, r, k):
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
+    c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
+    n, p, q = r // (oh * ow), (r // ow) % oh, r % ow
+    h = p * sh + i * dh - ph
+    w = q * sw + j * dw - pw
+    if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
+        return x[n, c, h, w]
+    return 0
+
+
+@cuda.jit(device=True)
+def _patches_t_at(x, k_major, geometry, r, k):
+    return _patches_at(x, k_major, geometry, k, r)
+
+
+@cuda.jit(device=True)
+def _channels_at(y, k_major, geometry, r, k):
+    plane = y.shape[2] * y.shape[3]
+    s = k % plane
+    return y[k // plane, r, s // y.shape[3], s % y.shape[3]]
+
+
+@cuda.jit(device=True)
+def _weights_t_at(W, k_major, geometry, r, k):
+    kh, kw = W.shape[2], W.shape[3]
+    return W[k // (kh * kw), r, (k // kw) % kh, k % kw]
+
+
+@cuda.jit(device=True)
+def _spread_at(x, k_major, geometry, r, k):
+    kh, kw, sh, sw, ph, pw, dh, dw, height, width = geometry
+    c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
+    n, h, w = r // (height * width), (r // width) % height, r % width
+    hh = h + ph - i * dh
+    ww = w + pw - j * dw
+    if hh >= 0 and ww >= 0 and hh % sh == 0 and ww % sw == 0:
+        p, q = hh // sh, ww // sw
+        if p < x.shape[2] and q < x.shape[3]:
+            return x[n, c, p, q]
+    return 0
+
+
+MATRIX = Operand("MATRIX", _matrix_at, _k_major)
+WEIGHTS = Operand("WEIGHTS", _weights_at, _r_slow)
+PATCHES = Operand("PATCHES", _patches_at, _r_fast)
+PATCHES_T = Operand("PATCHES_T", _patches_t_at, _r_slow)
+CHANNELS = Operand("CHANNELS", _channels_at, _r_slow)
+WEIGHTS_T = Operand("WEIGHTS_T", _weights_t_at, _r_slow)
+SPREAD = Operand("SPREAD", _spread_at, _r_fast)
+
+#: The geometry argument of a product that reads no convolution.
+NO_GEOMETRY = (1,) * 10
+
+
+# Epilogues -----------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _matrix_out(c, row, col, value, bias):
+    if bias.size > 0:
+        value += bias[col]
+    c[row, col] = value
+
+
+@cuda.jit(device=True)
+def _planes_out(y, row, col, value, bias):
+    if bias.size > 0:
+        value += bias[row]
+    plane = y.shape[2] * y.shape[3]
+    s = col % plane
+    y[col // plane, row, s // y.shape[3], s % y.shape[3]] = value
+
+
+@cuda.jit(device=True)
+def _weights_out(W, row, col, value, bias):
+    kh, kw = W.shape[2], W.shape[3]
+    W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
+
+
+MATRIX_OUT, PLANES_OUT, WEIGHTS_OUT = _matrix_out, _planes_out, _weights_out
+
+
+# Kernels -------------------------------------------------------------------------------
+def _make_tiled(dtype, operand_a, operand_b, store):
+    """The tiled product for one floating type, two operands and an epilogue."""
+    a_at, b_at = operand_a.at, operand_b.at
+    zero = np.dtype(dtype).type(0)
+
+    @kernel
+    def product_tiled(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
+                      partial):
+        # c (m, n) = op(a) (m, K) @ op(b) (K, n); with slices of the sum (gridDim.z > 1),
+        # slice z = blockIdx.z (z * chunk <= k < (z + 1) * chunk) goes to partial[z].
+        tile_a = cuda.shared.array((TILE, TILE), dtype)
+        tile_b = cuda.shared.array((TILE, TILE), dtype)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * TILE + ty
+        col = cuda.blockIdx.x * TILE + tx
+        z = cuda.blockIdx.z
+        k_begin = z * chunk
+        k_end = min(k_begin + chunk, k_total)
+        acc = zero
+        for start in range(k_begin, k_end, TILE):
+            k = start + tx
+            if row < m and k < k_end:
+                tile_a[ty, tx] = a_at(a, a_k_major, geometry, row, k)
+            else:
+                tile_a[ty, tx] = 0
+            k = start + ty
+            if col < n and k < k_end:
+                tile_b[ty, tx] = b_at(b, b_k_major, geometry, col, k)
+            else:
+                tile_b[ty, tx] = 0
+            cuda.syncthreads()
+            for kk in range(TILE):
+                acc += tile_a[ty, kk] * tile_b[kk, tx]
+            cuda.syncthreads()
+        if row < m and col < n:
+            if cuda.gridDim.z == 1:
+                store(c, row, col, acc, bias)
+            else:
+                partial[z, row, col] = acc
+
+    return product_tiled
+
+
+def _make_stage(operand, bk, threads):
+    """The tile-staging device function of an operand, for tiles ``bk`` deep copied by
+    ``threads`` threads."""
+    at, r_fast = operand.at, operand.r_fast
+
+    @cuda.jit(device=True)
+    def stage(tile, src, k_major, geometry, start, limit, k, k_end, t):
+        """``tile[kk, r] = op(src)[start + r, k + kk]`` (zero past ``limit`` or
+        ``k_end``). Each of the block's threads copies ``tile.size / threads`` values,
+        consecutive threads along ``src``'s contiguous axis."""
+        width = tile.shape[1]
+        along_r = r_fast(k_major)
+        for e in range(t, width * bk, threads):
+            if along_r:
+                kk, r = e // width, e % width
+            else:
+                r, kk = e // bk, e % bk
+            if start + r < limit and k + kk < k_end:
+                tile[kk, r] = at(src, k_major, geometry, start + r, k + kk)
+            else:
+                tile[kk, r] = 0
+
+    return stage
+
+
+def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)):
+    """The register-blocked product for one floating type, two operands, an epilogue and
+    one tiling ``(bm, bn, bk, tm, tn)`` (see the module's docstring); it runs
+    ``(bm // tm) * (bn // tn)`` threads a block."""
+    bm, bn, bk, tm, tn = tiles
+    threads = (bm // tm) * (bn // tn)
+    stage_a = _make_stage(operand_a, bk, threads)
+    stage_b = _make_stage(operand_b, bk, threads)
+
+    @kernel
+    def product_blocked(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
+                        partial):
+        tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
+        tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
+        acc = cuda.local.array((tm, tn), dtype)
+        a_frag = cuda.local.array(tm, dtype)
+        b_frag = cuda.local.array(tn, dtype)
+        t = cuda.threadIdx.x
+        ty, tx = t // (bn // tn), t % (bn // tn)
+        row0, col0, z = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, cuda.blockIdx.z
+        k_begin = z * chunk
+        k_end = min(k_begin + chunk, k_total)
+        for i in range(tm):
+            for j in range(tn):
+                acc[i, j] = 0
+        for k in range(k_begin, k_end, bk):
+            stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t)
+            stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t)
+            cuda.syncthreads()
+            for kk in range(bk):
+                for i in range(tm):
+                    a_frag[i] = tile_a[kk, ty * tm + i]
+                for j in range(tn):
+                    b_frag[j] = tile_b[kk, tx * tn + j]
+                for i in range(tm):
+                    for j in range(tn):
+                        acc[i, j] += a_frag[i] * b_frag[j]
+            cuda.syncthreads()
+        for i in range(tm):
+            row = row0 + ty * tm + i
+            for j in range(tn):
+                col = col0 + tx * tn + j
+                if row < m and col < n:
+                    if cuda.gridDim.z == 1:
+                        store(c, row, col, acc[i, j], bias)
+                    else:
+                        partial[z, row, col] = acc[i, j]
+
+    return product_blocked
+
+
+def _make_sum_slices(store):
+    """The kernel that adds the slices of a split sum and writes them through ``store``."""
+
+    @kernel
+    def sum_slices(partial, c, bias):
+        """``c = partial[0] + partial[1] + ...``, one thread per output value."""
+        t = cuda.grid(1)
+        m, n = partial.shape[1], partial.shape[2]
+        if t < m * n:
+            i, j = t // n, t % n
+            total = partial[0, i, j]
+            for z in range(1, partial.shape[0]):
+                total += partial[z, i, j]
+            store(c, i, j, total, bias)
+
+    return sum_slices
+
+
+def _slices(grid_blocks, k_total, depth):
+    """How many slices of the sum: enough to bring the grid to `FULL_GRID` blocks, each
+    slice at least four tiles (``4 * depth``) deep; one for a grid already full or a sum
+    shorter than `SPLIT_MIN_K`."""
+    if grid_blocks >= FULL_GRID or k_total < SPLIT_MIN_K:
+        return 1
+    return max(1, min(-(-FULL_GRID // grid_blocks), k_total // (4 * depth)))
+
+
+_EMPTY = {}
+
+
+def _empty(dtype):
+    """A device array of no values, of ``dtype``: the ``bias`` of a product without one,
+    and the ``partial`` of one whose sum is not cut."""
+    if dtype not in _EMPTY:
+        _EMPTY[dtype] = (cuda.device_array(0, dtype), cuda.device_array((0, 0, 0), dtype))
+    return _EMPTY[dtype]
+
+
+class Product:
+    """A product $C = \\operatorname{op}(A)\\operatorname{op}(B)$ for one pair of operands
+    and one epilogue: its tiled and blocked kernels per floating type (compiled on first
+    use) and the kernel that adds the slices of a split sum."""
+
+    def __init__(self, operand_a, operand_b, store):
+        self.operands, self.store = (operand_a, operand_b), store
+        types = (np.dtype(np.float32), np.dtype(np.float64))
+        self.tiled = {t: _make_tiled(t.type, operand_a, operand_b, store) for t in types}
+        self.blocked = {t: _make_blocked(t.type, operand_a, operand_b, store) for t in types}
+        self.sum_slices = _make_sum_slices(store)
+
+    def __repr__(self):
+        return f"Product({self.operands[0]!r}, {self.operands[1]!r}, {self.store.__name__})"
+
+    def __call__(self, a, b, c, m, n, k_total, *, bias=None, geometry=NO_GEOMETRY,
+                 a_k_major=False, b_k_major=True):
+        """Write ``op(a) @ op(b)`` (``m x k_total`` times ``k_total x n``), plus ``bias``
+        if given, into ``c`` through the epilogue. ``a_k_major`` / ``b_k_major``: whether
+        a `MATRIX` operand is stored with the sum's index first (``a`` transposed; ``b``
+        not transposed, the default)."""
+        dtype = np.dtype(c.dtype)
+        no_bias, no_partial = _empty(dtype)
+        bias = no_bias if bias is None else bias
+        if min(m, n) >= BLOCKED_MIN:
+            kernel, (rows, cols, depth), threads = self.blocked[dtype], (BM, BN, BK), \
+                BLOCKED_THREADS
+        else:
+            kernel, (rows, cols, depth), threads = self.tiled[dtype], (TILE,) * 3, (TILE, TILE)
+        grid = ((n + cols - 1) // cols, (m + rows - 1) // rows)
+        slices = _slices(grid[0] * grid[1], k_total, depth)
+        chunk = max(1, -(-k_total // (slices * depth))) * depth  # a whole number of tiles
+        slices = max(1, -(-k_total // chunk))
+        arguments = (bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk)
+        if slices == 1:
+            kernel[grid, threads](a, b, c, *arguments, no_partial)
+            return
+        partial = scratch((slices, m, n), c.dtype)
+        kernel[grid + (slices,), threads](a, b, c, *arguments, partial)
+        self.sum_slices[blocks(m * n), THREADS](partial, c, bias)
+
+
+#: The products the layers run: a dense layer's (and every plain matrix product), and the
+#: three of a convolution (forward, weight gradient, input gradient; a transposed
+#: convolution runs the same three in another order, see `conv`).
+MATMUL = Product(MATRIX, MATRIX, MATRIX_OUT)
+CONV = Product(WEIGHTS, PATCHES, PLANES_OUT)
+CONV_WEIGHTS = Product(CHANNELS, PATCHES_T, WEIGHTS_OUT)
+CONV_INPUT = Product(WEIGHTS_T, SPREAD, PLANES_OUT)
+PRODUCTS = (MATMUL, CONV, CONV_WEIGHTS, CONV_INPUT)
+
+
+def matmul(a, b, c, trans_a=False, trans_b=False, bias=None):
+    """``c = op(a) @ op(b)`` (+ ``bias`` per column) on the device (``op`` transposes when
+    its flag is set); ``c`` is C-contiguous."""
+    m, n = c.shape
+    MATMUL(a, b, c, m, n, a.shape[0] if trans_a else a.shape[1], bias=bias,
+           a_k_major=trans_a, b_k_major=not trans_b)
