@@ -37,9 +37,10 @@ import atlas.kernels.cuda.merge as merge  # noqa: E402
 import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
 import atlas.kernels.cuda.pooling as pooling  # noqa: E402
 import atlas.kernels.cuda.recurrent as recurrent  # noqa: E402
+import atlas.kernels.cuda.reduce as reduce  # noqa: E402
 
 MODULES = (activations, batchnorm, conv, dense, dropout, embedding, gemm, launch, losses,
-           merge, optimizers, pooling, recurrent)
+           merge, optimizers, pooling, recurrent, reduce)
 
 
 def signatures(f):
@@ -48,11 +49,12 @@ def signatures(f):
     t4, t6 = f[:, :, :, ::1], f[:, :, :, :, :, ::1]
     i64, b, acc = types.int64, types.boolean, types.float64[::1]
     pair, idx4 = types.UniTuple(types.int64, 2), types.int64[:, :, :, ::1]
+    acc3, i32 = types.float64[:, :, ::1], types.int32[::1]
     return {
         **product_signatures(f),
         "_im2col": (t4, pair, pair, pair, t6),
         "_col2im": (t6, pair, pair, pair, t4),
-        "_channel_sums": (t4, v),
+        "_channel_sums": (t3, types.float64[:, ::1], i32, v),
         "fill": (v, f),
         "_add_scaled": (acc, acc, types.float64),
         "_zero": (t4,),
@@ -68,9 +70,11 @@ def signatures(f):
         "_prelu_backward": (t3, v, t3, t3, v),
         "_softmax_forward": (m, m),
         "_softmax_backward": (m, m, m),
-        "_batchnorm_train_forward": (t3, v, v, f, f, v, v, t3, t3, v),
+        "_statistics": (t3, acc3, i32, f, f, v, v, acc, v),
+        "_normalize": (t3, v, v, acc, v, t3, t3),
         "_batchnorm_eval_forward": (t3, v, v, v, v, f, t3),
-        "_batchnorm_backward": (t3, t3, v, v, t3, v, v),
+        "_gradient_sums": (t3, t3, acc3, i32, v, v),
+        "_input_gradient": (t3, t3, v, v, v, v, t3),
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
         "_dropout_backward": (v, v, v),

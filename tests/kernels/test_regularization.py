@@ -64,15 +64,44 @@ def test_batchnorm_inference_uses_running_statistics(rng):
         layer.forward(np.zeros((1, 3)), training=True)
 
 
-def test_regularization_cuda_twins(rng):
+@pytest.mark.parametrize("piece", [None, 4])
+def test_regularization_cuda_twins(piece, rng, monkeypatch):
+    """Dropout and batch norm against the CPU; batch norm's sums per channel in one piece,
+    then (``piece`` = 4 values) in four pieces of 3 or 4 of a channel's 15 values, combined
+    by the channel's last block."""
+    from atlas.kernels.cuda import reduce
+
+    if piece:
+        monkeypatch.setattr(reduce, "PIECE", piece)
+        assert reduce.pieces(15) == 4
     x = rng.standard_normal(50)
     assert_twins_agree("dropout_forward", x, rng.random(50), 0.4, np.empty(50), np.empty(50))
     assert_twins_agree("dropout_backward", x, rng.random(50), np.empty(50))
-    x3 = rng.standard_normal((3, 2, 5))
+    x3 = 3.0 + rng.standard_normal((3, 2, 5))  # a mean far from zero: deviations, not squares
     g, b = rng.uniform(0.5, 2, 2), rng.standard_normal(2)
     assert_twins_agree("batchnorm_train_forward", x3, g, b, 1e-5, 0.1, np.zeros(2), np.ones(2),
-                       np.empty_like(x3), np.empty_like(x3), np.empty(2))
+                       np.empty_like(x3), np.empty_like(x3), np.empty(2), rtol=1e-12,
+                       atol=1e-12)
     assert_twins_agree("batchnorm_eval_forward", x3, g, b, rng.standard_normal(2),
                        rng.uniform(0.5, 2, 2), 1e-5, np.empty_like(x3))
     assert_twins_agree("batchnorm_backward", rng.standard_normal((3, 2, 5)), x3, g,
-                       rng.uniform(0.5, 2, 2), np.empty_like(x3), np.empty(2), np.empty(2))
+                       rng.uniform(0.5, 2, 2), np.empty_like(x3), np.empty(2), np.empty(2),
+                       rtol=1e-12, atol=1e-12)
+
+
+def test_cuda_channel_sums_in_pieces_match_numpy(rng, monkeypatch):
+    """The convolution's bias gradient: each channel's 2 x 13 values cut into pieces of
+    7 or 6 (the last block of each channel adds them), then in one piece; the counters are
+    left at zero for the next launch."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import reduce
+
+    y = rng.standard_normal((2, 5, 13))
+    for piece, expected_pieces in ((7, 4), (reduce.PIECE, 1)):
+        monkeypatch.setattr(reduce, "PIECE", piece)
+        assert reduce.pieces(26) == expected_pieces
+        out = cuda.device_array(5)
+        reduce.channel_sums(cuda.to_device(y), out)
+        np.testing.assert_allclose(out.copy_to_host(), y.sum(axis=(0, 2)), rtol=1e-12)
+        assert not reduce.counters(5).copy_to_host().any()

@@ -1,87 +1,143 @@
-"""CUDA twins of `batchnorm`: one block per channel, its threads
-striding over the channel's ``N * S`` values and reducing through shared memory."""
+"""CUDA twins of `batchnorm`: the sums over each channel spread over many blocks
+(`reduce`), then one thread per value.
+
+Training forward is two launches: `_statistics` (block ``(c, p)`` takes the mean and the
+sum of squared deviations of its piece of channel ``c``; the channel's last block combines
+the pieces in order, Chan's parallel formula, and updates the running statistics) and
+`_normalize`. Backward is two: `_gradient_sums` (the sums of ``dy`` and ``dy x_hat``
+per channel, which are ``dbeta`` and ``dgamma``) and `_input_gradient`.
+"""
 
 import math
 
+import numpy as np
 from numba import cuda
 
-from atlas.kernels.cuda.launch import REDUCE_THREADS, block_sum
+from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
+from atlas.kernels.cuda.reduce import counters, last_to_finish, piece_bounds, pieces
 
 
 @kernel
-def _batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running_var,
-                             y, xhat, inv_std):
-    j = cuda.blockIdx.x
-    n, c, s = x.shape
+def _statistics(x, partial, counter, eps, momentum, running_mean, running_var, mean, inv_std):
+    c, p, split = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
+    n, channels, s = x.shape
     count = n * s
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
+    flag = cuda.shared.array(1, dtype="int32")
+    start, stop = piece_bounds(p, split, count)
     part = 0.0
-    for t in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        part += x[t // s, j, t % s]
-    mean = block_sum(shared, part) / count
+    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
+        part += x[t // s, c, t % s]
+    piece_mean = block_sum(shared, part) / max(stop - start, 1)
     part = 0.0
-    for t in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        d = x[t // s, j, t % s] - mean
+    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
+        d = x[t // s, c, t % s] - piece_mean
         part += d * d
-    sq = block_sum(shared, part)
-    var = sq / count
-    istd = 1.0 / math.sqrt(var + eps)
-    for t in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        h = (x[t // s, j, t % s] - mean) * istd
-        xhat[t // s, j, t % s] = h
-        y[t // s, j, t % s] = gamma[j] * h + beta[j]
+    piece_m2 = block_sum(shared, part)
     if cuda.threadIdx.x == 0:
-        inv_std[j] = istd
-        unbiased = sq / (count - 1) if count > 1 else var
-        running_mean[j] = (1.0 - momentum) * running_mean[j] + momentum * mean
-        running_var[j] = (1.0 - momentum) * running_var[j] + momentum * unbiased
+        partial[c, p, 0] = piece_mean
+        partial[c, p, 1] = piece_m2
+    if last_to_finish(counter, c, split, flag) and cuda.threadIdx.x == 0:
+        total, mu, m2 = 0, 0.0, 0.0  # pieces 0..q-1 combined (Chan et al.)
+        for q in range(split):
+            first, last = piece_bounds(q, split, count)
+            size = last - first
+            if size == 0:
+                continue
+            delta = partial[c, q, 0] - mu
+            combined = total + size
+            mu += delta * size / combined
+            m2 += partial[c, q, 1] + delta * delta * total * size / combined
+            total = combined
+        var = m2 / count
+        mean[c] = mu
+        inv_std[c] = 1.0 / math.sqrt(var + eps)
+        unbiased = m2 / (count - 1) if count > 1 else var
+        running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * mu
+        running_var[c] = (1.0 - momentum) * running_var[c] + momentum * unbiased
+
+
+@kernel
+def _normalize(x, gamma, beta, mean, inv_std, y, xhat):
+    t = cuda.grid(1)
+    n, channels, s = x.shape
+    if t < x.size:
+        i, c, k = t // (channels * s), (t // s) % channels, t % s
+        h = (x[i, c, k] - mean[c]) * inv_std[c]
+        xhat[i, c, k] = h
+        y[i, c, k] = gamma[c] * h + beta[c]
 
 
 @kernel
 def _batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
-    j = cuda.blockIdx.x
-    n, c, s = x.shape
-    a = gamma[j] / math.sqrt(running_var[j] + eps)
-    b = beta[j] - a * running_mean[j]
-    for t in range(cuda.threadIdx.x, n * s, cuda.blockDim.x):
-        y[t // s, j, t % s] = a * x[t // s, j, t % s] + b
+    t = cuda.grid(1)
+    n, channels, s = x.shape
+    if t < x.size:
+        i, c, k = t // (channels * s), (t // s) % channels, t % s
+        a = gamma[c] / math.sqrt(running_var[c] + eps)
+        y[i, c, k] = a * x[i, c, k] + (beta[c] - a * running_mean[c])
 
 
 @kernel
-def _batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
-    j = cuda.blockIdx.x
-    n, c, s = dy.shape
-    count = n * s
+def _gradient_sums(dy, xhat, partial, counter, dgamma, dbeta):
+    c, p, split = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
+    n, channels, s = dy.shape
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
+    flag = cuda.shared.array(1, dtype="int32")
+    start, stop = piece_bounds(p, split, n * s)
     part_dy = 0.0
     part_dy_xhat = 0.0
-    for t in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        g = dy[t // s, j, t % s]
+    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
+        g = dy[t // s, c, t % s]
         part_dy += g
-        part_dy_xhat += g * xhat[t // s, j, t % s]
+        part_dy_xhat += g * xhat[t // s, c, t % s]
     sum_dy = block_sum(shared, part_dy)
     sum_dy_xhat = block_sum(shared, part_dy_xhat)
-    factor = gamma[j] * inv_std[j] / count
-    for t in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        i = t // s
-        k = t % s
-        dx[i, j, k] = factor * (count * dy[i, j, k] - sum_dy - xhat[i, j, k] * sum_dy_xhat)
     if cuda.threadIdx.x == 0:
-        dbeta[j] = sum_dy
-        dgamma[j] = sum_dy_xhat
+        partial[c, p, 0] = sum_dy
+        partial[c, p, 1] = sum_dy_xhat
+    if last_to_finish(counter, c, split, flag) and cuda.threadIdx.x == 0:
+        sum_dy, sum_dy_xhat = 0.0, 0.0
+        for q in range(split):
+            sum_dy += partial[c, q, 0]
+            sum_dy_xhat += partial[c, q, 1]
+        dbeta[c] = sum_dy
+        dgamma[c] = sum_dy_xhat
+
+
+@kernel
+def _input_gradient(dy, xhat, gamma, inv_std, dgamma, dbeta, dx):
+    t = cuda.grid(1)
+    n, channels, s = dy.shape
+    if t < dy.size:
+        i, c, k = t // (channels * s), (t // s) % channels, t % s
+        count = n * s
+        factor = gamma[c] * inv_std[c] / count
+        dx[i, c, k] = factor * (count * dy[i, c, k] - dbeta[c] - xhat[i, c, k] * dgamma[c])
 
 
 def batchnorm_train_forward(x, gamma, beta, eps, momentum, running_mean, running_var,
                             y, xhat, inv_std):
-    _batchnorm_train_forward[x.shape[1], REDUCE_THREADS](
-        x, gamma, beta, eps, momentum, running_mean, running_var, y, xhat, inv_std)
+    n, channels, s = x.shape
+    split = pieces(n * s)
+    partial = scratch((channels, split, 2), np.float64)
+    mean = scratch(channels, np.float64)
+    _statistics[(channels, split), REDUCE_THREADS](x, partial, counters(channels), eps,
+                                                   momentum, running_mean, running_var, mean,
+                                                   inv_std)
+    _normalize[blocks(x.size), THREADS](x, gamma, beta, mean, inv_std, y, xhat)
 
 
 def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
-    _batchnorm_eval_forward[x.shape[1], REDUCE_THREADS](
-        x, gamma, beta, running_mean, running_var, eps, y)
+    _batchnorm_eval_forward[blocks(x.size), THREADS](x, gamma, beta, running_mean,
+                                                     running_var, eps, y)
 
 
 def batchnorm_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
-    _batchnorm_backward[dy.shape[1], REDUCE_THREADS](dy, xhat, gamma, inv_std, dx, dgamma, dbeta)
+    n, channels, s = dy.shape
+    split = pieces(n * s)
+    partial = scratch((channels, split, 2), np.float64)
+    _gradient_sums[(channels, split), REDUCE_THREADS](dy, xhat, partial, counters(channels),
+                                                      dgamma, dbeta)
+    _input_gradient[blocks(dy.size), THREADS](dy, xhat, gamma, inv_std, dgamma, dbeta, dx)

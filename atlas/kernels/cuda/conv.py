@@ -5,19 +5,22 @@ back into planes; here the products read the layer's arrays in place. A thread t
 stages a value of the column matrix computes where in ``x`` it comes from (`gemm.PATCHES`),
 and the epilogue writes each output value straight into its ``(N, C, H, W)`` plane, with
 the bias. Forward is then one launch for the whole batch, and backward three: the bias
-gradient (a sum per channel), the weight gradient (`gemm.CONV_WEIGHTS`: the output
-gradient's channels against the transposed columns) and the input gradient
-(`gemm.CONV_INPUT`: the weights, transposed, against the output gradient *spread* back
-over the input plane, col2im as a gather). A transposed convolution runs the same three
-products with the roles of ``x`` and ``y`` exchanged. No workspace is needed
-(`conv_workspace_size` is 0); `im2col` and `col2im` stay as the twins of the CPU's.
+gradient (a sum per channel, spread over many blocks by `reduce`), the weight gradient
+(`gemm.CONV_WEIGHTS`: the output gradient's channels against the transposed columns) and
+the input gradient (`gemm.CONV_INPUT`: the weights, transposed, against the output
+gradient *spread* back over the input plane, col2im as a gather). A transposed
+convolution runs the same three products with the roles of ``x`` and ``y`` exchanged. No
+workspace is needed (`conv_workspace_size` is 0); `im2col` and `col2im` stay as the twins
+of the CPU's.
 """
 
 from numba import cuda
 
 from atlas.kernels.cuda.gemm import CONV, CONV_INPUT, CONV_WEIGHTS
-from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks
+from atlas.kernels.cuda.launch import THREADS, blocks
 from atlas.kernels.cuda.launcher import kernel
+from atlas.kernels.cuda.reduce import channel_sums
+from atlas.views import channel_view
 
 
 @kernel
@@ -68,21 +71,6 @@ def _col2im(cols, stride, padding, dilation, x):
     x[n, c, h, w] = total
 
 
-@kernel
-def _channel_sums(y, out):
-    c = cuda.blockIdx.x
-    batch, channels, height, width = y.shape
-    size = height * width
-    shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
-    part = 0.0
-    for t in range(cuda.threadIdx.x, batch * size, cuda.blockDim.x):
-        s = t % size
-        part += y[t // size, c, s // width, s % width]
-    total = block_sum(shared, part)
-    if cuda.threadIdx.x == 0:
-        out[c] = total
-
-
 def im2col(x, stride, padding, dilation, cols):
     _im2col[blocks(cols.size), THREADS](x, stride, padding, dilation, cols)
 
@@ -114,7 +102,7 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     c_out, c_in, kh, kw = W.shape
     batch, _, oh, ow = dy.shape
-    _channel_sums[c_out, REDUCE_THREADS](dy, db)
+    channel_sums(channel_view(dy), db)
     CONV_WEIGHTS(dy, x, dW, c_out, c_in * kh * kw, batch * oh * ow,
                  geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
     if input_grad:
@@ -135,7 +123,7 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
     c_in, c_out, kh, kw = W.shape
     batch, _, height, width = x.shape
     geometry = _geometry(W, stride, padding, dilation, (height, width))
-    _channel_sums[c_out, REDUCE_THREADS](dy, db)
+    channel_sums(channel_view(dy), db)
     CONV_WEIGHTS(x, dy, dW, c_in, c_out * kh * kw, batch * height * width, geometry=geometry)
     if input_grad:
         CONV(W, dy, dx, c_in, batch * height * width, c_out * kh * kw, geometry=geometry)

@@ -1,0 +1,90 @@
+r"""Sums over each channel of an ``(N, C, S)`` array, spread over many blocks, in a fixed
+order: a convolution's bias gradient and batch norm's statistics.
+
+One block per channel leaves most of a GPU idle when there are few channels, each thread
+adding hundreds of values one after another (LeNet-5's first convolution: 6 channels of
+50,176 values each, for 132 multiprocessors). Here the ``N S`` values of channel ``c``
+are cut into `pieces` of consecutive values; block ``(c, p)`` reduces piece ``p`` and
+writes its part to ``partial[c, p]``; the last block of channel ``c`` to finish (each
+block counts itself in ``counter[c]`` after a memory fence, `last_to_finish`) adds the
+parts in the order of the pieces and finishes the channel. So the sums take one launch,
+and their values do not depend on which block finished last.
+"""
+
+import numpy as np
+from numba import cuda
+
+from atlas.kernels.cuda.launch import REDUCE_THREADS, block_sum, scratch
+from atlas.kernels.cuda.launcher import kernel
+
+#: Values of a channel per piece (32 per thread of a block) ...
+PIECE = 32 * REDUCE_THREADS
+#: ... and at most this many pieces per channel.
+MAX_PIECES = 64
+
+
+def pieces(count):
+    """How many pieces a channel of ``count`` values is cut into."""
+    return max(1, min(MAX_PIECES, -(-count // PIECE)))
+
+
+@cuda.jit(device=True)
+def piece_bounds(p, pieces, count):
+    """``(start, stop)`` of piece ``p`` of ``pieces`` over ``count`` values (lengths differ
+    by at most one)."""
+    return p * count // pieces, (p + 1) * count // pieces
+
+
+@cuda.jit(device=True)
+def last_to_finish(counter, c, pieces, flag):
+    """Called by every thread of a block once its part is written: whether this block is
+    the last of channel ``c``'s ``pieces`` blocks to get here (it then reads the others'
+    parts, which the fence made visible). The last resets ``counter[c]`` to zero for the
+    next launch. ``flag`` is a one-element shared array."""
+    cuda.threadfence()
+    if cuda.threadIdx.x == 0:
+        ticket = cuda.atomic.add(counter, c, 1)
+        last = ticket == pieces - 1
+        flag[0] = 1 if last else 0
+        if last:
+            counter[c] = 0
+    cuda.syncthreads()
+    return flag[0] == 1
+
+
+_COUNTERS = []
+
+
+def counters(channels):
+    """One int32 counter per channel, all zero (each launch leaves them at zero)."""
+    if not _COUNTERS or _COUNTERS[0].size < channels:
+        _COUNTERS[:] = [cuda.to_device(np.zeros(max(channels, 256), np.int32))]
+    return _COUNTERS[0]
+
+
+@kernel
+def _channel_sums(y, partial, counter, out):
+    c, p, pieces = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
+    n, channels, s = y.shape
+    shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
+    flag = cuda.shared.array(1, dtype="int32")
+    start, stop = piece_bounds(p, pieces, n * s)
+    part = 0.0
+    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
+        part += y[t // s, c, t % s]
+    total = block_sum(shared, part)
+    if cuda.threadIdx.x == 0:
+        partial[c, p] = total
+    if last_to_finish(counter, c, pieces, flag) and cuda.threadIdx.x == 0:
+        total = 0.0
+        for q in range(pieces):
+            total += partial[c, q]
+        out[c] = total
+
+
+def channel_sums(y, out):
+    """``out[c] = y[:, c].sum()`` for an ``(N, C, S)`` device array ``y``."""
+    n, channels, s = y.shape
+    split = pieces(n * s)
+    partial = scratch((channels, split), np.float64)
+    _channel_sums[(channels, split), REDUCE_THREADS](y, partial, counters(channels), out)
