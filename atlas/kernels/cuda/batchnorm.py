@@ -15,17 +15,22 @@ from numba import cuda
 
 from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, block_sum, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
-from atlas.kernels.cuda.reduce import counters, last_to_finish, piece_bounds, pieces
+from atlas.kernels.cuda.reduce import (
+    counters,
+    last_to_finish,
+    piece_bounds,
+    pieces,
+    this_piece,
+)
 
 
 @kernel
 def _statistics(x, partial, counter, eps, momentum, running_mean, running_var, mean, inv_std):
-    c, p, split = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
     n, channels, s = x.shape
     count = n * s
+    c, p, split, start, stop = this_piece(count)
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
     flag = cuda.shared.array(1, dtype="int32")
-    start, stop = piece_bounds(p, split, count)
     part = 0.0
     for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
         part += x[t // s, c, t % s]
@@ -58,12 +63,18 @@ def _statistics(x, partial, counter, eps, momentum, running_mean, running_var, m
         running_var[c] = (1.0 - momentum) * running_var[c] + momentum * unbiased
 
 
+@cuda.jit(device=True)
+def _value(t, shape):
+    """``(i, c, k)``: the index of value ``t`` of an ``(N, C, S)`` array."""
+    n, channels, s = shape
+    return t // (channels * s), (t // s) % channels, t % s
+
+
 @kernel
 def _normalize(x, gamma, beta, mean, inv_std, y, xhat):
     t = cuda.grid(1)
-    n, channels, s = x.shape
     if t < x.size:
-        i, c, k = t // (channels * s), (t // s) % channels, t % s
+        i, c, k = _value(t, x.shape)
         h = (x[i, c, k] - mean[c]) * inv_std[c]
         xhat[i, c, k] = h
         y[i, c, k] = gamma[c] * h + beta[c]
@@ -72,20 +83,18 @@ def _normalize(x, gamma, beta, mean, inv_std, y, xhat):
 @kernel
 def _batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps, y):
     t = cuda.grid(1)
-    n, channels, s = x.shape
     if t < x.size:
-        i, c, k = t // (channels * s), (t // s) % channels, t % s
+        i, c, k = _value(t, x.shape)
         a = gamma[c] / math.sqrt(running_var[c] + eps)
         y[i, c, k] = a * x[i, c, k] + (beta[c] - a * running_mean[c])
 
 
 @kernel
 def _gradient_sums(dy, xhat, partial, counter, dgamma, dbeta):
-    c, p, split = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
     n, channels, s = dy.shape
+    c, p, split, start, stop = this_piece(n * s)
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
     flag = cuda.shared.array(1, dtype="int32")
-    start, stop = piece_bounds(p, split, n * s)
     part_dy = 0.0
     part_dy_xhat = 0.0
     for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
@@ -109,10 +118,9 @@ def _gradient_sums(dy, xhat, partial, counter, dgamma, dbeta):
 @kernel
 def _input_gradient(dy, xhat, gamma, inv_std, dgamma, dbeta, dx):
     t = cuda.grid(1)
-    n, channels, s = dy.shape
     if t < dy.size:
-        i, c, k = t // (channels * s), (t // s) % channels, t % s
-        count = n * s
+        i, c, k = _value(t, dy.shape)
+        count = dy.shape[0] * dy.shape[2]
         factor = gamma[c] * inv_std[c] / count
         dx[i, c, k] = factor * (count * dy[i, c, k] - dbeta[c] - xhat[i, c, k] * dgamma[c])
 

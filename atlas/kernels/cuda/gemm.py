@@ -107,17 +107,21 @@ def _r_fast(k_major):
 
 @cuda.jit(device=True)
 def _matrix_at(src, k_major, geometry, r, k):
+    """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``."""
     return src[k, r] if k_major else src[r, k]
 
 
 @cuda.jit(device=True)
 def _weights_at(W, k_major, geometry, r, k):
+    """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
     kh, kw = W.shape[2], W.shape[3]
     return W[r, k // (kh * kw), (k // kw) % kh, k % kw]
 
 
 @cuda.jit(device=True)
 def _patches_at(x, k_major, geometry, r, k):
+    """`PATCHES`: the im2col matrix of ``x``, row ``k = (c, i, j)``, column
+    ``r = (n, p, q)``; zero where the receptive field reaches into the padding."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
     c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
     n, p, q = r // (oh * ow), (r // ow) % oh, r % ow
@@ -130,11 +134,13 @@ def _patches_at(x, k_major, geometry, r, k):
 
 @cuda.jit(device=True)
 def _patches_t_at(x, k_major, geometry, r, k):
+    """`PATCHES_T`: the im2col matrix transposed."""
     return _patches_at(x, k_major, geometry, k, r)
 
 
 @cuda.jit(device=True)
 def _channels_at(y, k_major, geometry, r, k):
+    """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
     plane = y.shape[2] * y.shape[3]
     s = k % plane
     return y[k // plane, r, s // y.shape[3], s % y.shape[3]]
@@ -142,12 +148,16 @@ def _channels_at(y, k_major, geometry, r, k):
 
 @cuda.jit(device=True)
 def _weights_t_at(W, k_major, geometry, r, k):
+    """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
     kh, kw = W.shape[2], W.shape[3]
     return W[k // (kh * kw), r, (k // kw) % kh, k % kw]
 
 
 @cuda.jit(device=True)
 def _spread_at(x, k_major, geometry, r, k):
+    """`SPREAD`: col2im as a gather: row ``k = (c, i, j)``, column ``r = (n, h, w)``
+    takes ``x[n, c, p, q]`` where ``h = p s + i d - pad`` (and ``w`` likewise) has a
+    whole ``p`` inside ``x``; else zero."""
     kh, kw, sh, sw, ph, pw, dh, dw, height, width = geometry
     c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
     n, h, w = r // (height * width), (r // width) % height, r % width
@@ -175,6 +185,7 @@ NO_GEOMETRY = (1,) * 10
 # Epilogues -----------------------------------------------------------------------------
 @cuda.jit(device=True)
 def _matrix_out(c, row, col, value, bias):
+    """`MATRIX_OUT`: ``c[row, col] = value`` (+ ``bias[col]`` when there is a bias)."""
     if bias.size > 0:
         value += bias[col]
     c[row, col] = value
@@ -182,6 +193,8 @@ def _matrix_out(c, row, col, value, bias):
 
 @cuda.jit(device=True)
 def _planes_out(y, row, col, value, bias):
+    """`PLANES_OUT`: ``y[n, row, h, w] = value`` for column ``col = (n, h, w)`` (+
+    ``bias[row]`` when there is a bias)."""
     if bias.size > 0:
         value += bias[row]
     plane = y.shape[2] * y.shape[3]
@@ -191,6 +204,7 @@ def _planes_out(y, row, col, value, bias):
 
 @cuda.jit(device=True)
 def _weights_out(W, row, col, value, bias):
+    """`WEIGHTS_OUT`: ``W[row, c, i, j] = value`` for column ``col = (c, i, j)``."""
     kh, kw = W.shape[2], W.shape[3]
     W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
 

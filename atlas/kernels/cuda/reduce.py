@@ -36,6 +36,15 @@ def piece_bounds(p, pieces, count):
 
 
 @cuda.jit(device=True)
+def this_piece(count):
+    """``(c, p, pieces, start, stop)`` of the calling block ``(c, p)``: its channel, its
+    piece of the channel's ``count`` values, and where that piece starts and stops."""
+    c, p, split = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
+    start, stop = piece_bounds(p, split, count)
+    return c, p, split, start, stop
+
+
+@cuda.jit(device=True)
 def last_to_finish(counter, c, pieces, flag):
     """Called by every thread of a block once its part is written: whether this block is
     the last of channel ``c``'s ``pieces`` blocks to get here (it then reads the others'
@@ -64,11 +73,10 @@ def counters(channels):
 
 @kernel
 def _channel_sums(y, partial, counter, out):
-    c, p, pieces = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
     n, channels, s = y.shape
+    c, p, pieces, start, stop = this_piece(n * s)
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
     flag = cuda.shared.array(1, dtype="int32")
-    start, stop = piece_bounds(p, pieces, n * s)
     part = 0.0
     for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
         part += y[t // s, c, t % s]
