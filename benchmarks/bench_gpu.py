@@ -4,6 +4,8 @@ launches, device allocations and host round trips.
     python benchmarks/bench_gpu.py                     # on a machine with an NVIDIA GPU
     NUMBA_ENABLE_CUDASIM=1 python benchmarks/bench_gpu.py --counts --tiny
                                                        # counts only, in the simulator
+    NUMBA_ENABLE_CUDASIM=1 python benchmarks/bench_gpu.py --counts --tiny --dry
+                                                       # the same in seconds, kernels not run
     python benchmarks/bench_gpu.py --products          # the matrix products alone, for
                                                        # several tilings of the blocked kernel
     python benchmarks/bench_gpu.py --convolutions      # each convolution of the models, both
@@ -54,6 +56,9 @@ parser.add_argument("--profile", action="store_true", help="GPU time of each ker
 parser.add_argument("--host-profile", action="store_true", help="where a training step's "
                     "host time goes (cProfile of ten steps per family, by own time)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
+parser.add_argument("--dry", action="store_true", help="with --counts: record the launches "
+                    "without running the kernels (the counts do not depend on the values; "
+                    "seconds instead of many minutes in the simulator), and list them by kernel")
 parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
                     "the convolutional ones take many minutes in the simulator)")
@@ -111,20 +116,30 @@ def step_of(model, x, y):
     return step
 
 
-def count_steps(tiny):
+def count_steps(tiny, dry=False):
+    from collections import Counter
+
+    from atlas.kernels.cuda import launcher
     from atlas.kernels.cuda.counters import device_work
 
+    by_kernel = Counter()
+    if dry:  # every launch recorded by name, none run
+        launcher.Kernel._launch = lambda kernel, config, *arguments: \
+            by_kernel.update([kernel.__name__])
     print("per steady-state training step: kernel launches, device allocations "
           "(device_array / to_device), copies to the host, device-array views made")
     for label, model, x, y in models(tiny):
         step = step_of(model, x, y)
         step()
         step()
+        by_kernel.clear()
         with device_work() as counts:
             step()
         print(f"  {label:28s} launches {counts['launches']:4d}   allocations "
               f"{counts['allocations']:3d} / {counts['to_device']:3d}   to host "
               f"{counts['to_host']:3d}   views {counts['views']:3d}", flush=True)
+        if dry:
+            print("    " + ", ".join(f"{name} {n}" for name, n in by_kernel.most_common()))
 
 
 def torch_model(torch, label, tiny):
@@ -505,7 +520,7 @@ def main():
         time_convolutions()
         return
     if args.counts or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        count_steps(args.tiny)
+        count_steps(args.tiny, args.dry)
     else:
         time_steps(args.tiny)
         count_steps(args.tiny)

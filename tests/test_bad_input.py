@@ -148,9 +148,17 @@ def test_sequential_seed_and_dtype(value):
                      is_count(value, minimum=0), "seed")
     try:
         valid = value is not None and np.dtype(value) in (np.float32, np.float64)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # NumPy's parser of "f4, i4" strings
         valid = False
     refuses_or_works(lambda: Sequential([atlas.Dense(2)], (3,), dtype=value), valid, "dtype")
+
+
+@pytest.mark.parametrize("dtype", [",", "0\x1b", "f4,", "(2)f4", "float16"])
+def test_a_dtype_numpy_cannot_parse_is_named_in_a_value_error(dtype):
+    """Strings NumPy reads as record formats raised its parser's SyntaxError or ValueError
+    (found by the property test above)."""
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64', got"):
+        Sequential([atlas.Dense(2)], (3,), dtype=dtype)
 
 
 def test_a_model_of_something_else_than_layers_is_refused():

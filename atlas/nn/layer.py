@@ -147,8 +147,8 @@ def float_dtype(dtype):
     """``np.dtype(dtype)`` if it is float32 or float64 (the types every kernel runs in)."""
     try:
         result = None if dtype is None else np.dtype(dtype)  # np.dtype(None) is float64
-    except TypeError:
-        result = None
+    except (TypeError, ValueError, SyntaxError):  # NumPy parses "f4, i4"-like strings: ","
+        result = None  # raised a SyntaxError from its parser, "0\x1b" a ValueError
     if result not in (np.float32, np.float64):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return result
