@@ -116,14 +116,15 @@ def signatures(f):
 
 
 def product_signatures(f):
-    """Argument types of the kernels of each `gemm.Product`: a `MATRIX` operand or
-    `MATRIX_OUT` output is a matrix, every other one an ``(N, C, H, W)`` or weight array."""
+    """Argument types of the kernels of each `gemm.Product`: a `MATRIX` operand or output
+    is a matrix, every other one an ``(N, C, H, W)`` or weight array."""
     m, t3, t4 = f[:, ::1], f[:, :, ::1], f[:, :, :, ::1]
     i64, b = types.int64, types.boolean
     sigs = {}
     for name, product in products().items():
-        a, b_, c = [m if kind in (gemm.MATRIX, gemm.MATRIX_OUT) else t4
-                    for kind in (*product.operands, product.store)]
+        matrices = (gemm.MATRIX, gemm.MATRIX_AND_ONES, gemm.MATRIX_OUT,
+                    gemm.MATRIX_AND_BIAS_ROW_OUT)
+        a, b_, c = [m if kind in matrices else t4 for kind in (*product.operands, product.store)]
         arguments = (a, b_, c, f[::1], types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
         sigs[f"{name}.tiled"] = sigs[f"{name}.blocked"] = arguments
         sigs[f"{name}.sum_slices"] = (t3, c, f[::1])

@@ -440,12 +440,13 @@ def test_conv_cuda_products_in_the_register_blocked_kernel(geometry, rng, monkey
 def test_conv_cuda_products_with_their_sums_cut_into_slices(rng, monkeypatch):
     """Sums of 144 and 128 terms cut into two slices (the threshold lowered from 1024): the
     kernel that adds the slices writes through the epilogue, into the planes with the bias
-    (forward) and into the weights (their gradient)."""
+    (forward), and into the weights and, from the column of ones, the bias (their
+    gradients: 16 x 145 outputs, 10 blocks)."""
     from atlas.kernels.cuda import gemm
 
     monkeypatch.setattr(gemm, "SPLIT_MIN_K", 64)
     geometry = (2, 16, 8, 8, 16, 3, 3, (1, 1), (1, 1), (1, 1))
-    for k, grid in ((16 * 9, 8), (2 * 8 * 8, 9)):  # forward's sum; the weight gradient's
+    for k, grid in ((16 * 9, 8), (2 * 8 * 8, 10)):  # forward's sum; the weight gradient's
         assert gemm._slices(grid, k, gemm.TILE) == 2
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng)

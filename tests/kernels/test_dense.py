@@ -56,9 +56,10 @@ def test_dense_rejects_wrong_shapes_and_dtypes(rng):
 @pytest.mark.parametrize("n,d_in,d_out", [(1, 3, 2), (5, 17, 3), (37, 5, 41),
                                           (66, 9, 70)])  # the last: the blocked product
 def test_dense_cuda_twin(n, d_in, d_out, dtype, rng):
-    """Forward adds the bias in the product's epilogue; backward's bias gradient is the
-    column sums (33 columns and more: two blocks of them; 37 rows: groups of unequal
-    length)."""
+    """Forward adds the bias in the product's epilogue; backward's bias gradient comes out
+    of the weight gradient's product, as the row of a column of ones appended to ``x``
+    (with 70 output columns and 9 + 1 rows in the last shape: two blocks of the tiled
+    kernel, the ones' row in the second)."""
     x = rng.standard_normal((n, d_in)).astype(dtype)
     W = rng.standard_normal((d_in, d_out)).astype(dtype)
     b = rng.standard_normal(d_out).astype(dtype)
@@ -120,9 +121,11 @@ def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, 
 
 def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkeypatch):
     """A dense forward whose sum is cut into slices writes through the same epilogue:
-    the bias is added once, to the total."""
+    the bias is added once, to the total; backward, the ones' row of the weight gradient's
+    product, summed over slices, is the bias gradient."""
     from numba import cuda
 
+    import atlas.kernels.cuda as gpu
     from atlas.kernels.cuda import gemm
 
     monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
@@ -132,3 +135,9 @@ def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkey
         y = cuda.device_array((n, d_out), np.float64)
         gemm.matmul(cuda.to_device(x), cuda.to_device(W), y, bias=cuda.to_device(b))
         np.testing.assert_allclose(y.copy_to_host(), x @ W + b, rtol=1e-12, atol=1e-12)
+    for n, d_in, d_out in [(250, 3, 5), (300, 64, 63)]:  # sums over the batch, then both
+        x, dy = rng.standard_normal((n, d_in)), rng.standard_normal((n, d_out))
+        dW, db = cuda.device_array((d_in, d_out)), cuda.device_array(d_out)
+        gpu.dense_backward_params(cuda.to_device(x), cuda.to_device(dy), dW, db)
+        np.testing.assert_allclose(dW.copy_to_host(), x.T @ dy, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(db.copy_to_host(), dy.sum(axis=0), rtol=1e-12, atol=1e-12)

@@ -4,19 +4,20 @@ The CPU copies receptive fields into columns (im2col), multiplies, and copies th
 back into planes; here the products read the layer's arrays in place. A thread that
 stages a value of the column matrix computes where in ``x`` it comes from (`gemm.PATCHES`),
 and the epilogue writes each output value straight into its ``(N, C, H, W)`` plane, with
-the bias. Forward is then one launch for the whole batch, and backward three: the bias
-gradient (a sum per channel, spread over many blocks by `reduce`), the weight gradient
-(`gemm.CONV_WEIGHTS`: the output gradient's channels against the transposed columns) and
-the input gradient (`gemm.CONV_INPUT`: the weights, transposed, against the output
-gradient *spread* back over the input plane, col2im as a gather). A transposed
-convolution runs the same three products with the roles of ``x`` and ``y`` exchanged. No
-workspace is needed (`conv_workspace_size` is 0); `im2col` and `col2im` stay as the twins
-of the CPU's.
+the bias. Forward is then one launch for the whole batch, and backward two: the weight
+and bias gradients (`gemm.CONV_GRADIENTS`: the output gradient's channels against the
+transposed columns and a column of ones) and the input gradient (`gemm.CONV_INPUT`: the
+weights, transposed, against the output gradient *spread* back over the input plane,
+col2im as a gather). A transposed convolution runs the same products with the roles of
+``x`` and ``y`` exchanged; its bias is per channel of ``y``, not of the weight
+gradient's rows, so its bias gradient is a sum per channel (`reduce.channel_sums`). No
+workspace is needed (`conv_workspace_size` is 0); `im2col` and `col2im` stay as the
+twins of the CPU's.
 """
 
 from numba import cuda
 
-from atlas.kernels.cuda.gemm import CONV, CONV_INPUT, CONV_WEIGHTS
+from atlas.kernels.cuda.gemm import CONV, CONV_GRADIENTS, CONV_INPUT, CONV_WEIGHTS
 from atlas.kernels.cuda.launch import THREADS, blocks
 from atlas.kernels.cuda.launcher import kernel
 from atlas.kernels.cuda.reduce import channel_sums
@@ -102,9 +103,8 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     c_out, c_in, kh, kw = W.shape
     batch, _, oh, ow = dy.shape
-    channel_sums(channel_view(dy), db)
-    CONV_WEIGHTS(dy, x, dW, c_out, c_in * kh * kw, batch * oh * ow,
-                 geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
+    CONV_GRADIENTS(dy, x, dW, c_out, c_in * kh * kw + 1, batch * oh * ow, bias=db,
+                   geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
     if input_grad:
         height, width = x.shape[2], x.shape[3]
         CONV_INPUT(W, dy, dx, c_in, batch * height * width, c_out * kh * kw,

@@ -25,7 +25,11 @@ operand         ``op(src)[r, k]``
 *epilogue* writes each output value: `MATRIX_OUT` into a matrix, plus a bias per column
 when one is given (a dense layer's forward), `PLANES_OUT` into an ``(N, C, H, W)`` array
 at row = channel ``c``, column ``(n, h, w)``, plus a bias per channel when one is given,
-and `WEIGHTS_OUT` into a weight array read as `WEIGHTS` reads it.
+and `WEIGHTS_OUT` into a weight array read as `WEIGHTS` reads it. The bias gradient
+comes out of the weight gradient's product: the operand that reads the layer's input
+gets one more row of ones (`MATRIX_AND_ONES`, `PATCHES_T_AND_ONES`: the constant input
+whose weight is the bias), and the epilogue writes that row's, or column's, outputs into
+the bias gradient (`MATRIX_AND_BIAS_ROW_OUT`, `WEIGHTS_AND_BIAS_COLUMN_OUT`).
 A convolution then takes one product each way instead of im2col + product + layout copy
 (see `conv`); what differs between its products is which operands they read.
 
@@ -178,6 +182,35 @@ CHANNELS = Operand("CHANNELS", _channels_at, _r_slow)
 WEIGHTS_T = Operand("WEIGHTS_T", _weights_t_at, _r_slow)
 SPREAD = Operand("SPREAD", _spread_at, _r_fast)
 
+@cuda.jit(device=True)
+def _matrix_rows(src, k_major, geometry):
+    return src.shape[1] if k_major else src.shape[0]
+
+
+@cuda.jit(device=True)
+def _patches_rows(x, k_major, geometry):
+    return x.shape[1] * geometry[0] * geometry[1]
+
+
+def _and_ones(operand, rows):
+    """``operand`` with one more row ``r = rows(src, k_major, geometry)`` of ones: the
+    constant input 1 whose weight is the bias, so that the product that gives the weight
+    gradient gives the bias gradient too (a dense layer's $[x, 1]^\top dy$, a
+    convolution's output gradient against the columns and a row of ones)."""
+    at = operand.at
+
+    @cuda.jit(device=True)
+    def at_or_one(src, k_major, geometry, r, k):
+        if r == rows(src, k_major, geometry):
+            return 1
+        return at(src, k_major, geometry, r, k)
+
+    return Operand(f"{operand.name}_AND_ONES", at_or_one, operand.r_fast)
+
+
+MATRIX_AND_ONES = _and_ones(MATRIX, _matrix_rows)
+PATCHES_T_AND_ONES = _and_ones(PATCHES_T, _patches_rows)
+
 #: The geometry argument of a product that reads no convolution.
 NO_GEOMETRY = (1,) * 10
 
@@ -209,7 +242,30 @@ def _weights_out(W, row, col, value, bias):
     W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
 
 
+@cuda.jit(device=True)
+def _matrix_and_bias_row_out(c, row, col, value, bias):
+    """`MATRIX_AND_BIAS_ROW_OUT`: ``c[row, col] = value``; the row past ``c``'s last (the
+    ones' row of `MATRIX_AND_ONES`) goes to ``bias[col]``."""
+    if row == c.shape[0]:
+        bias[col] = value
+    else:
+        c[row, col] = value
+
+
+@cuda.jit(device=True)
+def _weights_and_bias_column_out(W, row, col, value, bias):
+    """`WEIGHTS_AND_BIAS_COLUMN_OUT`: as `WEIGHTS_OUT`; the column past the weights' last
+    (the ones of `PATCHES_T_AND_ONES`) goes to ``bias[row]``."""
+    kh, kw = W.shape[2], W.shape[3]
+    if col == W.shape[1] * kh * kw:
+        bias[row] = value
+    else:
+        W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
+
+
 MATRIX_OUT, PLANES_OUT, WEIGHTS_OUT = _matrix_out, _planes_out, _weights_out
+MATRIX_AND_BIAS_ROW_OUT = _matrix_and_bias_row_out
+WEIGHTS_AND_BIAS_COLUMN_OUT = _weights_and_bias_column_out
 
 
 # Kernels -------------------------------------------------------------------------------
@@ -413,14 +469,16 @@ class Product:
         self.sum_slices[blocks(m * n), THREADS](partial, c, bias)
 
 
-#: The products the layers run: a dense layer's (and every plain matrix product), and the
-#: three of a convolution (forward, weight gradient, input gradient; a transposed
-#: convolution runs the same three in another order, see `conv`).
+#: The products the layers run: a dense layer's (every plain matrix product, and the
+#: weight and bias gradients in one), and a convolution's (forward, the weight and bias
+#: gradients, the input gradient; a transposed convolution runs the same products in
+#: another order, its weight gradient without the bias's, see `conv`).
 MATMUL = Product(MATRIX, MATRIX, MATRIX_OUT)
+DENSE_GRADIENTS = Product(MATRIX_AND_ONES, MATRIX, MATRIX_AND_BIAS_ROW_OUT)
 CONV = Product(WEIGHTS, PATCHES, PLANES_OUT)
+CONV_GRADIENTS = Product(CHANNELS, PATCHES_T_AND_ONES, WEIGHTS_AND_BIAS_COLUMN_OUT)
 CONV_WEIGHTS = Product(CHANNELS, PATCHES_T, WEIGHTS_OUT)
 CONV_INPUT = Product(WEIGHTS_T, SPREAD, PLANES_OUT)
-PRODUCTS = (MATMUL, CONV, CONV_WEIGHTS, CONV_INPUT)
 
 
 def matmul(a, b, c, trans_a=False, trans_b=False, bias=None):

@@ -18,7 +18,7 @@ single products over ``T N`` rows, as on the CPU.
 from numba import cuda, float64
 
 from atlas.kernels import scalar
-from atlas.kernels.cuda.dense import column_sums
+from atlas.kernels.cuda.dense import dense_backward_params
 from atlas.kernels.cuda.gemm import matmul
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
@@ -84,10 +84,8 @@ def _input_projection(x, xs, W_x, b_x, gates):
 
 def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h, input_grad):
     steps = xs.shape[0]
-    matmul(_rows(xs), _rows(dpre_x), dW_x, trans_a=True)
-    matmul(_rows(part(hs, (0, steps))), _rows(dpre_h), dW_h, trans_a=True)
-    column_sums(_rows(dpre_x), db_x)
-    column_sums(_rows(dpre_h), db_h)
+    dense_backward_params(_rows(xs), _rows(dpre_x), dW_x, db_x)
+    dense_backward_params(_rows(part(hs, (0, steps))), _rows(dpre_h), dW_h, db_h)
     if input_grad:
         dxs = scratch(xs.shape, xs.dtype)
         matmul(_rows(dpre_x), W_x, _rows(dxs), trans_b=True)

@@ -1,14 +1,15 @@
 r"""Sums over each channel of an ``(N, C, S)`` array, spread over many blocks, in a fixed
-order: a convolution's bias gradient and batch norm's statistics.
+order: batch norm's statistics and a transposed convolution's bias gradient.
 
 One block per channel leaves most of a GPU idle when there are few channels, each thread
-adding hundreds of values one after another (LeNet-5's first convolution: 6 channels of
-50,176 values each, for 132 multiprocessors). Here the ``N S`` values of channel ``c``
-are cut into `pieces` of consecutive values; block ``(c, p)`` reduces piece ``p`` and
-writes its part to ``partial[c, p]``; the last block of channel ``c`` to finish (each
-block counts itself in ``counter[c]`` after a memory fence, `last_to_finish`) adds the
-parts in the order of the pieces and finishes the channel. So the sums take one launch,
-and their values do not depend on which block finished last.
+adding hundreds of values one after another (LeNet-5's first convolution, whose bias
+gradient was such a sum: 6 channels of 50,176 values each, for 132 multiprocessors).
+Here the ``N S`` values of channel ``c`` are cut into `pieces` of consecutive values;
+block ``(c, p)`` reduces piece ``p`` and writes its part to ``partial[c, p]``; the last
+block of channel ``c`` to finish (each block counts itself in ``counter[c]`` after a
+memory fence, `last_to_finish`) adds the parts in the order of the pieces and finishes
+the channel. So the sums take one launch, and their values do not depend on which block
+finished last.
 """
 
 import numpy as np
