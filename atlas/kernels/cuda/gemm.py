@@ -182,20 +182,24 @@ CHANNELS = Operand("CHANNELS", _channels_at, _r_slow)
 WEIGHTS_T = Operand("WEIGHTS_T", _weights_t_at, _r_slow)
 SPREAD = Operand("SPREAD", _spread_at, _r_fast)
 
+
+# Operands with a row of ones (the bias gradient) ----------------------------------------
 @cuda.jit(device=True)
 def _matrix_rows(src, k_major, geometry):
+    """How many rows ``r`` `MATRIX` reads from ``src``."""
     return src.shape[1] if k_major else src.shape[0]
 
 
 @cuda.jit(device=True)
 def _patches_rows(x, k_major, geometry):
+    """How many rows ``r = (c, i, j)`` `PATCHES_T` reads from ``x``: ``C kh kw``."""
     return x.shape[1] * geometry[0] * geometry[1]
 
 
 def _and_ones(operand, rows):
     """``operand`` with one more row ``r = rows(src, k_major, geometry)`` of ones: the
     constant input 1 whose weight is the bias, so that the product that gives the weight
-    gradient gives the bias gradient too (a dense layer's $[x, 1]^\top dy$, a
+    gradient gives the bias gradient too (a dense layer's $[x, 1]^\\top dy$, a
     convolution's output gradient against the columns and a row of ones)."""
     at = operand.at
 
@@ -444,10 +448,11 @@ class Product:
 
     def __call__(self, a, b, c, m, n, k_total, *, bias=None, geometry=NO_GEOMETRY,
                  a_k_major=False, b_k_major=True):
-        """Write ``op(a) @ op(b)`` (``m x k_total`` times ``k_total x n``), plus ``bias``
-        if given, into ``c`` through the epilogue. ``a_k_major`` / ``b_k_major``: whether
-        a `MATRIX` operand is stored with the sum's index first (``a`` transposed; ``b``
-        not transposed, the default)."""
+        """Write ``op(a) @ op(b)`` (``m x k_total`` times ``k_total x n``) into ``c``
+        through the epilogue, which adds ``bias`` (a forward product) or writes the ones'
+        row or column into it (a gradient product). ``a_k_major`` / ``b_k_major``:
+        whether a `MATRIX` operand is stored with the sum's index first (``a``
+        transposed; ``b`` not transposed, the default)."""
         dtype = np.dtype(c.dtype)
         no_bias, no_partial = _empty(dtype)
         bias = no_bias if bias is None else bias
