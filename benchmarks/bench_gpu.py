@@ -63,6 +63,8 @@ parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "ls
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
                     "the convolutional ones take many minutes in the simulator)")
 args = parser.parse_args()
+if args.dry and not args.counts:
+    parser.error("--dry records the launches of --counts: give --counts too")
 
 import numpy as np  # noqa: E402
 

@@ -278,7 +278,7 @@ def down_columns(coefs, planes, t0, tiles_w, starts, rows):
     r"""``rows[k, nu] = sum_xi coefs[k, xi] planes[xi alpha + nu, t0 : t0 + tiles_w]``: a
     matrix applied down the columns of a row of tiles held in the $\alpha^2$ ``planes
     (alpha^2, tiles, C)`` (the first pass of `output_transform` and of
-    `input_transform_adjoint`); ``rows`` is flat, ``(len(coefs), alpha, tiles_w, C)``, and
+    `input_transform_adjoint`; `along_row` is the second); ``rows`` is flat, ``(len(coefs), alpha, tiles_w, C)``, and
     ``starts`` room for `ALPHA` offsets."""
     channels = planes.shape[2]
     run = tiles_w * channels
@@ -288,6 +288,18 @@ def down_columns(coefs, planes, t0, tiles_w, starts, rows):
             starts[xi] = ((xi * ALPHA + nu) * planes.shape[1] + t0) * channels
         for k in range(coefs.shape[0]):
             weighted_sum(coefs[k], flat, starts, rows, (k * ALPHA + nu) * run, run, False)
+
+
+@kernel
+def along_row(coefs, rows, k, run, starts, dst, targets, accumulate):
+    r"""``dst[targets[b] :][:run] = sum_nu coefs[b, nu] rows[k, nu]`` (``+=`` when
+    ``accumulate``): a matrix applied along row ``k`` of the ``rows`` that `down_columns`
+    wrote, each of its ``len(coefs)`` results to its own place in ``dst`` (the second pass
+    of `output_transform` and of `input_transform_adjoint`)."""
+    for nu in range(ALPHA):
+        starts[nu] = (k * ALPHA + nu) * run
+    for b in range(coefs.shape[0]):
+        weighted_sum(coefs[b], rows, starts, dst, targets[b], run, accumulate)
 
 
 @kernel
@@ -328,16 +340,15 @@ def input_transform_adjoint(dV, BT, tiles_h, tiles_w, dxpad):
     run = tiles_w * channels
     rows = np.empty(ALPHA * ALPHA * run, dtype=dV.dtype)  # (B dV) of a row of tiles
     starts = np.empty(ALPHA, dtype=np.int64)
+    targets = np.empty(ALPHA, dtype=np.int64)
     BT_cols = np.ascontiguousarray(BT.T)
     zero(pixels)
     for i in range(tiles_h):
         down_columns(BT_cols, dV, i * tiles_w, tiles_w, starts, rows)
         for a in range(ALPHA):
-            for nu in range(ALPHA):
-                starts[nu] = (a * ALPHA + nu) * run
-            for b in range(ALPHA):
-                at = (i * m + a) * row + ((b % m) * wq + b // m) * channels
-                weighted_sum(BT_cols[b], rows, starts, pixels, at, run, True)
+            for b in range(ALPHA):  # tap b of every tile of the row: one run of the plane
+                targets[b] = (i * m + a) * row + ((b % m) * wq + b // m) * channels
+            along_row(BT_cols, rows, a, run, starts, pixels, targets, True)
 
 
 @kernel
@@ -352,13 +363,13 @@ def output_transform(M, AT, bias, tiles_h, tiles_w, y):
     tile = np.empty((m, m, tiles_w, batch * channels), dtype=y.dtype)
     flat = tile.reshape(-1)
     starts = np.empty(ALPHA, dtype=np.int64)
+    targets = np.empty(m, dtype=np.int64)
     for i in range(tiles_h):
         down_columns(AT, M, i * tiles_w, tiles_w, starts, rows)
         for p in range(m):
-            for nu in range(ALPHA):
-                starts[nu] = (p * ALPHA + nu) * run
             for q in range(m):
-                weighted_sum(AT[q], rows, starts, flat, (p * m + q) * run, run, False)
+                targets[q] = (p * m + q) * run
+            along_row(AT, rows, p, run, starts, flat, targets, False)
         for p in range(min(m, oh - i * m)):
             for j in range(tiles_w):
                 for q in range(min(m, ow - j * m)):
