@@ -1,6 +1,17 @@
 """Compile every ``@cuda.jit`` kernel of atlas for a real GPU (compute capability 9.0),
 without one. Run as a script, outside the simulator: ``python tests/kernels/ptx_check.py``.
 
+With ``--resources`` each kernel's PTX is also assembled to machine code for sm_90 by
+``ptxas`` (from the ``nvcc`` part of the ``cuda-toolkit`` wheels: the same release as the
+NVVM that wrote the PTX), and a table says what a multiprocessor of an H100 / H200 gives
+it: registers a thread, shared memory a block, blocks and warps resident at once. A
+kernel with a stack frame or spilled registers (values kept in local memory, which is
+off-chip: a register-blocked product's accumulators that did not fit) fails the check.
+For the matrix products (float32) it also reads the machine code (``nvdisasm``) and gives
+the inner loop's share of fused multiply-adds: the instructions of the basic block with
+the most ``FFMA``, and how many of them are ``FFMA`` (the rest are shared-memory loads,
+address arithmetic and the loop's own counting).
+
 The simulator accepts things a GPU rejects (plain Python in kernels, any block size), so
 CI also compiles each kernel to PTX. numba-cuda asks the current device for its compute
 capability when it compiles a device function that a kernel calls; with no GPU there is
@@ -9,7 +20,12 @@ be listed in ``SIGNATURES``: a new kernel without one fails the check.
 """
 
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
 
@@ -151,8 +167,92 @@ def kernels():
     return found
 
 
+# Resources -------------------------------------------------------------------------------
+#: A multiprocessor of compute capability 9.0: registers, threads, shared memory (bytes),
+#: resident blocks, and the registers a warp is given at a time.
+SM90 = {"registers": 65536, "threads": 2048, "shared": 228 * 1024, "blocks": 32,
+        "register_unit": 256}
+#: Shared memory the runtime keeps for each block on sm_90.
+RESERVED_SHARED = 1024
+
+
+def toolkit(program):
+    """A program of the installed ``cuda-toolkit`` wheels (``ptxas``, ``nvdisasm``), else
+    one on PATH."""
+    import nvidia  # the wheels' namespace package
+
+    for root in nvidia.__path__:
+        for candidate in sorted(Path(root).glob(f"cu*/bin/{program}")):
+            return str(candidate)
+    return shutil.which(program)
+
+
+def assemble(ptx, tool, cubin=os.devnull):
+    """Assemble ``ptx`` for sm_90 (into ``cubin``) and return ``ptxas -v``'s numbers:
+    registers, shared bytes, stack bytes, spilled bytes (stores + loads)."""
+    result = subprocess.run([tool, "-v", "-arch=sm_90", "-", "-o", cubin], input=ptx,
+                            capture_output=True, text=True, check=True)
+    log = result.stderr
+
+    def number(pattern):
+        found = re.search(pattern, log)
+        return int(found.group(1)) if found else 0
+
+    return {"registers": number(r"Used (\d+) registers"),
+            "shared": number(r"(\d+) bytes smem"),
+            "stack": number(r"(\d+) bytes stack frame"),
+            "spilled": number(r"(\d+) bytes spill stores") + number(r"(\d+) bytes spill loads")}
+
+
+def inner_loop(cubin, disassembler):
+    """``(FFMA, instructions)`` of the basic block of ``cubin`` with the most ``FFMA``: a
+    product's innermost loop, one step along its sum."""
+    sass = subprocess.run([disassembler, cubin], capture_output=True, text=True,
+                          check=True).stdout
+    best = (0, 0)
+    for block in re.split(r"\n\.L_x_\d+:", sass):
+        opcodes = re.findall(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", block)
+        ffma = sum(1 for op in opcodes if op == "FFMA")
+        best = max(best, (ffma, len(opcodes)))
+    return best
+
+
+def resident_blocks(registers, shared, threads):
+    """Blocks of ``threads`` threads one sm_90 multiprocessor holds at once, and what
+    limits them (registers are handed out per warp, in units of 256)."""
+    warps = -(-threads // 32)
+    unit = SM90["register_unit"]
+    per_warp = -(-registers * 32 // unit) * unit
+    limits = {"registers": SM90["registers"] // (per_warp * warps) if registers else SM90["blocks"],
+              "threads": SM90["threads"] // threads,
+              "shared": SM90["shared"] // (shared + RESERVED_SHARED),
+              "blocks": SM90["blocks"]}
+    limit = min(limits, key=limits.get)
+    return limits[limit], limit
+
+
+def block_threads(name):
+    """Threads a block of kernel ``name`` is launched with: a product's tile, a sum per
+    channel's `launch.REDUCE_THREADS`, else `launch.THREADS` (a recurrent step's
+    ``ROW x SLICES`` is as many)."""
+    if name.endswith(".tiled"):
+        return gemm.TILE * gemm.TILE
+    if name.endswith(".blocked"):
+        return gemm.BLOCKED_THREADS
+    if name in ("_statistics", "_gradient_sums", "_channel_sums"):
+        return launch.REDUCE_THREADS
+    return launch.THREADS
+
+
 def main():
-    failures = []
+    check_resources = "--resources" in sys.argv[1:]
+    tool, disassembler = (toolkit("ptxas"), toolkit("nvdisasm")) if check_resources else (1, 1)
+    if tool is None or disassembler is None:
+        print("FAIL --resources needs ptxas and nvdisasm: pip install "
+              "'cuda-toolkit[nvcc,nvdisasm]'")
+        return 1
+    cubin = os.path.join(tempfile.mkdtemp(prefix="atlas-ptx-"), "kernel.cubin")
+    failures, rows = [], []
     found = kernels()
     for float_type in (types.float32, types.float64):
         sigs = signatures(float_type)
@@ -167,12 +267,40 @@ def main():
             try:
                 ptx, _ = cuda.compile_ptx(kernel.py_func, sigs[name], cc=(9, 0))
                 assert ".entry" in ptx
+                if check_resources:
+                    used = assemble(ptx, tool, cubin)
+                    if "." in name and float_type == types.float32:  # a product's kernel
+                        used["inner"] = inner_loop(cubin, disassembler)
+                    rows.append((name, str(float_type), used))
+                    if used["stack"] or used["spilled"]:
+                        failures.append(f"{name} [{float_type}] keeps values in local memory: "
+                                        f"{used['stack']} bytes of stack, {used['spilled']} "
+                                        f"bytes spilled")
             except Exception as error:  # report every failure, not only the first
                 failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
     print(f"compiled {len(found)} kernels x 2 float types to PTX for sm_90")
+    if check_resources:
+        print_resources(rows)
     for failure in failures:
         print("FAIL", failure)
     return 1 if failures else 0
+
+
+def print_resources(rows):
+    """The table of ``--resources``: one row per kernel and float type."""
+    print(f"\n{'kernel':34} {'type':8} {'threads':>7} {'regs':>5} {'smem B':>7} {'stack':>5} "
+          f"{'spill':>5} {'blocks/SM':>9} {'warps/SM':>8}  {'limited by':10}  inner loop")
+    for name, float_type, used in rows:
+        threads = block_threads(name)
+        blocks, limit = resident_blocks(used["registers"], used["shared"], threads)
+        warps = blocks * -(-threads // 32)
+        ffma, total = used.get("inner", (0, 0))
+        inner = f"{ffma} FFMA / {total} ({ffma / total:.0%})" if ffma else ""
+        print(f"{name:34} {float_type:8} {threads:>7} {used['registers']:>5} "
+              f"{used['shared']:>7} {used['stack']:>5} {used['spilled']:>5} {blocks:>9} "
+              f"{warps:>8}  {limit:10}  {inner}")
+    local = sum(1 for *_, used in rows if used["stack"] or used["spilled"])
+    print(f"assembled {len(rows)} kernels for sm_90 with ptxas: {local} use local memory")
 
 
 if __name__ == "__main__":
