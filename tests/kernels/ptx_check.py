@@ -8,9 +8,11 @@ it: registers a thread, shared memory a block, blocks and warps resident at once
 kernel with a stack frame or spilled registers (values kept in local memory, which is
 off-chip: a register-blocked product's accumulators that did not fit) fails the check.
 For the matrix products (float32) it also reads the machine code (``nvdisasm``) and gives
-the inner loop's share of fused multiply-adds: the instructions of the basic block with
-the most ``FFMA``, and how many of them are ``FFMA`` (the rest are shared-memory loads,
-address arithmetic and the loop's own counting).
+the share of fused multiply-adds in two loops: the innermost one (steps along the sum
+within a tile: the rest is shared-memory loads, address arithmetic and the loop's own
+counting) and the loop over the tiles (with the staging of each tile from global memory).
+Instructions are counted as written, not as run: a branch taken once a tile counts as
+much as the multiply-adds.
 
 The simulator accepts things a GPU rejects (plain Python in kernels, any block size), so
 CI also compiles each kernel to PTX. numba-cuda asks the current device for its compute
@@ -204,17 +206,34 @@ def assemble(ptx, tool, cubin=os.devnull):
             "spilled": number(r"(\d+) bytes spill stores") + number(r"(\d+) bytes spill loads")}
 
 
-def inner_loop(cubin, disassembler):
-    """``(FFMA, instructions)`` of the basic block of ``cubin`` with the most ``FFMA``: a
-    product's innermost loop, one step along its sum."""
+def loops(cubin, disassembler):
+    """The loops of ``cubin`` that run fused multiply-adds, as ``(FFMA, instructions)``
+    each: every backward branch closes a loop from its target to itself. For a product,
+    the smallest is the innermost loop (steps along the sum within a tile), the largest
+    the loop over the tiles (staging from global memory included)."""
     sass = subprocess.run([disassembler, cubin], capture_output=True, text=True,
                           check=True).stdout
-    best = (0, 0)
-    for block in re.split(r"\n\.L_x_\d+:", sass):
-        opcodes = re.findall(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)", block)
-        ffma = sum(1 for op in opcodes if op == "FFMA")
-        best = max(best, (ffma, len(opcodes)))
-    return best
+    labels, code, pending = {}, [], []
+    for line in sass.splitlines():
+        label = re.match(r"\s*(\.L_x_\d+):", line)
+        if label:
+            pending.append(label.group(1))
+            continue
+        instruction = re.search(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)(.*)",
+                                line)
+        if instruction:
+            labels.update((name, len(code)) for name in pending)
+            pending = []
+            code.append(instruction.groups())
+    found = []
+    for end, (opcode, operands) in enumerate(code):
+        target = re.search(r"\((\.L_x_\d+)\)", operands) if opcode.startswith("BRA") else None
+        if target and labels.get(target.group(1), end + 1) <= end:
+            body = code[labels[target.group(1)]:end + 1]
+            ffma = sum(1 for op, _ in body if op == "FFMA")
+            if ffma:
+                found.append((ffma, len(body)))
+    return sorted(found, key=lambda loop: loop[1])
 
 
 def resident_blocks(registers, shared, threads):
@@ -270,7 +289,7 @@ def main():
                 if check_resources:
                     used = assemble(ptx, tool, cubin)
                     if "." in name and float_type == types.float32:  # a product's kernel
-                        used["inner"] = inner_loop(cubin, disassembler)
+                        used["loops"] = loops(cubin, disassembler)
                     rows.append((name, str(float_type), used))
                     if used["stack"] or used["spilled"]:
                         failures.append(f"{name} [{float_type}] keeps values in local memory: "
@@ -289,16 +308,18 @@ def main():
 def print_resources(rows):
     """The table of ``--resources``: one row per kernel and float type."""
     print(f"\n{'kernel':34} {'type':8} {'threads':>7} {'regs':>5} {'smem B':>7} {'stack':>5} "
-          f"{'spill':>5} {'blocks/SM':>9} {'warps/SM':>8}  {'limited by':10}  inner loop")
+          f"{'spill':>5} {'blocks/SM':>9} {'warps/SM':>8}  {'limited by':10}  "
+          f"{'inner loop: FFMA / all':24}  loop over tiles")
     for name, float_type, used in rows:
         threads = block_threads(name)
         blocks, limit = resident_blocks(used["registers"], used["shared"], threads)
         warps = blocks * -(-threads // 32)
-        ffma, total = used.get("inner", (0, 0))
-        inner = f"{ffma} FFMA / {total} ({ffma / total:.0%})" if ffma else ""
+        found = used.get("loops") or []
+        inner, outer = ([f"{f} / {n} ({f / n:.0%})" for f, n in (found[0], found[-1])]
+                        if found else ["", ""])
         print(f"{name:34} {float_type:8} {threads:>7} {used['registers']:>5} "
               f"{used['shared']:>7} {used['stack']:>5} {used['spilled']:>5} {blocks:>9} "
-              f"{warps:>8}  {limit:10}  {inner}")
+              f"{warps:>8}  {limit:10}  {inner:24}  {outer}")
     local = sum(1 for *_, used in rows if used["stack"] or used["spilled"])
     print(f"assembled {len(rows)} kernels for sm_90 with ptxas: {local} use local memory")
 

@@ -317,27 +317,31 @@ def _make_tiled(dtype, operand_a, operand_b, store):
     return product_tiled
 
 
-def _make_stage(operand, bk, threads):
-    """The tile-staging device function of an operand, for tiles ``bk`` deep copied by
-    ``threads`` threads."""
+def _make_stage(operand, bk, width, threads):
+    """The tile-staging device function of an operand, for tiles ``bk`` deep and
+    ``width`` wide copied by ``threads`` threads (a multiple of both)."""
     at, r_fast = operand.at, operand.r_fast
+    steps = width * bk // threads
+    assert steps * threads == width * bk and threads % width == 0 and threads % bk == 0
 
     @cuda.jit(device=True)
     def stage(tile, src, k_major, geometry, start, limit, k, k_end, t):
         """``tile[kk, r] = op(src)[start + r, k + kk]`` (zero past ``limit`` or
-        ``k_end``). Each of the block's threads copies ``tile.size / threads`` values,
-        consecutive threads along ``src``'s contiguous axis."""
-        width = tile.shape[1]
-        along_r = r_fast(k_major)
-        for e in range(t, width * bk, threads):
-            if along_r:
-                kk, r = e // width, e % width
-            else:
-                r, kk = e // bk, e % bk
+        ``k_end``). Each of the block's threads copies ``steps`` values, consecutive threads
+        along ``src``'s contiguous axis: thread ``t`` starts at value ``t`` of the tile in
+        that order and moves ``threads`` values on at each step, which keeps its position
+        across the contiguous axis and moves it down the other one (no division a value)."""
+        if r_fast(k_major):
+            kk, r, kk_step, r_step = t // width, t % width, threads // width, 0
+        else:
+            r, kk, kk_step, r_step = t // bk, t % bk, 0, threads // bk
+        for _ in range(steps):
             if start + r < limit and k + kk < k_end:
                 tile[kk, r] = at(src, k_major, geometry, start + r, k + kk)
             else:
                 tile[kk, r] = 0
+            kk += kk_step
+            r += r_step
 
     return stage
 
@@ -348,8 +352,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
     ``(bm // tm) * (bn // tn)`` threads a block."""
     bm, bn, bk, tm, tn = tiles
     threads = (bm // tm) * (bn // tn)
-    stage_a = _make_stage(operand_a, bk, threads)
-    stage_b = _make_stage(operand_b, bk, threads)
+    stage_a = _make_stage(operand_a, bk, bm, threads)
+    stage_b = _make_stage(operand_b, bk, bn, threads)
 
     @kernel
     def product_blocked(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
@@ -371,7 +375,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
             stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t)
             stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t)
             cuda.syncthreads()
-            for kk in range(bk):
+            kk = 0
+            while kk < bk:  # not `for kk in range(bk)`: NVVM unrolls this loop, not that one
                 for i in range(tm):
                     a_frag[i] = tile_a[kk, ty * tm + i]
                 for j in range(tn):
@@ -379,6 +384,7 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
                 for i in range(tm):
                     for j in range(tn):
                         acc[i, j] += a_frag[i] * b_frag[j]
+                kk += 1
             cuda.syncthreads()
         for i in range(tm):
             row = row0 + ty * tm + i
