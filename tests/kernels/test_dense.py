@@ -141,3 +141,25 @@ def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkey
         gpu.dense_backward_params(cuda.to_device(x), cuda.to_device(dy), dW, db)
         np.testing.assert_allclose(dW.copy_to_host(), x.T @ dy, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(db.copy_to_host(), dy.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
+def test_a_product_too_large_for_32_bit_indices_is_refused_before_it_runs():
+    """The products decode their indices in unsigned 32-bit arithmetic (`gemm._split`), so
+    a product with a dimension of 2**32 or more is refused with the sizes named."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import gemm
+
+    a = cuda.device_array((1, 1), np.float32)
+    with pytest.raises(ValueError, match=r"32 bits: 4294967296 x 1 times 1 x 1"):
+        gemm.MATMUL(a, a, a, 2**32, 1, 1)
+
+
+def test_split_is_floor_division_and_remainder_across_the_32_bit_range():
+    """`gemm._split` (run as Python here) against ``divmod`` on indices up to 2**32 - 1."""
+    from atlas.kernels.cuda import gemm
+
+    split = gemm._split.py_func
+    for index in (0, 1, 6, 7, 783, 784, 50175, 2**31, 2**32 - 2):
+        for size in (1, 3, 7, 28, 784, 65536):
+            assert split(index, size) == divmod(index, size), (index, size)

@@ -55,7 +55,7 @@ epilogue.
 """
 
 import numpy as np
-from numba import cuda
+from numba import cuda, int64, uint32
 
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
@@ -69,6 +69,10 @@ BLOCKED_THREADS = (BM // TM) * (BN // TN)
 #: Outputs with fewer rows or columns than this take the tiled kernel (a 64 x 64 block
 #: would be mostly idle).
 BLOCKED_MIN = 64
+
+#: Rows, columns and terms of a sum are decoded in unsigned 32-bit arithmetic (`_split`);
+#: one more row or column of ones may be read.
+INDEX_LIMIT = 2**32 - 1
 
 #: A product whose output gives fewer blocks than this cuts its sum into slices: about two
 #: blocks per multiprocessor of an H100 / H200 (132 of them).
@@ -110,6 +114,16 @@ def _r_fast(k_major):
 
 
 @cuda.jit(device=True)
+def _split(index, size):
+    """``(index // size, index % size)`` for ``0 <= index < 2**32``, in unsigned 32-bit
+    arithmetic: a few instructions, where a 64-bit division is a call of about a hundred
+    (`Product` checks that its indices fit). The implicit-GEMM operands and epilogues
+    decode every index they read or write with it."""
+    quotient = int64(uint32(index) // uint32(size))
+    return quotient, index - quotient * size
+
+
+@cuda.jit(device=True)
 def _matrix_at(src, k_major, geometry, r, k):
     """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``."""
     return src[k, r] if k_major else src[r, k]
@@ -118,8 +132,9 @@ def _matrix_at(src, k_major, geometry, r, k):
 @cuda.jit(device=True)
 def _weights_at(W, k_major, geometry, r, k):
     """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
-    kh, kw = W.shape[2], W.shape[3]
-    return W[r, k // (kh * kw), (k // kw) % kh, k % kw]
+    c, ij = _split(k, W.shape[2] * W.shape[3])
+    i, j = _split(ij, W.shape[3])
+    return W[r, c, i, j]
 
 
 @cuda.jit(device=True)
@@ -127,8 +142,10 @@ def _patches_at(x, k_major, geometry, r, k):
     """`PATCHES`: the im2col matrix of ``x``, row ``k = (c, i, j)``, column
     ``r = (n, p, q)``; zero where the receptive field reaches into the padding."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
-    c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
-    n, p, q = r // (oh * ow), (r // ow) % oh, r % ow
+    c, ij = _split(k, kh * kw)
+    i, j = _split(ij, kw)
+    n, pq = _split(r, oh * ow)
+    p, q = _split(pq, ow)
     h = p * sh + i * dh - ph
     w = q * sw + j * dw - pw
     if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
@@ -145,16 +162,17 @@ def _patches_t_at(x, k_major, geometry, r, k):
 @cuda.jit(device=True)
 def _channels_at(y, k_major, geometry, r, k):
     """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
-    plane = y.shape[2] * y.shape[3]
-    s = k % plane
-    return y[k // plane, r, s // y.shape[3], s % y.shape[3]]
+    n, hw = _split(k, y.shape[2] * y.shape[3])
+    h, w = _split(hw, y.shape[3])
+    return y[n, r, h, w]
 
 
 @cuda.jit(device=True)
 def _weights_t_at(W, k_major, geometry, r, k):
     """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
-    kh, kw = W.shape[2], W.shape[3]
-    return W[k // (kh * kw), r, (k // kw) % kh, k % kw]
+    k0, ij = _split(k, W.shape[2] * W.shape[3])
+    i, j = _split(ij, W.shape[3])
+    return W[k0, r, i, j]
 
 
 @cuda.jit(device=True)
@@ -163,13 +181,16 @@ def _spread_at(x, k_major, geometry, r, k):
     takes ``x[n, c, p, q]`` where ``h = p s + i d - pad`` (and ``w`` likewise) has a
     whole ``p`` inside ``x``; else zero."""
     kh, kw, sh, sw, ph, pw, dh, dw, height, width = geometry
-    c, i, j = k // (kh * kw), (k // kw) % kh, k % kw
-    n, h, w = r // (height * width), (r // width) % height, r % width
+    c, ij = _split(k, kh * kw)
+    i, j = _split(ij, kw)
+    n, hw = _split(r, height * width)
+    h, w = _split(hw, width)
     hh = h + ph - i * dh
     ww = w + pw - j * dw
-    if hh >= 0 and ww >= 0 and hh % sh == 0 and ww % sw == 0:
-        p, q = hh // sh, ww // sw
-        if p < x.shape[2] and q < x.shape[3]:
+    if hh >= 0 and ww >= 0:
+        p, p_rest = _split(hh, sh)
+        q, q_rest = _split(ww, sw)
+        if p_rest == 0 and q_rest == 0 and p < x.shape[2] and q < x.shape[3]:
             return x[n, c, p, q]
     return 0
 
@@ -234,16 +255,17 @@ def _planes_out(y, row, col, value, bias):
     ``bias[row]`` when there is a bias)."""
     if bias.size > 0:
         value += bias[row]
-    plane = y.shape[2] * y.shape[3]
-    s = col % plane
-    y[col // plane, row, s // y.shape[3], s % y.shape[3]] = value
+    n, hw = _split(col, y.shape[2] * y.shape[3])
+    h, w = _split(hw, y.shape[3])
+    y[n, row, h, w] = value
 
 
 @cuda.jit(device=True)
 def _weights_out(W, row, col, value, bias):
     """`WEIGHTS_OUT`: ``W[row, c, i, j] = value`` for column ``col = (c, i, j)``."""
-    kh, kw = W.shape[2], W.shape[3]
-    W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
+    c, ij = _split(col, W.shape[2] * W.shape[3])
+    i, j = _split(ij, W.shape[3])
+    W[row, c, i, j] = value
 
 
 @cuda.jit(device=True)
@@ -260,11 +282,10 @@ def _matrix_and_bias_row_out(c, row, col, value, bias):
 def _weights_and_bias_column_out(W, row, col, value, bias):
     """`WEIGHTS_AND_BIAS_COLUMN_OUT`: as `WEIGHTS_OUT`; the column past the weights' last
     (the ones of `PATCHES_T_AND_ONES`) goes to ``bias[row]``."""
-    kh, kw = W.shape[2], W.shape[3]
-    if col == W.shape[1] * kh * kw:
+    if col == W.shape[1] * W.shape[2] * W.shape[3]:
         bias[row] = value
     else:
-        W[row, col // (kh * kw), (col // kw) % kh, col % kw] = value
+        _weights_out(W, row, col, value, bias)
 
 
 MATRIX_OUT, PLANES_OUT, WEIGHTS_OUT = _matrix_out, _planes_out, _weights_out
@@ -459,6 +480,9 @@ class Product:
         row or column into it (a gradient product). ``a_k_major`` / ``b_k_major``:
         whether a `MATRIX` operand is stored with the sum's index first (``a``
         transposed; ``b`` not transposed, the default)."""
+        if max(m, n, k_total) >= INDEX_LIMIT:
+            raise ValueError(f"a CUDA matrix product indexes its rows, columns and sum in 32 "
+                             f"bits: {m} x {k_total} times {k_total} x {n} is too large")
         dtype = np.dtype(c.dtype)
         no_bias, no_partial = _empty(dtype)
         bias = no_bias if bias is None else bias
