@@ -6,8 +6,9 @@ global norm $\sqrt{\sum_p \|g_p\|^2}$ exceeds it) and an optional ``schedule`` t
 scales ``lr`` by the training progress in epochs (see `StepDecay`,
 `CosineDecay`).
 
-``step(params)`` takes ``(key, param, grad)`` triples (``Sequential.trainable_parameters()``
-gives them); the optimizer keeps its state arrays (velocity, moments) per key.
+``step(params)`` takes ``(key, param, grad)`` triples (a model's ``parameter_groups()``
+gives them: one spanning all its parameters, packed in one array, when none is frozen);
+the optimizer keeps its state arrays (velocity, moments) per key.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Optimizer:
         self.iterations += 1
         lr = self.current_lr
         for key, param, grad in params:
-            if key not in self.state:
+            state = self.state.get(key)
+            if state is None or (state and state[0].size != param.size):
                 self.state[key] = [backend.zeros(param.size, param.dtype)
                                    for _ in self.state_names]
             self.update(backend.kernels, flat(param), flat(grad), self.state[key], lr)

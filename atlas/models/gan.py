@@ -157,14 +157,14 @@ class GAN:
             logits = D.forward(batch, training=True)
             d_loss, grad = self.loss(logits, self._target(2 * n, n), backend)
             D.backward(grad)
-            self.d_optimizer.step(D.trainable_parameters(), backend)
+            self.d_optimizer.step(D.parameter_groups(), backend)
             probabilities = 1.0 / (1.0 + np.exp(-backend.to_numpy(logits).ravel()))
 
             # Generator: the non-saturating loss, its gradient through D's backward into G's.
             logits = D.forward(fake, training=True)
             g_loss, grad = self.loss(logits, self._target(n, n), backend)
             G.backward(D.backward(grad))
-            self.g_optimizer.step(G.trainable_parameters(), backend)
+            self.g_optimizer.step(G.parameter_groups(), backend)
         return d_loss, g_loss, float(probabilities[:n].mean()), float(probabilities[n:].mean())
 
     def _target(self, rows, ones):

@@ -28,6 +28,7 @@ from atlas.backend import flat, get_backend
 from atlas.checks import integer, non_negative, optional_integer, real
 from atlas.losses import get_loss
 from atlas.nn.layer import float_dtype
+from atlas.nn.packing import PackedParameters
 from atlas.nn.serialization import architecture, describe, read_model_file, save_model
 
 
@@ -59,6 +60,7 @@ class Network:
         self.optimizer = None
         self.metrics = ()
         self._arena = Arena()
+        self._packed = None  # PackedParameters once a step has packed them; False: given up
 
     # What a subclass provides ------------------------------------------------------------------
     layers: list
@@ -94,6 +96,25 @@ class Network:
             for name, param in layer.params.items():
                 if name not in layer.frozen:
                     yield f"{i}.{name}", param, layer.grads[name]
+
+    def parameter_groups(self):
+        """What an optimizer's ``step`` takes: ``(key, values, grads)`` triples. When every
+        parameter is trainable they are packed in one array (`atlas.nn.packing`, done by
+        the first call) and this is one triple spanning them all, updated with one kernel
+        launch; with a frozen parameter, one triple a trainable parameter
+        (`trainable_parameters`). The optimizer keeps its state (moments, velocity) under
+        the key, so freezing parameters during training starts it afresh, as a Keras
+        model compiled again does."""
+        packed = self._packed
+        if packed is False or any(layer.frozen for layer in self.layers) or \
+                not any(layer.params for layer in self.layers):
+            return list(self.trainable_parameters())
+        if packed is None:
+            packed = self._packed = PackedParameters(self.layers, self.backend, self.dtype)
+        elif not packed.intact():  # a layer built again, or packed by a network sharing it
+            self._packed = False
+            return list(self.trainable_parameters())
+        return [(packed.key, packed.values, packed.grads)]
 
     def count_params(self, trainable=True):
         return sum(layer.count_params(trainable) for layer in self.layers)
@@ -156,7 +177,7 @@ class Network:
             out = self.forward(x, training=True)
             value, grad = self.compute_loss(out, y, loss_total, weight)
             self.backward(grad)
-            self.optimizer.step(self.trainable_parameters(), self.backend)
+            self.optimizer.step(self.parameter_groups(), self.backend)
         return value, out
 
     def fit(self, x, y, *, epochs=1, batch_size=32, validation_data=None, shuffle=True,

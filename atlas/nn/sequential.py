@@ -47,6 +47,7 @@ class Sequential(Network):
         """Build every layer for per-sample inputs of ``input_shape``."""
         shape = tuple(int(d) for d in input_shape)
         self.input_shape = shape
+        self._packed = None  # new parameters: the next step packs them afresh
         for layer in self.layers:
             layer.build(shape, self.backend, self.rng, self.dtype)
             shape = layer.output_shape

@@ -215,7 +215,7 @@ class DQNAgent:
         target[rows, a] = y  # the other actions' targets equal their predictions: no gradient
         value, grad = self.q.loss(pred, target, backend)
         self.q.backward(grad)
-        self.optimizer.step(self.q.trainable_parameters(), backend)
+        self.optimizer.step(self.q.parameter_groups(), backend)
         self.updates += 1
         return value
 
