@@ -84,15 +84,23 @@ SPLIT_MIN_K = 1024
 
 # Operands ------------------------------------------------------------------------------
 class Operand:
-    """How a kernel reads one operand: ``at(src, k_major, geometry, r, k)`` is
-    ``op(src)[r, k]``, and ``r_fast(k_major)`` says whether consecutive ``r`` (rather than
-    consecutive ``k``) are neighbours in memory, the order in which a block's threads
-    stage a tile. ``geometry`` is the convolution's ``(kh, kw, stride_h, stride_w, pad_h,
-    pad_w, dilation_h, dilation_w, plane_h, plane_w)``, where the plane is the one the
-    columns ``(n, h, w)`` of `PATCHES` and `SPREAD` run over."""
+    """How a kernel reads one operand, ``op(src)[r, k]``, in three device functions:
 
-    def __init__(self, name, at, r_fast):
-        self.name, self.at, self.r_fast = name, at, r_fast
+    - ``row(src, k_major, geometry, r)``: what reading row ``r`` needs, decoded from it
+      (``r`` itself for a matrix, ``(n, p, q)`` for a column of patches);
+    - ``term(src, k_major, geometry, k)``: the same for index ``k`` of the sum;
+    - ``at(src, k_major, geometry, row, term)``: the value.
+
+    A thread that reads one row at many ``k`` (or one ``k`` at many rows) decodes the fixed
+    index once: decoding is integer division, which a GPU does in software. ``r_fast``
+    says whether consecutive ``r`` (rather than consecutive ``k``) are neighbours in
+    memory, the order in which a block's threads stage a tile. ``geometry`` is the
+    convolution's ``(kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
+    plane_h, plane_w)``, where the plane is the one the columns ``(n, h, w)`` of
+    `PATCHES` and `SPREAD` run over."""
+
+    def __init__(self, name, row, term, at, r_fast):
+        self.name, self.row, self.term, self.at, self.r_fast = name, row, term, at, r_fast
 
     def __repr__(self):
         return self.name
@@ -124,28 +132,65 @@ def _split(index, size):
 
 
 @cuda.jit(device=True)
+def _same(src, k_major, geometry, index):
+    """An index that needs no decoding: a matrix's row or column, a weight's filter."""
+    return index
+
+
+@cuda.jit(device=True)
+def _filter_taps(W, k_major, geometry, index):
+    """``(c, i, j)`` of ``index = c kh kw + i kw + j``, for a weight array's last three
+    axes ``(C, kh, kw)``."""
+    c, ij = _split(index, W.shape[2] * W.shape[3])
+    i, j = _split(ij, W.shape[3])
+    return c, i, j
+
+
+@cuda.jit(device=True)
+def _patch_taps(x, k_major, geometry, index):
+    """``(c, i, j)`` of a row of the im2col matrix (channel, kernel row, kernel column)."""
+    c, ij = _split(index, geometry[0] * geometry[1])
+    i, j = _split(ij, geometry[1])
+    return c, i, j
+
+
+@cuda.jit(device=True)
+def _plane_points(x, k_major, geometry, index):
+    """``(n, h, w)`` of a column of the im2col matrix: a point of the plane of
+    ``geometry[8:]``."""
+    n, hw = _split(index, geometry[8] * geometry[9])
+    h, w = _split(hw, geometry[9])
+    return n, h, w
+
+
+@cuda.jit(device=True)
+def _array_points(y, k_major, geometry, index):
+    """``(n, h, w)`` of ``index`` over the batch and plane of ``y (N, C, H, W)``."""
+    n, hw = _split(index, y.shape[2] * y.shape[3])
+    h, w = _split(hw, y.shape[3])
+    return n, h, w
+
+
+@cuda.jit(device=True)
 def _matrix_at(src, k_major, geometry, r, k):
     """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``."""
     return src[k, r] if k_major else src[r, k]
 
 
 @cuda.jit(device=True)
-def _weights_at(W, k_major, geometry, r, k):
+def _weights_at(W, k_major, geometry, r, taps):
     """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
-    c, ij = _split(k, W.shape[2] * W.shape[3])
-    i, j = _split(ij, W.shape[3])
+    c, i, j = taps
     return W[r, c, i, j]
 
 
 @cuda.jit(device=True)
-def _patches_at(x, k_major, geometry, r, k):
+def _patches_at(x, k_major, geometry, point, taps):
     """`PATCHES`: the im2col matrix of ``x``, row ``k = (c, i, j)``, column
     ``r = (n, p, q)``; zero where the receptive field reaches into the padding."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
-    c, ij = _split(k, kh * kw)
-    i, j = _split(ij, kw)
-    n, pq = _split(r, oh * ow)
-    p, q = _split(pq, ow)
+    n, p, q = point
+    c, i, j = taps
     h = p * sh + i * dh - ph
     w = q * sw + j * dw - pw
     if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
@@ -154,37 +199,33 @@ def _patches_at(x, k_major, geometry, r, k):
 
 
 @cuda.jit(device=True)
-def _patches_t_at(x, k_major, geometry, r, k):
+def _patches_t_at(x, k_major, geometry, taps, point):
     """`PATCHES_T`: the im2col matrix transposed."""
-    return _patches_at(x, k_major, geometry, k, r)
+    return _patches_at(x, k_major, geometry, point, taps)
 
 
 @cuda.jit(device=True)
-def _channels_at(y, k_major, geometry, r, k):
+def _channels_at(y, k_major, geometry, c, point):
     """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
-    n, hw = _split(k, y.shape[2] * y.shape[3])
-    h, w = _split(hw, y.shape[3])
-    return y[n, r, h, w]
+    n, h, w = point
+    return y[n, c, h, w]
 
 
 @cuda.jit(device=True)
-def _weights_t_at(W, k_major, geometry, r, k):
+def _weights_t_at(W, k_major, geometry, r, taps):
     """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
-    k0, ij = _split(k, W.shape[2] * W.shape[3])
-    i, j = _split(ij, W.shape[3])
+    k0, i, j = taps
     return W[k0, r, i, j]
 
 
 @cuda.jit(device=True)
-def _spread_at(x, k_major, geometry, r, k):
+def _spread_at(x, k_major, geometry, point, taps):
     """`SPREAD`: col2im as a gather: row ``k = (c, i, j)``, column ``r = (n, h, w)``
     takes ``x[n, c, p, q]`` where ``h = p s + i d - pad`` (and ``w`` likewise) has a
     whole ``p`` inside ``x``; else zero."""
     kh, kw, sh, sw, ph, pw, dh, dw, height, width = geometry
-    c, ij = _split(k, kh * kw)
-    i, j = _split(ij, kw)
-    n, hw = _split(r, height * width)
-    h, w = _split(hw, width)
+    n, h, w = point
+    c, i, j = taps
     hh = h + ph - i * dh
     ww = w + pw - j * dw
     if hh >= 0 and ww >= 0:
@@ -195,13 +236,13 @@ def _spread_at(x, k_major, geometry, r, k):
     return 0
 
 
-MATRIX = Operand("MATRIX", _matrix_at, _k_major)
-WEIGHTS = Operand("WEIGHTS", _weights_at, _r_slow)
-PATCHES = Operand("PATCHES", _patches_at, _r_fast)
-PATCHES_T = Operand("PATCHES_T", _patches_t_at, _r_slow)
-CHANNELS = Operand("CHANNELS", _channels_at, _r_slow)
-WEIGHTS_T = Operand("WEIGHTS_T", _weights_t_at, _r_slow)
-SPREAD = Operand("SPREAD", _spread_at, _r_fast)
+MATRIX = Operand("MATRIX", _same, _same, _matrix_at, _k_major)
+WEIGHTS = Operand("WEIGHTS", _same, _filter_taps, _weights_at, _r_slow)
+PATCHES = Operand("PATCHES", _plane_points, _patch_taps, _patches_at, _r_fast)
+PATCHES_T = Operand("PATCHES_T", _patch_taps, _plane_points, _patches_t_at, _r_slow)
+CHANNELS = Operand("CHANNELS", _same, _array_points, _channels_at, _r_slow)
+WEIGHTS_T = Operand("WEIGHTS_T", _same, _filter_taps, _weights_t_at, _r_slow)
+SPREAD = Operand("SPREAD", _plane_points, _patch_taps, _spread_at, _r_fast)
 
 
 # Operands with a row of ones (the bias gradient) ----------------------------------------
@@ -221,16 +262,23 @@ def _and_ones(operand, rows):
     """``operand`` with one more row ``r = rows(src, k_major, geometry)`` of ones: the
     constant input 1 whose weight is the bias, so that the product that gives the weight
     gradient gives the bias gradient too (a dense layer's $[x, 1]^\\top dy$, a
-    convolution's output gradient against the columns and a row of ones)."""
-    at = operand.at
+    convolution's output gradient against the columns and a row of ones). Its decoded
+    row is ``(is the ones' row, the operand's decoded row)``."""
+    row, at = operand.row, operand.at
 
     @cuda.jit(device=True)
-    def at_or_one(src, k_major, geometry, r, k):
-        if r == rows(src, k_major, geometry):
-            return 1
-        return at(src, k_major, geometry, r, k)
+    def row_or_ones(src, k_major, geometry, r):
+        return r == rows(src, k_major, geometry), row(src, k_major, geometry, r)
 
-    return Operand(f"{operand.name}_AND_ONES", at_or_one, operand.r_fast)
+    @cuda.jit(device=True)
+    def at_or_one(src, k_major, geometry, decoded, term):
+        ones, r = decoded
+        if ones:
+            return 1
+        return at(src, k_major, geometry, r, term)
+
+    return Operand(f"{operand.name}_AND_ONES", row_or_ones, operand.term, at_or_one,
+                   operand.r_fast)
 
 
 MATRIX_AND_ONES = _and_ones(MATRIX, _matrix_rows)
@@ -296,7 +344,8 @@ WEIGHTS_AND_BIAS_COLUMN_OUT = _weights_and_bias_column_out
 # Kernels -------------------------------------------------------------------------------
 def _make_tiled(dtype, operand_a, operand_b, store):
     """The tiled product for one floating type, two operands and an epilogue."""
-    a_at, b_at = operand_a.at, operand_b.at
+    a_row, a_term, a_at = operand_a.row, operand_a.term, operand_a.at
+    b_row, b_term, b_at = operand_b.row, operand_b.term, operand_b.at
     zero = np.dtype(dtype).type(0)
 
     @kernel
@@ -314,15 +363,19 @@ def _make_tiled(dtype, operand_a, operand_b, store):
         k_begin = z * chunk
         k_end = min(k_begin + chunk, k_total)
         acc = zero
+        a_decoded = a_row(a, a_k_major, geometry, row)  # this thread's row of op(a) and
+        b_decoded = b_row(b, b_k_major, geometry, col)  # column of op(b), decoded once
         for start in range(k_begin, k_end, TILE):
             k = start + tx
             if row < m and k < k_end:
-                tile_a[ty, tx] = a_at(a, a_k_major, geometry, row, k)
+                tile_a[ty, tx] = a_at(a, a_k_major, geometry, a_decoded,
+                                      a_term(a, a_k_major, geometry, k))
             else:
                 tile_a[ty, tx] = 0
             k = start + ty
             if col < n and k < k_end:
-                tile_b[ty, tx] = b_at(b, b_k_major, geometry, col, k)
+                tile_b[ty, tx] = b_at(b, b_k_major, geometry, b_decoded,
+                                      b_term(b, b_k_major, geometry, k))
             else:
                 tile_b[ty, tx] = 0
             cuda.syncthreads()
@@ -341,7 +394,7 @@ def _make_tiled(dtype, operand_a, operand_b, store):
 def _make_stage(operand, bk, width, threads):
     """The tile-staging device function of an operand, for tiles ``bk`` deep and
     ``width`` wide copied by ``threads`` threads (a multiple of both)."""
-    at, r_fast = operand.at, operand.r_fast
+    row, term, at, r_fast = operand.row, operand.term, operand.at, operand.r_fast
     steps = width * bk // threads
     assert steps * threads == width * bk and threads % width == 0 and threads % bk == 0
 
@@ -351,18 +404,28 @@ def _make_stage(operand, bk, width, threads):
         ``k_end``). Each of the block's threads copies ``steps`` values, consecutive threads
         along ``src``'s contiguous axis: thread ``t`` starts at value ``t`` of the tile in
         that order and moves ``threads`` values on at each step, which keeps its position
-        across the contiguous axis and moves it down the other one (no division a value)."""
-        if r_fast(k_major):
-            kk, r, kk_step, r_step = t // width, t % width, threads // width, 0
-        else:
-            r, kk, kk_step, r_step = t // bk, t % bk, 0, threads // bk
-        for _ in range(steps):
-            if start + r < limit and k + kk < k_end:
-                tile[kk, r] = at(src, k_major, geometry, start + r, k + kk)
-            else:
-                tile[kk, r] = 0
-            kk += kk_step
-            r += r_step
+        across the contiguous axis and moves it down the other one, so the index it keeps
+        is decoded once (and no division is needed to find its place)."""
+        if r_fast(k_major):  # one row r, steps along the sum
+            kk, r = t // width, t % width
+            decoded = row(src, k_major, geometry, start + r)
+            for _ in range(steps):
+                if start + r < limit and k + kk < k_end:
+                    tile[kk, r] = at(src, k_major, geometry, decoded,
+                                     term(src, k_major, geometry, k + kk))
+                else:
+                    tile[kk, r] = 0
+                kk += threads // width
+        else:  # one index kk of the sum, steps along the rows
+            r, kk = t // bk, t % bk
+            decoded = term(src, k_major, geometry, k + kk)
+            for _ in range(steps):
+                if start + r < limit and k + kk < k_end:
+                    tile[kk, r] = at(src, k_major, geometry,
+                                     row(src, k_major, geometry, start + r), decoded)
+                else:
+                    tile[kk, r] = 0
+                r += threads // bk
 
     return stage
 
