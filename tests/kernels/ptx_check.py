@@ -6,7 +6,8 @@ With ``--resources`` each kernel's PTX is also assembled to machine code for sm_
 NVVM that wrote the PTX), and a table says what a multiprocessor of an H100 / H200 gives
 it: registers a thread, shared memory a block, blocks and warps resident at once. A
 kernel with a stack frame or spilled registers (values kept in local memory, which is
-off-chip: a register-blocked product's accumulators that did not fit) fails the check.
+off-chip: a register-blocked product's accumulators that did not fit) fails the check, and
+so does a register-blocked product whose steps along the sum are not unrolled.
 For the matrix products (float32) it also reads the machine code (``nvdisasm``) and gives
 the share of fused multiply-adds in two loops: the innermost one (steps along the sum
 within a tile: the rest is shared-memory loads, address arithmetic and the loop's own
@@ -176,6 +177,10 @@ SM90 = {"registers": 65536, "threads": 2048, "shared": 228 * 1024, "blocks": 32,
         "register_unit": 256}
 #: Shared memory the runtime keeps for each block on sm_90.
 RESERVED_SHARED = 1024
+#: Steps along the sum a register-blocked product's innermost loop must hold at least (it
+#: holds 8 when NVVM unrolls it; a `for ... in range` loop there is never unrolled, see
+#: `gemm._make_blocked`).
+UNROLLED_STEPS = 4
 
 
 def toolkit(program):
@@ -295,6 +300,12 @@ def main():
                         failures.append(f"{name} [{float_type}] keeps values in local memory: "
                                         f"{used['stack']} bytes of stack, {used['spilled']} "
                                         f"bytes spilled")
+                    unrolled = UNROLLED_STEPS * gemm.TM * gemm.TN
+                    if name.endswith(".blocked") and used.get("loops") and \
+                            used["loops"][0][0] < unrolled:
+                        failures.append(f"{name} [{float_type}]: its innermost loop runs "
+                                        f"{used['loops'][0][0]} FFMA, fewer than {unrolled}: "
+                                        f"the steps along the sum are no longer unrolled")
             except Exception as error:  # report every failure, not only the first
                 failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
     print(f"compiled {len(found)} kernels x 2 float types to PTX for sm_90")

@@ -459,8 +459,10 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
             stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t)
             stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t)
             cuda.syncthreads()
+            # Not `for kk in range(bk)`: NVVM unrolls this loop (eight steps at a time), not
+            # that one (tests/kernels/ptx_check.py --resources checks).
             kk = 0
-            while kk < bk:  # not `for kk in range(bk)`: NVVM unrolls this loop, not that one
+            while kk < bk:
                 for i in range(tm):
                     a_frag[i] = tile_a[kk, ty * tm + i]
                 for j in range(tn):
