@@ -69,6 +69,7 @@ def signatures(f):
     i64, b, acc = types.int64, types.boolean, types.float64[::1]
     pair, idx4 = types.UniTuple(types.int64, 2), types.int64[:, :, :, ::1]
     acc3, i32 = types.float64[:, :, ::1], types.int32[::1]
+    loss_sums = (types.float64[:, ::1], i32, acc)  # partial, counter, acc
     return {
         **product_signatures(f),
         "_im2col": (t4, pair, pair, pair, t6),
@@ -101,15 +102,15 @@ def signatures(f):
         "_multiply": (v, v, v),
         "_copy_columns": (m, m, i64),
         "_take_columns": (m, i64, m),
-        "_softmax_cross_entropy": (m, types.int64[::1], m, acc),
-        "_softmax_cross_entropy_soft": (m, m, m, acc),
-        "_sigmoid_binary_cross_entropy": (v, v, f, v, acc),
-        "_binary_cross_entropy": (v, v, f, v, acc),
-        "_squared_error": (v, v, f, v, acc),
-        "_absolute_error": (v, v, f, v, acc),
-        "_huber": (v, v, f, f, v, acc),
-        "_kl_divergence": (v, v, f, v, acc),
-        "_js_divergence": (v, v, f, v, acc),
+        "_softmax_cross_entropy": (m, types.int64[::1], m, *loss_sums),
+        "_softmax_cross_entropy_soft": (m, m, m, *loss_sums),
+        "_sigmoid_binary_cross_entropy": (v, v, f, v, *loss_sums),
+        "_binary_cross_entropy": (v, v, f, v, *loss_sums),
+        "_squared_error": (v, v, f, v, *loss_sums),
+        "_absolute_error": (v, v, f, v, *loss_sums),
+        "_huber": (v, v, f, f, v, *loss_sums),
+        "_kl_divergence": (v, v, f, v, *loss_sums),
+        "_js_divergence": (v, v, f, v, *loss_sums),
         "_count_correct": (m, types.int64[::1], acc),
         "_sgd_step": (v, v, v, f, f, b, f),
         "_rmsprop_step": (v, v, v, f, f, f, f),
@@ -257,13 +258,14 @@ def resident_blocks(registers, shared, threads):
 
 def block_threads(name):
     """Threads a block of kernel ``name`` is launched with: a product's tile, a sum per
-    channel's `launch.REDUCE_THREADS`, else `launch.THREADS` (a recurrent step's
-    ``ROW x SLICES`` is as many)."""
+    channel's or a loss's `launch.REDUCE_THREADS`, else `launch.THREADS` (a recurrent
+    step's ``ROW x SLICES`` is as many)."""
     if name.endswith(".tiled"):
         return gemm.TILE * gemm.TILE
     if name.endswith(".blocked"):
         return gemm.BLOCKED_THREADS
-    if name in ("_statistics", "_gradient_sums", "_channel_sums"):
+    sums = ("_statistics", "_gradient_sums", "_channel_sums")
+    if name in sums or (name in vars(losses) and name != "_count_correct"):
         return launch.REDUCE_THREADS
     return launch.THREADS
 

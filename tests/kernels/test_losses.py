@@ -106,6 +106,33 @@ def test_loss_cuda_twins(rng):
     assert cpu.squared_error(y, t, 1.0, np.empty(11)) == pytest.approx(((y - t) ** 2).sum())
 
 
+def test_a_cuda_loss_over_many_blocks_is_their_sum_in_order_every_time(rng):
+    """Past one piece (`reduce.PIECE` items) a loss runs on several blocks, and the last
+    to finish adds their sums in block order: the value agrees with the CPU's, is the
+    same from call to call, and needs no zeroed accumulator (the arrays are reused, as in
+    a training step's arena)."""
+    from numba import cuda
+
+    import atlas.kernels.cuda as gpu
+    from atlas.arena import Arena
+    from atlas.kernels.cuda.reduce import PIECE, pieces
+
+    size = 2 * PIECE + 37
+    assert pieces(size) == 3
+    y, t = rng.standard_normal(size), rng.standard_normal(size)
+    assert_twins_agree("squared_error", y, t, 0.5, np.empty(size), rtol=1e-12)
+    arena, dy, dt = Arena(), cuda.to_device(y), cuda.to_device(t)
+    values = []
+    for _ in range(3):
+        with arena.step("loss"):
+            values.append(float(gpu.squared_error(dy, dt, 1.0, cuda.device_array(size))))
+    assert arena.allocations == 2  # the accumulator and the blocks' sums, once
+    assert values[0] == values[1] == values[2] == pytest.approx(((y - t) ** 2).sum(), rel=1e-12)
+    rows = PIECE + 1  # the cross-entropy's items are rows
+    z, labels = rng.standard_normal((rows, 3)), rng.integers(0, 3, rows)
+    assert_twins_agree("softmax_cross_entropy", z, labels, np.empty_like(z), rtol=1e-12)
+
+
 def test_count_correct_adds_the_rows_whose_argmax_is_the_label(rng):
     scores = np.array([[0.1, 0.7, 0.2], [2.0, 2.0, 1.0], [0.0, -1.0, 3.0], [5.0, 1.0, 0.0]],
                       np.float32)

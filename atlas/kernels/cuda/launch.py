@@ -2,7 +2,6 @@
 
 import os
 
-import numpy as np
 from numba import cuda
 from numba.cuda.core import config
 
@@ -64,13 +63,6 @@ def scratch(shape, dtype):
     """A device array for one kernel call: inside a training step, the step's array from
     its `atlas.arena.Arena` (nothing is allocated in a steady state); else a new one."""
     return arena.take(shape, dtype, _device_array)
-
-
-def scalar_accumulator():
-    """A one-element float64 device array set to zero, for kernels that ``atomic.add`` a total."""
-    acc = scratch((1,), np.float64)
-    fill[1, 1](acc, 0.0)
-    return acc
 
 
 def read_scalar(acc):

@@ -1,18 +1,24 @@
 """CUDA twins of `losses`.
 
-One thread per element (per row for the cross-entropies) writes its gradient and adds its
-term of the loss into a float64 accumulator with ``cuda.atomic.add``; the launcher copies
-the total back and returns it as a float, as the CPU kernel does.
+Each thread writes the gradient of its elements (rows, for the cross-entropies) and adds
+up their terms of the loss; the terms are then summed as `reduce` sums a channel: each
+block's threads in shared memory, each block's sum into ``partial``, and the last block
+to finish adds the blocks' sums, in order, into a one-element float64 accumulator (no
+atomic additions: the loss does not depend on which block finished first, and the
+accumulator needs no zeroing first). The value stays on the device (`DeviceScalar`);
+``float()`` copies it back, as the CPU kernel returns a float.
 """
 
 import math
 
-from numba import cuda
+import numpy as np
+from numba import cuda, float64, int32
 
 from atlas.kernels import scalar
 from atlas.kernels.cpu.losses import EPS
-from atlas.kernels.cuda.launch import THREADS, DeviceScalar, blocks, scalar_accumulator
+from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, DeviceScalar, block_sum, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
+from atlas.kernels.cuda.reduce import counters, last_to_finish, pieces, this_piece
 
 
 @cuda.jit(device=True)
@@ -28,113 +34,158 @@ def _log_sum_exp_row(logits, i):
     return m, math.log(s)
 
 
+@cuda.jit(device=True)
+def _items(count):
+    """``(first, stop, step)`` of the calling thread's items among ``count``: its block's
+    piece of them (`reduce.this_piece`), one thread after another."""
+    _, _, _, start, stop = this_piece(count)
+    return start + cuda.threadIdx.x, stop, cuda.blockDim.x
+
+
+@cuda.jit(device=True)
+def _add_up(part, partial, counter, acc):
+    """Every loss kernel's ending: ``acc[0]`` = the sum of every thread's ``part``. The
+    block's threads add theirs in shared memory, the block's sum goes to
+    ``partial[0, p]``, and the last block to finish adds those in the order of the
+    blocks."""
+    shared = cuda.shared.array(REDUCE_THREADS, dtype=float64)
+    flag = cuda.shared.array(1, dtype=int32)
+    total = block_sum(shared, part)
+    if cuda.threadIdx.x == 0:
+        partial[0, cuda.blockIdx.y] = total
+    if last_to_finish(counter, 0, cuda.gridDim.y, flag) and cuda.threadIdx.x == 0:
+        total = 0.0
+        for q in range(cuda.gridDim.y):
+            total += partial[0, q]
+        acc[0] = total
+
+
 @kernel
-def _softmax_cross_entropy(logits, labels, dlogits, acc):
-    i = cuda.grid(1)
+def _softmax_cross_entropy(logits, labels, dlogits, partial, counter, acc):
     n, k = logits.shape
-    if i < n:
+    first, stop, step = _items(n)
+    part = 0.0
+    for i in range(first, stop, step):
         m, log_s = _log_sum_exp_row(logits, i)
         label = labels[i]
-        cuda.atomic.add(acc, 0, log_s + m - logits[i, label])
+        part += log_s + m - logits[i, label]
         for j in range(k):
             dlogits[i, j] = math.exp(logits[i, j] - m - log_s) / n
         dlogits[i, label] -= 1.0 / n
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _softmax_cross_entropy_soft(logits, targets, dlogits, acc):
-    i = cuda.grid(1)
+def _softmax_cross_entropy_soft(logits, targets, dlogits, partial, counter, acc):
     n, k = logits.shape
-    if i < n:
+    first, stop, step = _items(n)
+    part = 0.0
+    for i in range(first, stop, step):
         m, log_s = _log_sum_exp_row(logits, i)
         t_sum = 0.0
         row = 0.0
         for j in range(k):
             t_sum += targets[i, j]
             row -= targets[i, j] * (logits[i, j] - m - log_s)
-        cuda.atomic.add(acc, 0, row)
+        part += row
         for j in range(k):
             p = math.exp(logits[i, j] - m - log_s)
             dlogits[i, j] = (p * t_sum - targets[i, j]) / n
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _sigmoid_binary_cross_entropy(logits, targets, scale, dlogits, acc):
-    i = cuda.grid(1)
-    if i < logits.size:
+def _sigmoid_binary_cross_entropy(logits, targets, scale, dlogits, partial, counter, acc):
+    first, stop, step = _items(logits.size)
+    part = 0.0
+    for i in range(first, stop, step):
         z = logits[i]
         t = targets[i]
-        cuda.atomic.add(acc, 0, max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z))))
+        part += max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
         dlogits[i] = scale * (scalar.sigmoid(z) - t)
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _binary_cross_entropy(probs, targets, scale, dprobs, acc):
-    i = cuda.grid(1)
-    if i < probs.size:
+def _binary_cross_entropy(probs, targets, scale, dprobs, partial, counter, acc):
+    first, stop, step = _items(probs.size)
+    part = 0.0
+    for i in range(first, stop, step):
         p = min(max(probs[i], EPS), 1.0 - EPS)
         t = targets[i]
-        cuda.atomic.add(acc, 0, -(t * math.log(p) + (1.0 - t) * math.log(1.0 - p)))
+        part += -(t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
         dprobs[i] = scale * (p - t) / (p * (1.0 - p))
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _squared_error(pred, target, scale, dpred, acc):
-    i = cuda.grid(1)
-    if i < pred.size:
+def _squared_error(pred, target, scale, dpred, partial, counter, acc):
+    first, stop, step = _items(pred.size)
+    part = 0.0
+    for i in range(first, stop, step):
         r = pred[i] - target[i]
-        cuda.atomic.add(acc, 0, r * r)
+        part += r * r
         dpred[i] = 2.0 * scale * r
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _absolute_error(pred, target, scale, dpred, acc):
-    i = cuda.grid(1)
-    if i < pred.size:
+def _absolute_error(pred, target, scale, dpred, partial, counter, acc):
+    first, stop, step = _items(pred.size)
+    part = 0.0
+    for i in range(first, stop, step):
         r = pred[i] - target[i]
-        cuda.atomic.add(acc, 0, abs(r))
+        part += abs(r)
         dpred[i] = scale * scalar.sign(r)
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _huber(pred, target, delta, scale, dpred, acc):
-    i = cuda.grid(1)
-    if i < pred.size:
+def _huber(pred, target, delta, scale, dpred, partial, counter, acc):
+    first, stop, step = _items(pred.size)
+    part = 0.0
+    for i in range(first, stop, step):
         r = pred[i] - target[i]
-        cuda.atomic.add(acc, 0, scalar.huber_value(r, delta))
+        part += scalar.huber_value(r, delta)
         dpred[i] = scale * scalar.huber_derivative(r, delta)
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _kl_divergence(target, pred, scale, dpred, acc):
-    i = cuda.grid(1)
-    if i < pred.size:
+def _kl_divergence(target, pred, scale, dpred, partial, counter, acc):
+    first, stop, step = _items(pred.size)
+    part = 0.0
+    for i in range(first, stop, step):
         p = target[i]
         q = max(pred[i], EPS)
         if p > 0:
-            cuda.atomic.add(acc, 0, p * math.log(p / q))
+            part += p * math.log(p / q)
         dpred[i] = -scale * p / q
+    _add_up(part, partial, counter, acc)
 
 
 @kernel
-def _js_divergence(target, pred, scale, dpred, acc):
-    i = cuda.grid(1)
-    if i < pred.size:
+def _js_divergence(target, pred, scale, dpred, partial, counter, acc):
+    first, stop, step = _items(pred.size)
+    part = 0.0
+    for i in range(first, stop, step):
         p = target[i]
         q = max(pred[i], EPS)
         m = 0.5 * (p + q)
         term = q * math.log(q / m)
         if p > 0:
             term += p * math.log(p / m)
-        cuda.atomic.add(acc, 0, term)
+        part += term
         dpred[i] = 0.5 * scale * math.log(q / m)
+    _add_up(part, partial, counter, acc)
 
 
 def _run(kernel, n, *args, factor=1.0):
-    """Launch a loss kernel over ``n`` items; its value, ``factor`` times the sum of the
-    terms it adds into a device accumulator, stays on the device (`DeviceScalar`)."""
-    acc = scalar_accumulator()
-    kernel[blocks(n), THREADS](*args, acc)
+    """Launch a loss kernel over ``n`` items; its value, ``factor`` times the sum of its
+    terms, stays on the device (`DeviceScalar`)."""
+    split = pieces(n)
+    acc, partial = scratch((1,), np.float64), scratch((1, split), np.float64)
+    kernel[(1, split), REDUCE_THREADS](*args, partial, counters(1), acc)
     return DeviceScalar(acc, factor)
 
 
