@@ -58,7 +58,8 @@ parser.add_argument("--host-profile", action="store_true", help="where a trainin
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--dry", action="store_true", help="with --counts: record the launches "
                     "without running the kernels (the counts do not depend on the values; "
-                    "seconds instead of many minutes in the simulator), and list them by kernel")
+                    "seconds instead of many minutes in the simulator), list them by kernel, and time "
+                    "the host's Python alone")
 parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "lstm"],
                     default=["mlp", "lenet", "cnn", "lstm"], help="which models (default: all; "
                     "the convolutional ones take many minutes in the simulator)")
@@ -118,6 +119,10 @@ def step_of(model, x, y):
     return step
 
 
+#: Steps timed by ``--counts --dry`` for the host's Python alone.
+HOST_STEPS = 100
+
+
 def count_steps(tiny, dry=False):
     from collections import Counter
 
@@ -142,6 +147,12 @@ def count_steps(tiny, dry=False):
               f"{counts['to_host']:3d}   views {counts['views']:3d}", flush=True)
         if dry:
             print("    " + ", ".join(f"{name} {n}" for name, n in by_kernel.most_common()))
+            start = time.perf_counter()
+            for _ in range(HOST_STEPS):
+                step()
+            host = (time.perf_counter() - start) / HOST_STEPS
+            print(f"    host Python {1e6 * host:.0f} us a step with the kernels not run (mean of "
+                  f"{HOST_STEPS} steps; the simulator's arrays, not numba-cuda's)", flush=True)
 
 
 def torch_model(torch, label, tiny):
