@@ -134,7 +134,8 @@ def count_steps(tiny, dry=False):
         launcher.Kernel._launch = lambda kernel, config, *arguments: \
             by_kernel.update([kernel.__name__])
     print("per steady-state training step: kernel launches, device allocations "
-          "(device_array / to_device), copies to the host, device-array views made")
+          "(device_array / to_device), copies to the host, copies from the host into device "
+          "arrays, device-array views made")
     for label, model, x, y in models(tiny):
         step = step_of(model, x, y)
         step()
@@ -144,7 +145,8 @@ def count_steps(tiny, dry=False):
             step()
         print(f"  {label:28s} launches {counts['launches']:4d}   allocations "
               f"{counts['allocations']:3d} / {counts['to_device']:3d}   to host "
-              f"{counts['to_host']:3d}   views {counts['views']:3d}", flush=True)
+              f"{counts['to_host']:3d}   from host {counts['from_host']:3d}   views "
+              f"{counts['views']:3d}", flush=True)
         if dry:
             print("    " + ", ".join(f"{name} {n}" for name, n in by_kernel.most_common()))
             start = time.perf_counter()

@@ -8,9 +8,11 @@ and a ReLU over 64x256 values took 4 ms instead of 15 us (a training epoch of th
 784-256-10 MLP: 23 s instead of 0.9 s). The element-wise kernels are branch-free loops
 that LLVM vectorises.
 
-The on-disk cache is keyed by each kernel's source file, not by these options: after
-changing them, delete the ``__pycache__`` folders under ``atlas/kernels`` (kernels compiled
-without ``nogil`` kept the GIL, and two threads ran one after the other).
+The on-disk cache is keyed by each kernel's source file, not by these options nor by the
+files of the functions it calls: after changing them (or a function of `scalar`), delete
+the ``__pycache__`` folders under ``atlas/kernels`` (kernels compiled without ``nogil``
+kept the GIL, and two threads ran one after the other; a kernel kept the old
+`scalar.counter_uniform` it was compiled with).
 
 ``error_model="numpy"``: a float division by zero gives inf or NaN, as in NumPy, instead of
 Python's ZeroDivisionError. The check for that exception is a branch in every division,

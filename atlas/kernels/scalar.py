@@ -250,3 +250,35 @@ def pool_divisor(p, q, height, width, kernel_size, stride, padding, count_includ
         rows = min(h0 + kernel_size[0], height) - max(h0, 0)
         cols = min(w0 + kernel_size[1], width) - max(w0, 0)
     return rows * cols
+
+
+# Random numbers ----------------------------------------------------------------------------
+#: Wellons' "lowbias32" integer hash, in unsigned 64-bit arithmetic on 32-bit values: every
+#: product of two of them is exact (no overflow), the result is masked back to 32 bits.
+_HASH_M1, _HASH_M2 = np.uint64(0x7FEB352D), np.uint64(0x846CA68B)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFT8, _SHIFT15, _SHIFT16 = np.uint64(8), np.uint64(15), np.uint64(16)
+
+
+@kernel
+def hash32(x):
+    """A 32-bit integer hash of a 32-bit value ``x`` (a uint64): every input bit moves
+    about half of the output bits."""
+    x ^= x >> _SHIFT16
+    x = (x * _HASH_M1) & _LOW32
+    x ^= x >> _SHIFT15
+    x = (x * _HASH_M2) & _LOW32
+    x ^= x >> _SHIFT16
+    return x
+
+
+@kernel
+def counter_uniform(key, i):
+    r"""Number ``i`` of the random stream ``key`` (both below $2^{32}$), uniform in
+    $[0, 1)$: the top 24 bits of $h(h(i) \oplus key)$ with the hash $h$ above, over
+    $2^{24}$ (exact in float32 as in float64, so never rounded up to 1). A counter-based
+    generator: no state to carry from one number to the next, so every thread of a GPU
+    draws its own numbers, and the CPU draws the very same ones."""
+    x = hash32(hash32(np.uint64(i) & _LOW32) ^ (np.uint64(key) & _LOW32))
+    return (x >> _SHIFT8) * 2.0**-24
+

@@ -98,6 +98,7 @@ def signatures(f):
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
         "_dropout_backward": (v, v, v),
+        "_random_uniform": (i64, v),
         "_add": (v, v, v),
         "_multiply": (v, v, v),
         "_copy_columns": (m, m, i64),

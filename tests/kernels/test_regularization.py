@@ -32,6 +32,43 @@ def test_dropout_layer_identity_at_inference_and_seeded(rng):
         Dropout(1.0)
 
 
+def test_random_uniform_is_a_uniform_stream_per_key_the_same_on_both_backends():
+    """The counter-based generator dropout draws from: values in [0, 1) with the moments
+    and the histogram of a uniform distribution, no correlation between neighbours or
+    between the streams of two keys, and the CUDA twin's numbers equal the CPU's."""
+    u, v = np.empty(200_000), np.empty(200_000)
+    cpu.random_uniform(2024, u)
+    cpu.random_uniform(2025, v)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.003 and abs(u.var() - 1 / 12) < 0.001
+    counts = np.histogram(u, 20, (0, 1))[0]
+    chi2 = ((counts - 10_000) ** 2 / 10_000).sum()
+    assert chi2 < 45  # 19 degrees of freedom: exceeded with probability ~0.001
+    assert abs(np.corrcoef(u[1:], u[:-1])[0, 1]) < 0.01
+    assert abs(np.corrcoef(u, v)[0, 1]) < 0.01
+    single = np.empty(1000, np.float32)
+    cpu.random_uniform(2024, single)
+    assert single.max() < 1.0  # 24-bit values: exact in float32, never rounded up to 1
+    np.testing.assert_allclose(single, u[:1000], atol=0)
+    assert_twins_agree("random_uniform", 2024, np.empty(777), rtol=0, atol=0)
+
+
+def test_a_dropout_layer_drops_the_same_units_on_the_cpu_and_the_gpu(rng):
+    """Its uniforms come from a key the layer's generator draws (one number a step), made
+    into numbers where the model runs: the same seed, the same mask, on either device."""
+    from atlas.nn import Sequential
+
+    x = rng.standard_normal((5, 9))
+    masks = []
+    for device in ("cpu", "cuda"):
+        model = Sequential([Dropout(0.4)], input_shape=(9,), device=device, dtype="float64",
+                           seed=3)
+        y = model.backend.to_numpy(model.forward(model.backend.asarray(x), training=True))
+        masks.append(y != 0)
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert 0.3 < masks[0].mean() < 0.9
+
+
 # Batch of 3, not 2: with two values per channel the output is +-1 whatever x is, and
 # the gradient with respect to x vanishes (so a relative error says nothing).
 @pytest.mark.parametrize("shape", [(3, 3), (7, 1), (3, 4, 5), (2, 3, 2, 3)])

@@ -27,7 +27,7 @@ from atlas.kernels.cpu.dense import (
     dense_backward_params,
     dense_forward,
 )
-from atlas.kernels.cpu.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cpu.dropout import dropout_backward, dropout_forward, random_uniform
 from atlas.kernels.cpu.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cpu.losses import (
     absolute_error,

@@ -2,12 +2,21 @@ r"""Inverted dropout.
 
 In training each unit is kept with probability $1 - p$ and scaled by
 $1 / (1 - p)$, so that the expected activation is unchanged and inference needs no
-rescaling. The random numbers come in as an array ``u`` of uniforms in [0, 1), drawn by the
-caller's seeded generator: the kernel itself is deterministic.
+rescaling. The random numbers come in as an array ``u`` of uniforms in [0, 1): the layer
+fills it with `random_uniform` from a key its seeded generator draws, so the kernel itself
+is deterministic, and a CPU and a GPU given the same key drop the same units.
 """
 
+from atlas.kernels import scalar
 from atlas.kernels.cpu import threads
 from atlas.kernels.jit import kernel
+
+
+@kernel
+def random_uniform(key, u):
+    r"""$u_i$ = number $i$ of the random stream ``key`` (`scalar.counter_uniform`)."""
+    for i in range(u.size):
+        u[i] = scalar.counter_uniform(key, i)
 
 
 @threads.elementwise

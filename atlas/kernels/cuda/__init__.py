@@ -38,7 +38,7 @@ from atlas.kernels.cuda.dense import (
     dense_backward_params,
     dense_forward,
 )
-from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward
+from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward, random_uniform
 from atlas.kernels.cuda.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cuda.losses import (
     absolute_error,

@@ -1,6 +1,7 @@
 """Counting what a piece of code asks of the GPU: kernel launches, device allocations,
-copies back to the host (each a synchronisation) and views of device arrays made by the
-engine (each a new numba-cuda array object: host time, see `atlas.views`).
+copies back to the host (each a synchronisation), copies from the host into device arrays
+(from pageable memory: each waits for the GPU's queue) and views of device arrays made by
+the engine (each a new numba-cuda array object: host time, see `atlas.views`).
 
 The counts come from wrapping the engine's kernel launch (`launcher.Kernel`) and
 numba-cuda's own allocation and copy functions for the duration of a ``with`` block, so
@@ -32,6 +33,7 @@ def _patched():
         from numba.cuda.cudadrv.devicearray import DeviceNDArray as DeviceArray
     return [(Kernel, "__getitem__", "launches"), (DeviceArray, "copy_to_host", "to_host"),
             (cuda, "device_array", "allocations"), (cuda, "to_device", "to_device"),
+            (DeviceArray, "copy_to_device", "from_host"),
             (DeviceArray, "reshape", "views"), (DeviceArray, "__getitem__", "views")]
 
 
@@ -39,9 +41,11 @@ def _patched():
 def device_work():
     """Count, inside the block, kernel launches (``launches``), ``cuda.device_array`` calls
     (``allocations``), ``cuda.to_device`` calls (``to_device``: an allocation and a copy),
-    ``copy_to_host`` calls (``to_host``) and reshapes and slices of device arrays asked for
-    by atlas's own code (``views``; numba-cuda's simulator slices inside its copies, which
-    are not counted). Yields the `Counter`."""
+    ``copy_to_host`` calls (``to_host``), ``copy_to_device`` calls from a host array
+    (``from_host``; a copy between device arrays does not wait) and reshapes and slices of
+    device arrays (``views``), these two as asked for by atlas's own code (numba-cuda's
+    simulator copies and slices inside its own functions, which are not counted). Yields
+    the `Counter`."""
     counts = Counter()
     patched = _patched()
     originals = [getattr(owner, name) for owner, name, _ in patched]
@@ -49,7 +53,9 @@ def device_work():
     def counted(function, key):
         def wrapper(*args, **kwargs):
             caller = sys._getframe(1).f_globals.get("__name__", "")
-            if key != "views" or caller.split(".")[0] == "atlas":
+            ours = caller.split(".")[0] == "atlas"
+            from_device = key == "from_host" and hasattr(args[1], "copy_to_host")
+            if (key not in ("views", "from_host") or ours) and not from_device:
                 counts[key] += 1
             return function(*args, **kwargs)
         return wrapper

@@ -2,8 +2,16 @@
 
 from numba import cuda
 
+from atlas.kernels import scalar
 from atlas.kernels.cuda.launch import THREADS, blocks
 from atlas.kernels.cuda.launcher import kernel
+
+
+@kernel
+def _random_uniform(key, u):
+    i = cuda.grid(1)
+    if i < u.size:
+        u[i] = scalar.counter_uniform(key, i)
 
 
 @kernel
@@ -28,3 +36,8 @@ def dropout_forward(x, u, p, y, mask):
 
 def dropout_backward(dy, mask, dx):
     _dropout_backward[blocks(dy.size), THREADS](dy, mask, dx)
+
+
+def random_uniform(key, u):
+    _random_uniform[blocks(u.size), THREADS](key, u)
+
