@@ -73,15 +73,12 @@ class Arena:
         the next step)."""
         position = self._next
         self._next += 1
-        if position < len(self._arrays):
-            array = self._arrays[position]
-            if array.shape == shape and array.dtype == dtype:  # the steady state: as given
-                return array
+        kept = self._arrays[position] if position < len(self._arrays) else None
+        if kept is not None and kept.shape == shape and kept.dtype == dtype:
+            return kept  # the steady state, matched on the shape and dtype as given
         shape, dtype = _shape(shape), np.dtype(dtype)
-        if position < len(self._arrays):
-            array = self._arrays[position]
-            if tuple(array.shape) == shape and np.dtype(array.dtype) == dtype:
-                return array
+        if kept is not None and tuple(kept.shape) == shape and np.dtype(kept.dtype) == dtype:
+            return kept
         array = allocate(shape, dtype)
         self.allocations += 1
         if position < len(self._arrays):

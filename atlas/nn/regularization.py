@@ -31,8 +31,9 @@ class Dropout(Layer):
         self._training = training and self.rate > 0
         if not self._training:
             return x
-        u = self.backend.scratch(x.size, self.dtype)  # drawn where the model runs: one
-        self.backend.kernels.random_uniform(int(self._rng.integers(2**32)), u)  # key a step
+        # The uniforms are drawn where the model runs, from one key a step.
+        u = self.backend.scratch(x.size, self.dtype)
+        self.backend.kernels.random_uniform(int(self._rng.integers(2**32)), u)
         y = self.backend.scratch(x.shape, self.dtype)
         self._mask = self.backend.scratch(x.size, self.dtype)
         self.backend.kernels.dropout_forward(flat(x), u, self.rate, flat(y), self._mask)

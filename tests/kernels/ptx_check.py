@@ -273,50 +273,58 @@ def block_threads(name):
 
 def main():
     check_resources = "--resources" in sys.argv[1:]
-    tool, disassembler = (toolkit("ptxas"), toolkit("nvdisasm")) if check_resources else (1, 1)
-    if tool is None or disassembler is None:
+    tools = (toolkit("ptxas"), toolkit("nvdisasm")) if check_resources else None
+    if tools and None in tools:
         print("FAIL --resources needs ptxas and nvdisasm: pip install "
               "'cuda-toolkit[nvcc,nvdisasm]'")
         return 1
-    cubin = os.path.join(tempfile.mkdtemp(prefix="atlas-ptx-"), "kernel.cubin")
     failures, rows = [], []
     found = kernels()
-    for float_type in (types.float32, types.float64):
-        sigs = signatures(float_type)
-        missing = sorted(set(found) - set(sigs))
-        if missing:
-            failures.append(f"kernels with no signature in ptx_check.SIGNATURES: {missing}")
-        for name, kernel in sorted(found.items()):
-            if name not in sigs:
-                continue
-            if isinstance(kernel, dict):
-                kernel = kernel[np.dtype(str(float_type))]
-            try:
-                ptx, _ = cuda.compile_ptx(kernel.py_func, sigs[name], cc=(9, 0))
-                assert ".entry" in ptx
-                if check_resources:
-                    used = assemble(ptx, tool, cubin)
-                    if "." in name and float_type == types.float32:  # a product's kernel
-                        used["loops"] = loops(cubin, disassembler)
-                    rows.append((name, str(float_type), used))
-                    if used["stack"] or used["spilled"]:
-                        failures.append(f"{name} [{float_type}] keeps values in local memory: "
-                                        f"{used['stack']} bytes of stack, {used['spilled']} "
-                                        f"bytes spilled")
-                    unrolled = UNROLLED_STEPS * gemm.TM * gemm.TN
-                    if name.endswith(".blocked") and used.get("loops") and \
-                            used["loops"][0][0] < unrolled:
-                        failures.append(f"{name} [{float_type}]: its innermost loop runs "
-                                        f"{used['loops'][0][0]} FFMA, fewer than {unrolled}: "
-                                        f"the steps along the sum are no longer unrolled")
-            except Exception as error:  # report every failure, not only the first
-                failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
+    with tempfile.TemporaryDirectory(prefix="atlas-ptx-") as scratch:
+        cubin = os.path.join(scratch, "kernel.cubin")
+        for float_type in (types.float32, types.float64):
+            sigs = signatures(float_type)
+            missing = sorted(set(found) - set(sigs))
+            if missing:
+                failures.append(f"kernels with no signature in ptx_check.SIGNATURES: {missing}")
+            for name, kernel in sorted(found.items()):
+                if name not in sigs:
+                    continue
+                if isinstance(kernel, dict):
+                    kernel = kernel[np.dtype(str(float_type))]
+                try:
+                    ptx, _ = cuda.compile_ptx(kernel.py_func, sigs[name], cc=(9, 0))
+                    assert ".entry" in ptx
+                    if tools:
+                        used = resources(name, float_type, ptx, tools, cubin, failures)
+                        rows.append((name, str(float_type), used))
+                except Exception as error:  # report every failure, not only the first
+                    failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
     print(f"compiled {len(found)} kernels x 2 float types to PTX for sm_90")
     if check_resources:
         print_resources(rows)
     for failure in failures:
         print("FAIL", failure)
     return 1 if failures else 0
+
+
+def resources(name, float_type, ptx, tools, cubin, failures):
+    """What kernel ``name`` uses once assembled (`assemble`; a product's float32 kernels
+    also its `loops`), with a failure added for local memory or an inner loop of a
+    register-blocked product that is not unrolled."""
+    tool, disassembler = tools
+    used = assemble(ptx, tool, cubin)
+    if "." in name and float_type == types.float32:  # a product's kernel
+        used["loops"] = loops(cubin, disassembler)
+    if used["stack"] or used["spilled"]:
+        failures.append(f"{name} [{float_type}] keeps values in local memory: "
+                        f"{used['stack']} bytes of stack, {used['spilled']} bytes spilled")
+    unrolled = UNROLLED_STEPS * gemm.TM * gemm.TN
+    if name.endswith(".blocked") and used.get("loops") and used["loops"][0][0] < unrolled:
+        failures.append(f"{name} [{float_type}]: its innermost loop runs "
+                        f"{used['loops'][0][0]} FFMA, fewer than {unrolled}: the steps along "
+                        f"the sum are no longer unrolled")
+    return used
 
 
 def print_resources(rows):

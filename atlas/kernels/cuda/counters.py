@@ -54,7 +54,8 @@ def device_work():
         def wrapper(*args, **kwargs):
             caller = sys._getframe(1).f_globals.get("__name__", "")
             ours = caller.split(".")[0] == "atlas"
-            from_device = key == "from_host" and hasattr(args[1], "copy_to_host")
+            source = args[1] if len(args) > 1 else kwargs.get("ary")
+            from_device = key == "from_host" and hasattr(source, "copy_to_host")
             if (key not in ("views", "from_host") or ours) and not from_device:
                 counts[key] += 1
             return function(*args, **kwargs)

@@ -40,4 +40,3 @@ def dropout_backward(dy, mask, dx):
 
 def random_uniform(key, u):
     _random_uniform[blocks(u.size), THREADS](key, u)
-

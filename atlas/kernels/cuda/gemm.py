@@ -132,6 +132,16 @@ def _split(index, size):
 
 
 @cuda.jit(device=True)
+def _split3(index, rows, cols):
+    """``(a, b, c)`` of ``index = (a rows + b) cols + c``: the three indices of a value of
+    an array whose last two axes are ``(rows, cols)`` (``(c, i, j)`` of a filter tap,
+    ``(n, h, w)`` of a point of a batch of planes)."""
+    a, bc = _split(index, rows * cols)
+    b, c = _split(bc, cols)
+    return a, b, c
+
+
+@cuda.jit(device=True)
 def _same(src, k_major, geometry, index):
     """An index that needs no decoding: a matrix's row or column, a weight's filter."""
     return index
@@ -141,34 +151,26 @@ def _same(src, k_major, geometry, index):
 def _filter_taps(W, k_major, geometry, index):
     """``(c, i, j)`` of ``index = c kh kw + i kw + j``, for a weight array's last three
     axes ``(C, kh, kw)``."""
-    c, ij = _split(index, W.shape[2] * W.shape[3])
-    i, j = _split(ij, W.shape[3])
-    return c, i, j
+    return _split3(index, W.shape[2], W.shape[3])
 
 
 @cuda.jit(device=True)
 def _patch_taps(x, k_major, geometry, index):
     """``(c, i, j)`` of a row of the im2col matrix (channel, kernel row, kernel column)."""
-    c, ij = _split(index, geometry[0] * geometry[1])
-    i, j = _split(ij, geometry[1])
-    return c, i, j
+    return _split3(index, geometry[0], geometry[1])
 
 
 @cuda.jit(device=True)
 def _plane_points(x, k_major, geometry, index):
     """``(n, h, w)`` of a column of the im2col matrix: a point of the plane of
     ``geometry[8:]``."""
-    n, hw = _split(index, geometry[8] * geometry[9])
-    h, w = _split(hw, geometry[9])
-    return n, h, w
+    return _split3(index, geometry[8], geometry[9])
 
 
 @cuda.jit(device=True)
 def _array_points(y, k_major, geometry, index):
     """``(n, h, w)`` of ``index`` over the batch and plane of ``y (N, C, H, W)``."""
-    n, hw = _split(index, y.shape[2] * y.shape[3])
-    h, w = _split(hw, y.shape[3])
-    return n, h, w
+    return _split3(index, y.shape[2], y.shape[3])
 
 
 @cuda.jit(device=True)
@@ -303,16 +305,14 @@ def _planes_out(y, row, col, value, bias):
     ``bias[row]`` when there is a bias)."""
     if bias.size > 0:
         value += bias[row]
-    n, hw = _split(col, y.shape[2] * y.shape[3])
-    h, w = _split(hw, y.shape[3])
+    n, h, w = _split3(col, y.shape[2], y.shape[3])
     y[n, row, h, w] = value
 
 
 @cuda.jit(device=True)
 def _weights_out(W, row, col, value, bias):
     """`WEIGHTS_OUT`: ``W[row, c, i, j] = value`` for column ``col = (c, i, j)``."""
-    c, ij = _split(col, W.shape[2] * W.shape[3])
-    i, j = _split(ij, W.shape[3])
+    c, i, j = _split3(col, W.shape[2], W.shape[3])
     W[row, c, i, j] = value
 
 

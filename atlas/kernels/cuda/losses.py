@@ -1,24 +1,24 @@
 """CUDA twins of `losses`.
 
 Each thread writes the gradient of its elements (rows, for the cross-entropies) and adds
-up their terms of the loss; the terms are then summed as `reduce` sums a channel: each
-block's threads in shared memory, each block's sum into ``partial``, and the last block
-to finish adds the blocks' sums, in order, into a one-element float64 accumulator (no
-atomic additions: the loss does not depend on which block finished first, and the
-accumulator needs no zeroing first). The value stays on the device (`DeviceScalar`);
-``float()`` copies it back, as the CPU kernel returns a float.
+up their terms of the loss; the terms are then summed as `reduce` sums a channel
+(`reduce.finish_sum`, one channel): each block's threads in shared memory, each block's
+sum into ``partial``, and the last block to finish adds the blocks' sums, in order, into
+a one-element float64 accumulator (no atomic additions: the loss does not depend on which
+block finished first, and the accumulator needs no zeroing first). The value stays on the
+device (`DeviceScalar`); ``float()`` copies it back, as the CPU kernel returns a float.
 """
 
 import math
 
 import numpy as np
-from numba import cuda, float64, int32
+from numba import cuda
 
 from atlas.kernels import scalar
 from atlas.kernels.cpu.losses import EPS
-from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, DeviceScalar, block_sum, blocks, scratch
+from atlas.kernels.cuda.launch import REDUCE_THREADS, THREADS, DeviceScalar, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
-from atlas.kernels.cuda.reduce import counters, last_to_finish, pieces, this_piece
+from atlas.kernels.cuda.reduce import counters, finish_sum, pieces, this_piece
 
 
 @cuda.jit(device=True)
@@ -42,24 +42,6 @@ def _items(count):
     return start + cuda.threadIdx.x, stop, cuda.blockDim.x
 
 
-@cuda.jit(device=True)
-def _add_up(part, partial, counter, acc):
-    """Every loss kernel's ending: ``acc[0]`` = the sum of every thread's ``part``. The
-    block's threads add theirs in shared memory, the block's sum goes to
-    ``partial[0, p]``, and the last block to finish adds those in the order of the
-    blocks."""
-    shared = cuda.shared.array(REDUCE_THREADS, dtype=float64)
-    flag = cuda.shared.array(1, dtype=int32)
-    total = block_sum(shared, part)
-    if cuda.threadIdx.x == 0:
-        partial[0, cuda.blockIdx.y] = total
-    if last_to_finish(counter, 0, cuda.gridDim.y, flag) and cuda.threadIdx.x == 0:
-        total = 0.0
-        for q in range(cuda.gridDim.y):
-            total += partial[0, q]
-        acc[0] = total
-
-
 @kernel
 def _softmax_cross_entropy(logits, labels, dlogits, partial, counter, acc):
     n, k = logits.shape
@@ -72,7 +54,7 @@ def _softmax_cross_entropy(logits, labels, dlogits, partial, counter, acc):
         for j in range(k):
             dlogits[i, j] = math.exp(logits[i, j] - m - log_s) / n
         dlogits[i, label] -= 1.0 / n
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -91,7 +73,7 @@ def _softmax_cross_entropy_soft(logits, targets, dlogits, partial, counter, acc)
         for j in range(k):
             p = math.exp(logits[i, j] - m - log_s)
             dlogits[i, j] = (p * t_sum - targets[i, j]) / n
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -103,7 +85,7 @@ def _sigmoid_binary_cross_entropy(logits, targets, scale, dlogits, partial, coun
         t = targets[i]
         part += max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
         dlogits[i] = scale * (scalar.sigmoid(z) - t)
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -115,7 +97,7 @@ def _binary_cross_entropy(probs, targets, scale, dprobs, partial, counter, acc):
         t = targets[i]
         part += -(t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
         dprobs[i] = scale * (p - t) / (p * (1.0 - p))
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -126,7 +108,7 @@ def _squared_error(pred, target, scale, dpred, partial, counter, acc):
         r = pred[i] - target[i]
         part += r * r
         dpred[i] = 2.0 * scale * r
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -137,7 +119,7 @@ def _absolute_error(pred, target, scale, dpred, partial, counter, acc):
         r = pred[i] - target[i]
         part += abs(r)
         dpred[i] = scale * scalar.sign(r)
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -148,7 +130,7 @@ def _huber(pred, target, delta, scale, dpred, partial, counter, acc):
         r = pred[i] - target[i]
         part += scalar.huber_value(r, delta)
         dpred[i] = scale * scalar.huber_derivative(r, delta)
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -161,7 +143,7 @@ def _kl_divergence(target, pred, scale, dpred, partial, counter, acc):
         if p > 0:
             part += p * math.log(p / q)
         dpred[i] = -scale * p / q
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 @kernel
@@ -177,7 +159,7 @@ def _js_divergence(target, pred, scale, dpred, partial, counter, acc):
             term += p * math.log(p / m)
         part += term
         dpred[i] = 0.5 * scale * math.log(q / m)
-    _add_up(part, partial, counter, acc)
+    finish_sum(part, partial, counter, acc)
 
 
 def _run(kernel, n, *args, factor=1.0):

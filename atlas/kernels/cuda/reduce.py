@@ -72,15 +72,14 @@ def counters(channels):
     return _COUNTERS[0]
 
 
-@kernel
-def _channel_sums(y, partial, counter, out):
-    n, channels, s = y.shape
-    c, p, pieces, start, stop = this_piece(n * s)
+@cuda.jit(device=True)
+def finish_sum(part, partial, counter, out):
+    """The ending of a sum in pieces, called by every thread of block ``(c, p)`` with its
+    ``part``: the block's parts added in shared memory into ``partial[c, p]``, and the
+    last block of channel ``c`` to finish writes ``out[c]``, the pieces added in order."""
     shared = cuda.shared.array(REDUCE_THREADS, dtype="float64")
     flag = cuda.shared.array(1, dtype="int32")
-    part = 0.0
-    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
-        part += y[t // s, c, t % s]
+    c, p, pieces = cuda.blockIdx.x, cuda.blockIdx.y, cuda.gridDim.y
     total = block_sum(shared, part)
     if cuda.threadIdx.x == 0:
         partial[c, p] = total
@@ -89,6 +88,16 @@ def _channel_sums(y, partial, counter, out):
         for q in range(pieces):
             total += partial[c, q]
         out[c] = total
+
+
+@kernel
+def _channel_sums(y, partial, counter, out):
+    n, channels, s = y.shape
+    c, _, _, start, stop = this_piece(n * s)
+    part = 0.0
+    for t in range(start + cuda.threadIdx.x, stop, cuda.blockDim.x):
+        part += y[t // s, c, t % s]
+    finish_sum(part, partial, counter, out)
 
 
 def channel_sums(y, out):

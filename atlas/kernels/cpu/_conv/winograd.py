@@ -278,8 +278,8 @@ def down_columns(coefs, planes, t0, tiles_w, starts, rows):
     r"""``rows[k, nu] = sum_xi coefs[k, xi] planes[xi alpha + nu, t0 : t0 + tiles_w]``: a
     matrix applied down the columns of a row of tiles held in the $\alpha^2$ ``planes
     (alpha^2, tiles, C)`` (the first pass of `output_transform` and of
-    `input_transform_adjoint`; `along_row` is the second); ``rows`` is flat, ``(len(coefs), alpha, tiles_w, C)``, and
-    ``starts`` room for `ALPHA` offsets."""
+    `input_transform_adjoint`; `along_row` is the second); ``rows`` is flat,
+    ``(len(coefs), alpha, tiles_w, C)``, and ``starts`` room for `ALPHA` offsets."""
     channels = planes.shape[2]
     run = tiles_w * channels
     flat = planes.reshape(-1)
