@@ -174,8 +174,18 @@ def _array_points(y, k_major, geometry, index):
 
 
 @cuda.jit(device=True)
+def _value(x, a, b, c, d):
+    """``x[a, b, c, d]``, for indices known not to be negative, read as unsigned integers:
+    Numba counts a negative signed index from the end (a compare and an add an index) and
+    cannot tell that these never are (`_make_blocked` says what that costs)."""
+    return x[uint32(a), uint32(b), uint32(c), uint32(d)]
+
+
+@cuda.jit(device=True)
 def _matrix_at(src, k_major, geometry, r, k):
-    """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``."""
+    """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``
+    (indices unsigned, as in `_value`)."""
+    r, k = uint32(r), uint32(k)
     return src[k, r] if k_major else src[r, k]
 
 
@@ -183,7 +193,7 @@ def _matrix_at(src, k_major, geometry, r, k):
 def _weights_at(W, k_major, geometry, r, taps):
     """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
     c, i, j = taps
-    return W[r, c, i, j]
+    return _value(W, r, c, i, j)
 
 
 @cuda.jit(device=True)
@@ -196,7 +206,7 @@ def _patches_at(x, k_major, geometry, point, taps):
     h = p * sh + i * dh - ph
     w = q * sw + j * dw - pw
     if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
-        return x[n, c, h, w]
+        return _value(x, n, c, h, w)
     return 0
 
 
@@ -210,14 +220,14 @@ def _patches_t_at(x, k_major, geometry, taps, point):
 def _channels_at(y, k_major, geometry, c, point):
     """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
     n, h, w = point
-    return y[n, c, h, w]
+    return _value(y, n, c, h, w)
 
 
 @cuda.jit(device=True)
 def _weights_t_at(W, k_major, geometry, r, taps):
     """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
     k0, i, j = taps
-    return W[k0, r, i, j]
+    return _value(W, k0, r, i, j)
 
 
 @cuda.jit(device=True)
@@ -234,7 +244,7 @@ def _spread_at(x, k_major, geometry, point, taps):
         p, p_rest = _split(hh, sh)
         q, q_rest = _split(ww, sw)
         if p_rest == 0 and q_rest == 0 and p < x.shape[2] and q < x.shape[3]:
-            return x[n, c, p, q]
+            return _value(x, n, c, p, q)
     return 0
 
 
