@@ -13,6 +13,8 @@ launches, device allocations and host round trips.
     python benchmarks/bench_gpu.py --launch            # what one kernel launch costs the host
     python benchmarks/bench_gpu.py --profile           # GPU time of each kernel of a step
     python benchmarks/bench_gpu.py --host-profile      # where a step's host time goes
+    python benchmarks/bench_gpu.py --startup           # a new process to its first step:
+                                                       # compiling, and with the disk cache
 
 Timings: median of ``--repeats`` steps after warm-up, data already on the device, float32;
 PyTorch with TF32 off. A step is run as ``fit`` runs it: the loss is added into a total on
@@ -55,6 +57,9 @@ parser.add_argument("--profile", action="store_true", help="GPU time of each ker
                     "that the launches queue up and the events time the kernels alone)")
 parser.add_argument("--host-profile", action="store_true", help="where a training step's "
                     "host time goes (cProfile of ten steps per family, by own time)")
+parser.add_argument("--startup", action="store_true", help="seconds from a new process to "
+                    "the end of its first training step (every kernel compiled), per family, "
+                    "with ATLAS_CUDA_CACHE=0 and with ATLAS_CUDA_CACHE=1 (cold, then warm)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--dry", action="store_true", help="with --counts: record the launches "
                     "without running the kernels (the counts do not depend on the values; "
@@ -517,7 +522,59 @@ def host_profile_steps(tiny, steps=10):
         pstats.Stats(profile).sort_stats("tottime").print_stats(22)
 
 
+#: What ``--startup`` builds in a new process, per family: the model, a batch, the loss.
+STARTUP_MODELS = {
+    "mlp": ("from atlas.models.mlp import mlp; m = mlp((256,), device='cuda'); "
+            "x = rng.random((64, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
+            "softmax_cross_entropy"),
+    "lenet": ("from atlas.models.cnn import lenet5; m = lenet5(device='cuda'); "
+              "x = rng.random((64, 1, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
+              "softmax_cross_entropy"),
+    "cnn": ("from atlas.models.cnn import two_conv_net; m = two_conv_net(device='cuda'); "
+            "x = rng.random((64, 1, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
+            "softmax_cross_entropy"),
+    "lstm": ("from atlas.nn import LSTM, Dense, Sequential; "
+             "m = Sequential([LSTM(256, return_sequences=True), Dense(65)], "
+             "input_shape=(50, 65), device='cuda'); "
+             "x = rng.random((32, 50, 65), dtype=np.float32); y = x.copy()", "mse"),
+}
+STARTUP_SNIPPET = """
+import time; t0 = time.perf_counter()
+import numpy as np
+from numba import cuda
+from atlas.optimizers import Adam
+rng = np.random.default_rng(0)
+{build}
+m.compile({loss!r}, Adam(1e-3), metrics=())
+m.train_step(m.backend.asarray(x), y, m.backend.zeros((1,), np.float64), len(x))
+cuda.synchronize()
+print(f"{{time.perf_counter() - t0:.3f}}")
+"""
+
+
+def time_startup():
+    """Seconds from a new process to the end of its first training step, per family: every
+    kernel it needs compiled (numba-cuda compiles on first launch), then the same with the
+    compiled kernels kept on disk (``ATLAS_CUDA_CACHE=1``: cold fills the cache, warm reads
+    it)."""
+    from common import cold_and_warm
+
+    print("start-up to the end of the first training step, new process (s)")
+    for family in args.families:
+        build, loss = STARTUP_MODELS[family]
+        snippet = STARTUP_SNIPPET.format(build=build, loss=loss)
+        os.environ["ATLAS_CUDA_CACHE"] = "0"
+        compiling, again = cold_and_warm(snippet)
+        os.environ["ATLAS_CUDA_CACHE"] = "1"
+        cold, warm = cold_and_warm(snippet)
+        print(f"  {family:6s} no disk cache {compiling:6.2f}, {again:6.2f} again   "
+              f"ATLAS_CUDA_CACHE=1: cold {cold:6.2f}, warm {warm:6.2f}", flush=True)
+
+
 def main():
+    if args.startup:
+        time_startup()
+        return
     if args.host_profile:
         host_profile_steps(args.tiny)
         return

@@ -2,7 +2,8 @@
 # One call on a lent NVIDIA machine (DESIGN.md, "Measuring on a GPU"): versions, the
 # host cost of a launch, the matrix products, the convolutions against cuDNN, the GPU time of each kernel of a step, the
 # host profile of a step, the model table of benchmarks/bench_gpu.py (through the engine's
-# launch and through numba-cuda's dispatcher), then the CUDA tests on the real device. Every part has its own time limit, so one that
+# launch and through numba-cuda's dispatcher), the start-up to a first step (compiling, and
+# with the kernels kept on disk), then the CUDA tests on the real device. Every part has its own time limit, so one that
 # hangs or fails leaves the others' output; logs go to $OUT (or /tmp/atlas-gpu).
 #
 #     bash benchmarks/gpu_session.sh                  # every part
@@ -12,7 +13,7 @@ out=${OUT:-/tmp/atlas-gpu}
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 py=${PYTHON:-python3}
-parts=" ${PARTS:-versions launch products convolutions profile host steps steps-numba tests} "
+parts=" ${PARTS:-versions launch products convolutions profile host steps steps-numba startup tests} "
 part() {  # part SECONDS NAME COMMAND...: run with a limit, log to $out/NAME.txt
     local limit=$1 name=$2
     shift 2
@@ -32,6 +33,7 @@ part 120 profile "$py" benchmarks/bench_gpu.py --profile
 part 120 host "$py" benchmarks/bench_gpu.py --host-profile
 part 150 steps "$py" benchmarks/bench_gpu.py
 part 100 steps-numba env ATLAS_CUDA_LAUNCH=numba "$py" benchmarks/bench_gpu.py --repeats 20
+part 240 startup "$py" benchmarks/bench_gpu.py --startup --families lenet lstm
 # (not the machine-code check: it needs the cuda-toolkit wheels of the dev extra, which the
 # GPU machine's python3 lacks, and it needs no GPU)
 part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider \

@@ -42,3 +42,27 @@ def test_arguments_that_select_one_compiled_kernel_share_a_key():
     assert launcher._key(True) != launcher._key(1)
     assert launcher._key((1, 2)) == launcher._key((5, 6)) != launcher._key((1, 2, 3))
     assert launcher._key(np.float32(1)) != launcher._key(1.0)
+
+
+def _import_launcher(cache_setting):
+    """Import the launcher in a new process with ``ATLAS_CUDA_CACHE`` set, launch a kernel
+    declared with it, and return the process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from numba import cuda; "
+            "from atlas.kernels.cuda.launcher import kernel\n"
+            "@kernel\ndef twice(a):\n    i = cuda.grid(1)\n    if i < a.size: a[i] *= 2\n"
+            "a = cuda.to_device(np.arange(5.0)); twice[1, 32](a); print(a.copy_to_host().sum())")
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "ATLAS_CUDA_CACHE": cache_setting}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)
+
+
+def test_the_disk_cache_is_asked_for_with_1_and_other_values_are_refused():
+    on = _import_launcher("1")
+    assert on.returncode == 0 and on.stdout.strip() == "20.0", on.stderr
+    wrong = _import_launcher("yes")
+    assert wrong.returncode != 0
+    assert "ATLAS_CUDA_CACHE must be 0" in wrong.stderr and "'yes'" in wrong.stderr

@@ -17,6 +17,13 @@ The first launch of a kernel for new argument types goes through numba-cuda's di
 (which compiles); so does every launch in Numba's CUDA simulator, with host arrays among
 the arguments, or when ``ATLAS_CUDA_LAUNCH=numba`` is set (to compare, or to rule this
 path out; ``atlas``, the default, is the engine's launch, and any other value is an error).
+
+``ATLAS_CUDA_CACHE=1`` keeps the compiled kernels on disk (numba-cuda's ``cache=True``, in
+``__pycache__`` or ``NUMBA_CACHE_DIR``), so that a new process does not compile them again.
+It is off by default (``0``): it has not been measured on a GPU yet
+(``benchmarks/bench_gpu.py --startup`` measures it), and like Numba's CPU cache it does
+not notice a change in a device function defined in another module (delete the cache
+after editing one).
 """
 
 import ctypes
@@ -34,6 +41,10 @@ if _LAUNCH not in _LAUNCH_PATHS:
                      f"engine's launch, numba-cuda's dispatcher), got {_LAUNCH!r}")
 #: Launch through numba-cuda's dispatcher only (simulator, or asked for).
 _DISPATCHER_ONLY = numba_config.ENABLE_CUDASIM or _LAUNCH == "numba"
+_CACHE = os.environ.get("ATLAS_CUDA_CACHE", "0")
+if _CACHE not in ("0", "1"):
+    raise ValueError(f"ATLAS_CUDA_CACHE must be 0 (compile the kernels in each process) or 1 "
+                     f"(keep them on disk), got {_CACHE!r}")
 
 # What an argument becomes in the driver's argument list, by the Numba type of the argument.
 _ARRAY, _INT64, _FLOAT64, _FLOAT32, _BOOLEAN, _OTHER = range(6)
@@ -120,7 +131,7 @@ class Kernel:
     ``overloads``, ...) are the dispatcher's."""
 
     def __init__(self, function):
-        self.dispatcher = cuda.jit(function)
+        self.dispatcher = cuda.jit(function, cache=_CACHE == "1")
         self._compiled = {}  # argument keys -> _Compiled, or None: always the dispatcher
         functools.update_wrapper(self, function)
 
