@@ -402,26 +402,33 @@ def _make_tiled(dtype, operand_a, operand_b, store):
 
 
 def _make_stage(operand, bk, width, threads):
-    """The tile-staging device function of an operand, for tiles ``bk`` deep and
-    ``width`` wide copied by ``threads`` threads (a multiple of both)."""
+    """The tile-staging device functions of an operand, ``(own_row, stage)``, for tiles
+    ``bk`` deep and ``width`` wide copied by ``threads`` threads (a multiple of both)."""
     row, term, at, r_fast = operand.row, operand.term, operand.at, operand.r_fast
     steps = width * bk // threads
     assert steps * threads == width * bk and threads % width == 0 and threads % bk == 0
 
     @cuda.jit(device=True)
-    def stage(tile, src, k_major, geometry, start, limit, k, k_end, t):
+    def own_row(src, k_major, geometry, start, t):
+        """The row thread ``t`` stages at every tile when consecutive rows of ``op(src)``
+        are neighbours in memory (see `stage`), decoded once for the whole product: inside
+        the loop over tiles NVVM computed it again at each tile."""
+        return row(src, k_major, geometry, start + t % width)
+
+    @cuda.jit(device=True)
+    def stage(tile, src, k_major, geometry, start, limit, k, k_end, t, decoded_row):
         """``tile[kk, r] = op(src)[start + r, k + kk]`` (zero past ``limit`` or
         ``k_end``). Each of the block's threads copies ``steps`` values, consecutive threads
         along ``src``'s contiguous axis: thread ``t`` starts at value ``t`` of the tile in
         that order and moves ``threads`` values on at each step, which keeps its position
         across the contiguous axis and moves it down the other one, so the index it keeps
-        is decoded once (and no division is needed to find its place)."""
+        is decoded once (and no division is needed to find its place): the row,
+        ``decoded_row``, by `own_row` before the loop over tiles."""
         if r_fast(k_major):  # one row r, steps along the sum
             kk, r = uint32(t // width), uint32(t % width)
-            decoded = row(src, k_major, geometry, start + r)
             for _ in range(steps):
                 if start + r < limit and k + kk < k_end:
-                    tile[kk, r] = at(src, k_major, geometry, decoded,
+                    tile[kk, r] = at(src, k_major, geometry, decoded_row,
                                      term(src, k_major, geometry, k + kk))
                 else:
                     tile[kk, r] = 0
@@ -437,7 +444,7 @@ def _make_stage(operand, bk, width, threads):
                     tile[kk, r] = 0
                 r += uint32(threads // bk)
 
-    return stage
+    return own_row, stage
 
 
 def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)):
@@ -446,8 +453,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
     ``(bm // tm) * (bn // tn)`` threads a block."""
     bm, bn, bk, tm, tn = tiles
     threads = (bm // tm) * (bn // tn)
-    stage_a = _make_stage(operand_a, bk, bm, threads)
-    stage_b = _make_stage(operand_b, bk, bn, threads)
+    own_row_a, stage_a = _make_stage(operand_a, bk, bm, threads)
+    own_row_b, stage_b = _make_stage(operand_b, bk, bn, threads)
 
     @kernel
     def product_blocked(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
@@ -470,9 +477,11 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
         for i in range(tm):
             for j in range(tn):
                 acc[i, j] = 0
+        a_row = own_row_a(a, a_k_major, geometry, row0, t)
+        b_row = own_row_b(b, b_k_major, geometry, col0, t)
         for k in range(k_begin, k_end, bk):
-            stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t)
-            stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t)
+            stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t, a_row)
+            stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t, b_row)
             cuda.syncthreads()
             # Not `for kk in range(bk)`: NVVM unrolls this loop (eight steps at a time), not
             # that one (tests/kernels/ptx_check.py --resources checks).
