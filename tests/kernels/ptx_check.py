@@ -7,7 +7,9 @@ NVVM that wrote the PTX), and a table says what a multiprocessor of an H100 / H2
 it: registers a thread, shared memory a block, blocks and warps resident at once. A
 kernel with a stack frame or spilled registers (values kept in local memory, which is
 off-chip: a register-blocked product's accumulators that did not fit) fails the check, and
-so does a register-blocked product whose steps along the sum are not unrolled.
+so does a float32 register-blocked product whose steps along the sum are not unrolled or
+are less than 80% multiply-adds, or that takes so many registers that fewer than three of
+its blocks fit on a multiprocessor.
 For the matrix products (float32) it also reads the machine code (``nvdisasm``) and gives
 the share of fused multiply-adds in two loops: the innermost one (steps along the sum
 within a tile: the rest is shared-memory loads, address arithmetic and the loop's own
@@ -183,6 +185,13 @@ RESERVED_SHARED = 1024
 #: holds 8 when NVVM unrolls it; a `for ... in range` loop there is never unrolled, see
 #: `gemm._make_blocked`).
 UNROLLED_STEPS = 4
+#: Share of ``FFMA`` in that loop, at least (85%; 70% when it indexed the shared tiles
+#: with signed integers, see `gemm._make_blocked`).
+INNER_FFMA_SHARE = 0.8
+#: Blocks of a float32 register-blocked product one multiprocessor must hold at least (it
+#: holds three or four; two when its staging indexed the tiles with signed integers: 96-127
+#: registers).
+RESIDENT_BLOCKED = 3
 
 
 def toolkit(program):
@@ -310,8 +319,10 @@ def main():
 
 def resources(name, float_type, ptx, tools, cubin, failures):
     """What kernel ``name`` uses once assembled (`assemble`; a product's float32 kernels
-    also its `loops`), with a failure added for local memory or an inner loop of a
-    register-blocked product that is not unrolled."""
+    also its `loops`), with a failure added for local memory, and for a float32
+    register-blocked product whose inner loop is not unrolled or less than
+    `INNER_FFMA_SHARE` multiply-adds, or that fewer than `RESIDENT_BLOCKED` blocks share
+    a multiprocessor."""
     tool, disassembler = tools
     used = assemble(ptx, tool, cubin)
     if "." in name and float_type == types.float32:  # a product's kernel
@@ -319,11 +330,22 @@ def resources(name, float_type, ptx, tools, cubin, failures):
     if used["stack"] or used["spilled"]:
         failures.append(f"{name} [{float_type}] keeps values in local memory: "
                         f"{used['stack']} bytes of stack, {used['spilled']} bytes spilled")
+    resident, limit = resident_blocks(used["registers"], used["shared"], block_threads(name))
+    if name.endswith(".blocked") and float_type == types.float32 and \
+            resident < RESIDENT_BLOCKED:
+        failures.append(f"{name} [{float_type}]: {used['registers']} registers, "
+                        f"{resident} blocks a multiprocessor (limited by {limit}), fewer "
+                        f"than {RESIDENT_BLOCKED}")
     unrolled = UNROLLED_STEPS * gemm.TM * gemm.TN
-    if name.endswith(".blocked") and used.get("loops") and used["loops"][0][0] < unrolled:
-        failures.append(f"{name} [{float_type}]: its innermost loop runs "
-                        f"{used['loops'][0][0]} FFMA, fewer than {unrolled}: the steps along "
-                        f"the sum are no longer unrolled")
+    if name.endswith(".blocked") and used.get("loops"):
+        ffma, instructions = used["loops"][0]
+        if ffma < unrolled:
+            failures.append(f"{name} [{float_type}]: its innermost loop runs {ffma} FFMA, "
+                            f"fewer than {unrolled}: the steps along the sum are no longer "
+                            f"unrolled")
+        elif ffma < INNER_FFMA_SHARE * instructions:
+            failures.append(f"{name} [{float_type}]: its innermost loop is {ffma} FFMA in "
+                            f"{instructions} instructions, less than {INNER_FFMA_SHARE:.0%}")
     return used
 
 
