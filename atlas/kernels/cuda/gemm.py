@@ -366,7 +366,7 @@ def _make_tiled(dtype, operand_a, operand_b, store):
         tile_a = cuda.shared.array((TILE, TILE), dtype)
         tile_b = cuda.shared.array((TILE, TILE), dtype)
         tx, ty = uint32(cuda.threadIdx.x), uint32(cuda.threadIdx.y)  # unsigned: see
-        # `_make_blocked` (here 32 registers instead of 39)
+        # `_make_blocked` (here 32 registers instead of 39: eight blocks, not six)
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
         z = cuda.blockIdx.z
@@ -469,7 +469,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
         # Indices into the tiles are unsigned: Numba turns a negative signed index into one
         # counted from the end (a compare and an add an access) and cannot tell that these
         # never are. Unsigned, the innermost loop is 151 instructions for its 128 FFMA (184
-        # signed) and the kernel takes 80 registers (127): three blocks a multiprocessor.
+        # signed), and with the staging's indices unsigned too the kernel fits three or
+        # four blocks on a multiprocessor instead of two (tests/kernels/ptx_check.py).
         a_first, b_first = uint32(ty * tm), uint32(tx * tn)  # this thread's first row, column
         row0, col0, z = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, cuda.blockIdx.z
         k_begin = z * chunk
