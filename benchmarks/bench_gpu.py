@@ -557,18 +557,26 @@ def time_startup():
     kernel it needs compiled (numba-cuda compiles on first launch), then the same with the
     compiled kernels kept on disk (``ATLAS_CUDA_CACHE=1``: cold fills the cache, warm reads
     it)."""
+    import subprocess
+
     from common import cold_and_warm
 
-    print("start-up to the end of the first training step, new process (s)")
+    def both(snippet, cache):
+        """``cold, again`` with ``ATLAS_CUDA_CACHE=cache``, or why the process failed."""
+        os.environ["ATLAS_CUDA_CACHE"] = cache
+        try:
+            return "{:6.2f}, {:6.2f}".format(*cold_and_warm(snippet))
+        except subprocess.CalledProcessError as error:
+            lines = error.stderr.strip().splitlines() or ["no message"]
+            return f"failed ({lines[-1]})"
+
+    print("start-up to the end of the first training step, new process (s): cold, then "
+          "again with the same NUMBA_CACHE_DIR")
     for family in args.families:
         build, loss = STARTUP_MODELS[family]
         snippet = STARTUP_SNIPPET.format(build=build, loss=loss)
-        os.environ["ATLAS_CUDA_CACHE"] = "0"
-        compiling, again = cold_and_warm(snippet)
-        os.environ["ATLAS_CUDA_CACHE"] = "1"
-        cold, warm = cold_and_warm(snippet)
-        print(f"  {family:6s} no disk cache {compiling:6.2f}, {again:6.2f} again   "
-              f"ATLAS_CUDA_CACHE=1: cold {cold:6.2f}, warm {warm:6.2f}", flush=True)
+        print(f"  {family:6s} no disk cache {both(snippet, '0')}   "
+              f"ATLAS_CUDA_CACHE=1 {both(snippet, '1')}", flush=True)
 
 
 def main():
