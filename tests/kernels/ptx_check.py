@@ -235,7 +235,7 @@ def loops(cubin, disassembler):
         if label:
             pending.append(label.group(1))
             continue
-        instruction = re.search(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)(.*)",
+        instruction = re.search(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)(.*)",
                                 line)
         if instruction:
             labels.update((name, len(code)) for name in pending)
