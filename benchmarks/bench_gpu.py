@@ -60,6 +60,9 @@ parser.add_argument("--host-profile", action="store_true", help="where a trainin
 parser.add_argument("--startup", action="store_true", help="seconds from a new process to "
                     "the end of its first training step (every kernel compiled), per family, "
                     "with ATLAS_CUDA_CACHE=0 and with ATLAS_CUDA_CACHE=1 (cold, then warm)")
+parser.add_argument("--first-step", action="store_true", help="one training step of the "
+                    "one family given with --families, nothing printed (what --startup times "
+                    "in a new process)")
 parser.add_argument("--tiny", action="store_true", help="small shapes (for the simulator)")
 parser.add_argument("--dry", action="store_true", help="with --counts: record the launches "
                     "without running the kernels (the counts do not depend on the values; "
@@ -71,6 +74,9 @@ parser.add_argument("--families", nargs="+", choices=["mlp", "lenet", "cnn", "ls
 args = parser.parse_args()
 if args.dry and not args.counts:
     parser.error("--dry records the launches of --counts: give --counts too")
+if args.first_step and len(args.families) != 1:
+    parser.error(f"--first-step runs one family: give one with --families, got "
+                 f"{len(args.families)}")
 
 import numpy as np  # noqa: E402
 
@@ -522,34 +528,25 @@ def host_profile_steps(tiny, steps=10):
         pstats.Stats(profile).sort_stats("tottime").print_stats(22)
 
 
-#: What ``--startup`` builds in a new process, per family: the model, a batch, the loss.
-STARTUP_MODELS = {
-    "mlp": ("from atlas.models.mlp import mlp; m = mlp((256,), device='cuda'); "
-            "x = rng.random((64, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
-            "softmax_cross_entropy"),
-    "lenet": ("from atlas.models.cnn import lenet5; m = lenet5(device='cuda'); "
-              "x = rng.random((64, 1, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
-              "softmax_cross_entropy"),
-    "cnn": ("from atlas.models.cnn import two_conv_net; m = two_conv_net(device='cuda'); "
-            "x = rng.random((64, 1, 28, 28), dtype=np.float32); y = np.arange(64) % 10",
-            "softmax_cross_entropy"),
-    "lstm": ("from atlas.nn import LSTM, Dense, Sequential; "
-             "m = Sequential([LSTM(256, return_sequences=True), Dense(65)], "
-             "input_shape=(50, 65), device='cuda'); "
-             "x = rng.random((32, 50, 65), dtype=np.float32); y = x.copy()", "mse"),
-}
+#: What ``--startup`` runs in a new process for one family: this script with ``--first-step``
+#: (the same models as the rest of it), timed from the process's first line.
 STARTUP_SNIPPET = """
 import time; t0 = time.perf_counter()
-import numpy as np
-from numba import cuda
-from atlas.optimizers import Adam
-rng = np.random.default_rng(0)
-{build}
-m.compile({loss!r}, Adam(1e-3), metrics=())
-m.train_step(m.backend.asarray(x), y, m.backend.zeros((1,), np.float64), len(x))
-cuda.synchronize()
+import runpy, sys
+sys.argv = [{script!r}, "--first-step", "--families", {family!r}] + {tiny!r}
+runpy.run_path({script!r}, run_name="__main__")
 print(f"{{time.perf_counter() - t0:.3f}}")
 """
+
+
+def first_step():
+    """``--first-step``: one training step of the one family asked for, waited for (what
+    ``--startup`` times in a new process); prints nothing."""
+    from numba import cuda
+
+    label, model, x, y = models(args.tiny)[0]
+    step_of(model, x, y)()
+    cuda.synchronize()
 
 
 def time_startup():
@@ -573,13 +570,16 @@ def time_startup():
     print("start-up to the end of the first training step, new process (s): cold, then "
           "again with the same NUMBA_CACHE_DIR")
     for family in args.families:
-        build, loss = STARTUP_MODELS[family]
-        snippet = STARTUP_SNIPPET.format(build=build, loss=loss)
+        snippet = STARTUP_SNIPPET.format(script=os.path.abspath(__file__), family=family,
+                                         tiny=["--tiny"] if args.tiny else [])
         print(f"  {family:6s} no disk cache {both(snippet, '0')}   "
               f"ATLAS_CUDA_CACHE=1 {both(snippet, '1')}", flush=True)
 
 
 def main():
+    if args.first_step:
+        first_step()
+        return
     if args.startup:
         time_startup()
         return

@@ -52,11 +52,15 @@ def device_work():
 
     def counted(function, key):
         def wrapper(*args, **kwargs):
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            ours = caller.split(".")[0] == "atlas"
-            source = args[1] if len(args) > 1 else kwargs.get("ary")
-            from_device = key == "from_host" and hasattr(source, "copy_to_host")
-            if (key not in ("views", "from_host") or ours) and not from_device:
+            if key in ("views", "from_host"):  # only what atlas's own code asks for
+                caller = sys._getframe(1).f_globals.get("__name__", "")
+                counted = caller.split(".")[0] == "atlas"
+                if key == "from_host":  # copy_to_device(self, ary): not from a device array
+                    source = args[1] if len(args) > 1 else kwargs.get("ary")
+                    counted = counted and not hasattr(source, "copy_to_host")
+            else:
+                counted = True
+            if counted:
                 counts[key] += 1
             return function(*args, **kwargs)
         return wrapper
