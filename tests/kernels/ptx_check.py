@@ -192,6 +192,10 @@ INNER_FFMA_SHARE = 0.8
 #: holds three or four; two when its staging indexed the tiles with signed integers: 96-127
 #: registers).
 RESIDENT_BLOCKED = 3
+#: The products whose loop over tiles may divide: `gemm.SPREAD`'s gather divides by the
+#: stride when it is not 1. In every other product a thread decodes its indices before
+#: that loop and advances them in it (`gemm.Index`): 14-16 divisions a tile before.
+DIVIDING = {name for name, product in products().items() if gemm.SPREAD in product.operands}
 
 
 def toolkit(program):
@@ -223,10 +227,11 @@ def assemble(ptx, tool, cubin=os.devnull):
 
 
 def loops(cubin, disassembler):
-    """The loops of ``cubin`` that run fused multiply-adds, as ``(FFMA, instructions)``
-    each: every backward branch closes a loop from its target to itself. For a product,
-    the smallest is the innermost loop (steps along the sum within a tile), the largest
-    the loop over the tiles (staging from global memory included)."""
+    """The loops of ``cubin`` that run fused multiply-adds, as ``(FFMA, instructions,
+    divisions)`` each (a division is a reciprocal, ``MUFU.RCP``, and twenty-odd
+    instructions around it): every backward branch closes a loop from its target to
+    itself. For a product, the smallest is the innermost loop (steps along the sum within
+    a tile), the largest the loop over the tiles (staging from global memory included)."""
     sass = subprocess.run([disassembler, cubin], capture_output=True, text=True,
                           check=True).stdout
     labels, code, pending = {}, [], []
@@ -248,7 +253,7 @@ def loops(cubin, disassembler):
             body = code[labels[target.group(1)]:end + 1]
             ffma = sum(1 for op, _ in body if op == "FFMA")
             if ffma:
-                found.append((ffma, len(body)))
+                found.append((ffma, len(body), sum(1 for op, _ in body if op == "MUFU.RCP")))
     return sorted(found, key=lambda loop: loop[1])
 
 
@@ -322,7 +327,8 @@ def resources(name, float_type, ptx, tools, cubin, failures):
     also its `loops`), with a failure added for local memory, and for a float32
     register-blocked product whose inner loop is not unrolled or less than
     `INNER_FFMA_SHARE` multiply-adds, or that fewer than `RESIDENT_BLOCKED` blocks share
-    a multiprocessor."""
+    a multiprocessor, and for a float32 product whose loop over tiles divides (see
+    `DIVIDING`)."""
     tool, disassembler = tools
     used = assemble(ptx, tool, cubin)
     if "." in name and float_type == types.float32:  # a product's kernel
@@ -336,9 +342,12 @@ def resources(name, float_type, ptx, tools, cubin, failures):
         failures.append(f"{name} [{float_type}]: {used['registers']} registers, "
                         f"{resident} blocks a multiprocessor (limited by {limit}), fewer "
                         f"than {RESIDENT_BLOCKED}")
+    if used.get("loops") and used["loops"][-1][2] and name.split(".")[0] not in DIVIDING:
+        failures.append(f"{name} [{float_type}]: its loop over tiles divides "
+                        f"({used['loops'][-1][2]} MUFU.RCP): an index decoded in the loop")
     unrolled = UNROLLED_STEPS * gemm.TM * gemm.TN
     if name.endswith(".blocked") and used.get("loops"):
-        ffma, instructions = used["loops"][0]
+        ffma, instructions, _ = used["loops"][0]
         if ffma < unrolled:
             failures.append(f"{name} [{float_type}]: its innermost loop runs {ffma} FFMA, "
                             f"fewer than {unrolled}: the steps along the sum are no longer "
@@ -353,14 +362,15 @@ def print_resources(rows):
     """The table of ``--resources``: one row per kernel and float type."""
     print(f"\n{'kernel':34} {'type':8} {'threads':>7} {'regs':>5} {'smem B':>7} {'stack':>5} "
           f"{'spill':>5} {'blocks/SM':>9} {'warps/SM':>8}  {'limited by':10}  "
-          f"{'inner loop: FFMA / all':24}  loop over tiles")
+          f"{'inner loop: FFMA / all':24}  loop over tiles (divisions)")
     for name, float_type, used in rows:
         threads = block_threads(name)
         blocks, limit = resident_blocks(used["registers"], used["shared"], threads)
         warps = blocks * -(-threads // 32)
         found = used.get("loops") or []
-        inner, outer = ([f"{f} / {n} ({f / n:.0%})" for f, n in (found[0], found[-1])]
+        inner, outer = ([f"{f} / {n} ({f / n:.0%})" for f, n, _ in (found[0], found[-1])]
                         if found else ["", ""])
+        outer += f" ({found[-1][2]})" if found else ""
         print(f"{name:34} {float_type:8} {threads:>7} {used['registers']:>5} "
               f"{used['shared']:>7} {used['stack']:>5} {used['spilled']:>5} {blocks:>9} "
               f"{warps:>8}  {limit:10}  {inner:24}  {outer}")

@@ -456,3 +456,19 @@ def test_conv_cuda_products_with_their_sums_cut_into_slices(rng, monkeypatch):
     assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
                        np.zeros_like(x), np.empty_like(W), np.empty_like(b), False,
                        scratch=[6], rtol=1e-12, atol=1e-12)
+
+
+def test_conv_cuda_blocked_products_with_their_sums_cut_into_slices(rng, monkeypatch):
+    """The register-blocked kernel on slices of the sum: each block's threads decode their
+    first terms at the start of a slice (not of the sum) and advance them from there,
+    across tiles, in every pass (both thresholds lowered, float64)."""
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "BLOCKED_MIN", 1)
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 64)
+    geometry = (2, 16, 8, 7, 16, 3, 3, (1, 1), (1, 2), (1, 1))  # y: (2, 16, 8, 9)
+    # Sums of 144 terms, outputs of 3 blocks (forward: 16 x 144; the weight gradient:
+    # 16 x 145) and 2 (the input gradient: 16 x 112).
+    for grid in (3, 2):
+        assert gemm._slices(grid, 144, gemm.BK) == 2
+    _all_passes_agree(geometry, rng, np.float64)

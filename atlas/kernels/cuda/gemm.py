@@ -33,6 +33,13 @@ the bias gradient (`MATRIX_AND_BIAS_ROW_OUT`, `WEIGHTS_AND_BIAS_COLUMN_OUT`).
 A convolution then takes one product each way instead of im2col + product + layout copy
 (see `conv`); what differs between its products is which operands they read.
 
+Reading a convolution's operand at ``(r, k)`` needs the digits of its indices (``(c, i,
+j)``, ``(n, h, w)``): integer division, which a GPU does in software. Each thread stages
+values at rows and terms a constant step apart, so it decodes its first ones and its steps
+once, before the loop over tiles, and from there adds digits with a carry (`Index`): no
+division in the loop (the ``(n, h, w)`` of `SPREAD`'s gather divides by the stride, when
+it is not 1).
+
 The kernels, in the order to read them:
 
 - `_make_tiled`: each block computes a ``TILE x TILE`` tile of the output, one value per
@@ -55,7 +62,7 @@ epilogue.
 """
 
 import numpy as np
-from numba import cuda, int64, uint32
+from numba import cuda, int32, uint32
 
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
@@ -70,9 +77,10 @@ BLOCKED_THREADS = (BM // TM) * (BN // TN)
 #: would be mostly idle).
 BLOCKED_MIN = 64
 
-#: Rows, columns and terms of a sum are decoded in unsigned 32-bit arithmetic (`_split`);
-#: one more row or column of ones may be read.
-INDEX_LIMIT = 2**32 - 1
+#: Rows, columns and terms of a sum are bounded, and decoded (`_split`), in 32-bit
+#: arithmetic, their digits kept as signed 32-bit integers; one more row or column of ones
+#: may be read.
+INDEX_LIMIT = 2**31 - 1
 
 #: A product whose output gives fewer blocks than this cuts its sum into slices: about two
 #: blocks per multiprocessor of an H100 / H200 (132 of them).
@@ -82,25 +90,139 @@ FULL_GRID = 264
 SPLIT_MIN_K = 1024
 
 
+# Indices -------------------------------------------------------------------------------
+class Index:
+    """How an index of an operand (a row ``r`` or a term ``k`` of the sum) is decoded into
+    what reading the operand needs beside the index itself, in two device functions:
+
+    - ``decode(src, k_major, geometry, index)``: the digits ``(a, b, c)`` of ``index =
+      (a rows + b) cols + c`` for a convolution's ``(c, i, j)`` or ``(n, h, w)`` (integer
+      division, which a GPU does in software: about twenty instructions each); nothing
+      (0) for a matrix's row or column, which is read as it is;
+    - ``advance(src, k_major, geometry, decoded, step)``: the decoding of ``index + s``
+      from those of ``index`` and ``s`` (``step = decode(..., s)``), with no division.
+
+    A thread's indices move by the same amount at every value it stages and every tile, so
+    it decodes each of them and its steps once, before the loop over tiles, and advances
+    them from there. (A matrix's indices carry nothing from one tile to the next: the
+    kernel computes them for its bounds anyway.)"""
+
+    def __init__(self, name, decode, advance):
+        self.name, self.decode, self.advance = name, decode, advance
+
+    def __repr__(self):
+        return self.name
+
+
+@cuda.jit(device=True)
+def _split(index, size):
+    """``(index // size, index % size)`` for ``0 <= index < 2**31``, in unsigned 32-bit
+    arithmetic: a few instructions, where a 64-bit division is a call of about a hundred
+    (`Product` checks that its indices fit), given as signed 32-bit integers (half the
+    registers of 64-bit ones, and as signed, safe in the arithmetic of padded
+    coordinates). The implicit-GEMM operands and epilogues decode every index they read
+    or write with it."""
+    quotient = uint32(index) // uint32(size)
+    return int32(quotient), int32(uint32(index) - quotient * uint32(size))
+
+
+@cuda.jit(device=True)
+def _split3(index, rows, cols):
+    """``(a, b, c)`` of ``index = (a rows + b) cols + c``: the three indices of a value of
+    an array whose last two axes are ``(rows, cols)`` (``(c, i, j)`` of a filter tap,
+    ``(n, h, w)`` of a point of a batch of planes)."""
+    a, bc = _split(index, rows * cols)
+    b, c = _split(bc, cols)
+    return a, b, c
+
+
+@cuda.jit(device=True)
+def _add3(digits, step, rows, cols):
+    """The digits of ``index + s`` from those of ``index`` and of ``s`` in the mixed radix
+    of `_split3`: added from the last, each carrying at most one into the next (both
+    digits are below their radix, so their sum and a carry is below twice it)."""
+    a, b, c = digits
+    step_a, step_b, step_c = step
+    c += step_c
+    if c >= cols:
+        c -= cols
+        b += 1
+    b += step_b
+    if b >= rows:
+        b -= rows
+        a += 1
+    return int32(a + step_a), int32(b), int32(c)
+
+
+@cuda.jit(device=True)
+def _nothing(src, k_major, geometry, index):
+    return 0
+
+
+@cuda.jit(device=True)
+def _nothing_more(src, k_major, geometry, decoded, step):
+    return 0
+
+
+def _mixed_radix(name, radix):
+    """The `Index` of ``(a, b, c)``, ``index = (a rows + b) cols + c``, where
+    ``(rows, cols) = radix(src, geometry)``."""
+
+    @cuda.jit(device=True)
+    def decode(src, k_major, geometry, index):
+        rows, cols = radix(src, geometry)
+        return _split3(index, rows, cols)
+
+    @cuda.jit(device=True)
+    def advance(src, k_major, geometry, digits, step):
+        rows, cols = radix(src, geometry)
+        return _add3(digits, step, rows, cols)
+
+    return Index(name, decode, advance)
+
+
+@cuda.jit(device=True)
+def _last_two_axes(src, geometry):
+    return src.shape[2], src.shape[3]
+
+
+@cuda.jit(device=True)
+def _kernel_size(src, geometry):
+    return geometry[0], geometry[1]
+
+
+@cuda.jit(device=True)
+def _plane_size(src, geometry):
+    return geometry[8], geometry[9]
+
+
+#: A matrix's row or column, a weight array's filter: read as it is.
+PLAIN = Index("PLAIN", _nothing, _nothing_more)
+#: ``(c, i, j)`` or ``(n, h, w)`` over axes whose last two are the last two of the array
+#: read: a weight's taps ``(C, kh, kw)``, a point of an ``(N, C, H, W)`` array.
+ARRAY_POINTS = _mixed_radix("ARRAY_POINTS", _last_two_axes)
+#: ``(c, i, j)`` of a row of the im2col matrix (channel, kernel row, kernel column).
+PATCH_TAPS = _mixed_radix("PATCH_TAPS", _kernel_size)
+#: ``(n, h, w)`` of a column of the im2col matrix: a point of the plane of
+#: ``geometry[8:]``.
+PLANE_POINTS = _mixed_radix("PLANE_POINTS", _plane_size)
+
+
 # Operands ------------------------------------------------------------------------------
 class Operand:
-    """How a kernel reads one operand, ``op(src)[r, k]``, in three device functions:
+    """How a kernel reads one operand, ``op(src)[r, k]``: the `Index` of its rows ``row``
+    and that of its terms ``term``, and ``at(src, k_major, geometry, r, k, row, term)``,
+    the value at row ``r`` and term ``k`` given their decodings ``row`` and ``term``.
+    ``r_fast(k_major)`` says whether consecutive ``r`` (rather than consecutive ``k``) are
+    neighbours in memory, the order in which a block's threads stage a tile. ``geometry``
+    is the convolution's ``(kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h,
+    dilation_w, plane_h, plane_w)``, where the plane is the one the columns ``(n, h, w)``
+    of `PATCHES` and `SPREAD` run over. ``ones``: whether the operand has one more row, of
+    ones, past the rows ``at`` reads (see `_and_ones`)."""
 
-    - ``row(src, k_major, geometry, r)``: what reading row ``r`` needs, decoded from it
-      (``r`` itself for a matrix, ``(n, p, q)`` for a column of patches);
-    - ``term(src, k_major, geometry, k)``: the same for index ``k`` of the sum;
-    - ``at(src, k_major, geometry, row, term)``: the value.
-
-    A thread that reads one row at many ``k`` (or one ``k`` at many rows) decodes the fixed
-    index once: decoding is integer division, which a GPU does in software. ``r_fast``
-    says whether consecutive ``r`` (rather than consecutive ``k``) are neighbours in
-    memory, the order in which a block's threads stage a tile. ``geometry`` is the
-    convolution's ``(kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
-    plane_h, plane_w)``, where the plane is the one the columns ``(n, h, w)`` of
-    `PATCHES` and `SPREAD` run over."""
-
-    def __init__(self, name, row, term, at, r_fast):
+    def __init__(self, name, row, term, at, r_fast, ones=False):
         self.name, self.row, self.term, self.at, self.r_fast = name, row, term, at, r_fast
+        self.ones = ones
 
     def __repr__(self):
         return self.name
@@ -122,58 +244,6 @@ def _r_fast(k_major):
 
 
 @cuda.jit(device=True)
-def _split(index, size):
-    """``(index // size, index % size)`` for ``0 <= index < 2**32``, in unsigned 32-bit
-    arithmetic: a few instructions, where a 64-bit division is a call of about a hundred
-    (`Product` checks that its indices fit). The implicit-GEMM operands and epilogues
-    decode every index they read or write with it."""
-    quotient = int64(uint32(index) // uint32(size))
-    return quotient, index - quotient * size
-
-
-@cuda.jit(device=True)
-def _split3(index, rows, cols):
-    """``(a, b, c)`` of ``index = (a rows + b) cols + c``: the three indices of a value of
-    an array whose last two axes are ``(rows, cols)`` (``(c, i, j)`` of a filter tap,
-    ``(n, h, w)`` of a point of a batch of planes)."""
-    a, bc = _split(index, rows * cols)
-    b, c = _split(bc, cols)
-    return a, b, c
-
-
-@cuda.jit(device=True)
-def _same(src, k_major, geometry, index):
-    """An index that needs no decoding: a matrix's row or column, a weight's filter."""
-    return index
-
-
-@cuda.jit(device=True)
-def _filter_taps(W, k_major, geometry, index):
-    """``(c, i, j)`` of ``index = c kh kw + i kw + j``, for a weight array's last three
-    axes ``(C, kh, kw)``."""
-    return _split3(index, W.shape[2], W.shape[3])
-
-
-@cuda.jit(device=True)
-def _patch_taps(x, k_major, geometry, index):
-    """``(c, i, j)`` of a row of the im2col matrix (channel, kernel row, kernel column)."""
-    return _split3(index, geometry[0], geometry[1])
-
-
-@cuda.jit(device=True)
-def _plane_points(x, k_major, geometry, index):
-    """``(n, h, w)`` of a column of the im2col matrix: a point of the plane of
-    ``geometry[8:]``."""
-    return _split3(index, geometry[8], geometry[9])
-
-
-@cuda.jit(device=True)
-def _array_points(y, k_major, geometry, index):
-    """``(n, h, w)`` of ``index`` over the batch and plane of ``y (N, C, H, W)``."""
-    return _split3(index, y.shape[2], y.shape[3])
-
-
-@cuda.jit(device=True)
 def _value(x, a, b, c, d):
     """``x[a, b, c, d]``, for indices known not to be negative, read as unsigned integers:
     Numba counts a negative signed index from the end (a compare and an add an index) and
@@ -182,7 +252,7 @@ def _value(x, a, b, c, d):
 
 
 @cuda.jit(device=True)
-def _matrix_at(src, k_major, geometry, r, k):
+def _matrix_at(src, k_major, geometry, r, k, row, term):
     """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``
     (indices unsigned, as in `_value`)."""
     r, k = uint32(r), uint32(k)
@@ -190,14 +260,14 @@ def _matrix_at(src, k_major, geometry, r, k):
 
 
 @cuda.jit(device=True)
-def _weights_at(W, k_major, geometry, r, taps):
+def _weights_at(W, k_major, geometry, r, k, row, taps):
     """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
     c, i, j = taps
     return _value(W, r, c, i, j)
 
 
 @cuda.jit(device=True)
-def _patches_at(x, k_major, geometry, point, taps):
+def _patches_at(x, k_major, geometry, r, k, point, taps):
     """`PATCHES`: the im2col matrix of ``x``, row ``k = (c, i, j)``, column
     ``r = (n, p, q)``; zero where the receptive field reaches into the padding."""
     kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
@@ -211,27 +281,27 @@ def _patches_at(x, k_major, geometry, point, taps):
 
 
 @cuda.jit(device=True)
-def _patches_t_at(x, k_major, geometry, taps, point):
+def _patches_t_at(x, k_major, geometry, r, k, taps, point):
     """`PATCHES_T`: the im2col matrix transposed."""
-    return _patches_at(x, k_major, geometry, point, taps)
+    return _patches_at(x, k_major, geometry, k, r, point, taps)
 
 
 @cuda.jit(device=True)
-def _channels_at(y, k_major, geometry, c, point):
+def _channels_at(y, k_major, geometry, r, k, row, point):
     """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
     n, h, w = point
-    return _value(y, n, c, h, w)
+    return _value(y, n, r, h, w)
 
 
 @cuda.jit(device=True)
-def _weights_t_at(W, k_major, geometry, r, taps):
+def _weights_t_at(W, k_major, geometry, r, k, row, taps):
     """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
     k0, i, j = taps
     return _value(W, k0, r, i, j)
 
 
 @cuda.jit(device=True)
-def _spread_at(x, k_major, geometry, point, taps):
+def _spread_at(x, k_major, geometry, r, k, point, taps):
     """`SPREAD`: col2im as a gather: row ``k = (c, i, j)``, column ``r = (n, h, w)``
     takes ``x[n, c, p, q]`` where ``h = p s + i d - pad`` (and ``w`` likewise) has a
     whole ``p`` inside ``x``; else zero."""
@@ -241,60 +311,43 @@ def _spread_at(x, k_major, geometry, point, taps):
     hh = h + ph - i * dh
     ww = w + pw - j * dw
     if hh >= 0 and ww >= 0:
-        p, p_rest = _split(hh, sh)
-        q, q_rest = _split(ww, sw)
+        p, p_rest = _exact(hh, sh)
+        q, q_rest = _exact(ww, sw)
         if p_rest == 0 and q_rest == 0 and p < x.shape[2] and q < x.shape[3]:
             return _value(x, n, c, p, q)
     return 0
 
 
-MATRIX = Operand("MATRIX", _same, _same, _matrix_at, _k_major)
-WEIGHTS = Operand("WEIGHTS", _same, _filter_taps, _weights_at, _r_slow)
-PATCHES = Operand("PATCHES", _plane_points, _patch_taps, _patches_at, _r_fast)
-PATCHES_T = Operand("PATCHES_T", _patch_taps, _plane_points, _patches_t_at, _r_slow)
-CHANNELS = Operand("CHANNELS", _same, _array_points, _channels_at, _r_slow)
-WEIGHTS_T = Operand("WEIGHTS_T", _same, _filter_taps, _weights_t_at, _r_slow)
-SPREAD = Operand("SPREAD", _plane_points, _patch_taps, _spread_at, _r_fast)
+@cuda.jit(device=True)
+def _exact(value, stride):
+    """`_split` of ``value`` by a convolution's stride, with no division at stride 1 (the
+    same for every thread: no divergence)."""
+    if stride == 1:
+        return int32(value), int32(0)
+    return _split(value, stride)
+
+
+MATRIX = Operand("MATRIX", PLAIN, PLAIN, _matrix_at, _k_major)
+WEIGHTS = Operand("WEIGHTS", PLAIN, ARRAY_POINTS, _weights_at, _r_slow)
+PATCHES = Operand("PATCHES", PLANE_POINTS, PATCH_TAPS, _patches_at, _r_fast)
+PATCHES_T = Operand("PATCHES_T", PATCH_TAPS, PLANE_POINTS, _patches_t_at, _r_slow)
+CHANNELS = Operand("CHANNELS", PLAIN, ARRAY_POINTS, _channels_at, _r_slow)
+WEIGHTS_T = Operand("WEIGHTS_T", PLAIN, ARRAY_POINTS, _weights_t_at, _r_slow)
+SPREAD = Operand("SPREAD", PLANE_POINTS, PATCH_TAPS, _spread_at, _r_fast)
 
 
 # Operands with a row of ones (the bias gradient) ----------------------------------------
-@cuda.jit(device=True)
-def _matrix_rows(src, k_major, geometry):
-    """How many rows ``r`` `MATRIX` reads from ``src``."""
-    return src.shape[1] if k_major else src.shape[0]
+def _and_ones(operand):
+    """``operand`` with one more row of ones: the constant input 1 whose weight is the
+    bias, so that the product that gives the weight gradient gives the bias gradient too
+    (a dense layer's $[x, 1]^\\top dy$, a convolution's output gradient against the
+    columns and a row of ones). The kernels read its last row as ones (`_make_copy`)."""
+    return Operand(f"{operand.name}_AND_ONES", operand.row, operand.term, operand.at,
+                   operand.r_fast, ones=True)
 
 
-@cuda.jit(device=True)
-def _patches_rows(x, k_major, geometry):
-    """How many rows ``r = (c, i, j)`` `PATCHES_T` reads from ``x``: ``C kh kw``."""
-    return x.shape[1] * geometry[0] * geometry[1]
-
-
-def _and_ones(operand, rows):
-    """``operand`` with one more row ``r = rows(src, k_major, geometry)`` of ones: the
-    constant input 1 whose weight is the bias, so that the product that gives the weight
-    gradient gives the bias gradient too (a dense layer's $[x, 1]^\\top dy$, a
-    convolution's output gradient against the columns and a row of ones). Its decoded
-    row is ``(is the ones' row, the operand's decoded row)``."""
-    row, at = operand.row, operand.at
-
-    @cuda.jit(device=True)
-    def row_or_ones(src, k_major, geometry, r):
-        return r == rows(src, k_major, geometry), row(src, k_major, geometry, r)
-
-    @cuda.jit(device=True)
-    def at_or_one(src, k_major, geometry, decoded, term):
-        ones, r = decoded
-        if ones:
-            return 1
-        return at(src, k_major, geometry, r, term)
-
-    return Operand(f"{operand.name}_AND_ONES", row_or_ones, operand.term, at_or_one,
-                   operand.r_fast)
-
-
-MATRIX_AND_ONES = _and_ones(MATRIX, _matrix_rows)
-PATCHES_T_AND_ONES = _and_ones(PATCHES_T, _patches_rows)
+MATRIX_AND_ONES = _and_ones(MATRIX)
+PATCHES_T_AND_ONES = _and_ones(PATCHES_T)
 
 #: The geometry argument of a product that reads no convolution.
 NO_GEOMETRY = (1,) * 10
@@ -352,10 +405,41 @@ WEIGHTS_AND_BIAS_COLUMN_OUT = _weights_and_bias_column_out
 
 
 # Kernels -------------------------------------------------------------------------------
+def _make_copy(operand):
+    """The device function through which the kernels stage ``operand``,
+    ``copy(tile, i, j, src, k_major, geometry, r, k, row, term, rows, k_end)``:
+    ``tile[i, j] = op(src)[r, k]`` at the decoded ``row`` and ``term``, for row ``r`` of
+    ``rows`` (the last of them the row of ones when the operand has one), and zero past the
+    rows or the sum (``k >= k_end``): the tile's padding. The kernels give ``r``, ``k``
+    and their bounds as unsigned 32-bit integers: a 64-bit compare is two instructions and
+    its operands four registers (with them the blocked products took 64-94 registers,
+    without them 56-80: `MATMUL.blocked` fits four blocks on a multiprocessor, the
+    convolutions' three)."""
+    at, ones = operand.at, operand.ones
+
+    @cuda.jit(device=True)
+    def copy(tile, i, j, src, k_major, geometry, r, k, row, term, rows, k_end):
+        if r < rows - ones and k < k_end:
+            tile[i, j] = at(src, k_major, geometry, r, k, row, term)
+        elif ones and r == rows - 1 and k < k_end:
+            tile[i, j] = 1
+        else:
+            tile[i, j] = 0
+
+    return copy
+
+
+def _device_functions(operand):
+    """An operand's device functions as a kernel calls them (a kernel cannot look up a
+    Python object's attributes): decode a row, decode a term, advance a term, copy a
+    value into a tile."""
+    return operand.row.decode, operand.term.decode, operand.term.advance, _make_copy(operand)
+
+
 def _make_tiled(dtype, operand_a, operand_b, store):
     """The tiled product for one floating type, two operands and an epilogue."""
-    a_row, a_term, a_at = operand_a.row, operand_a.term, operand_a.at
-    b_row, b_term, b_at = operand_b.row, operand_b.term, operand_b.at
+    a_row, a_term, a_advance, a_copy = _device_functions(operand_a)
+    b_row, b_term, b_advance, b_copy = _device_functions(operand_b)
     zero = np.dtype(dtype).type(0)
 
     @kernel
@@ -373,21 +457,22 @@ def _make_tiled(dtype, operand_a, operand_b, store):
         k_begin = z * chunk
         k_end = min(k_begin + chunk, k_total)
         acc = zero
-        a_decoded = a_row(a, a_k_major, geometry, row)  # this thread's row of op(a) and
-        b_decoded = b_row(b, b_k_major, geometry, col)  # column of op(b), decoded once
+        # This thread's row of op(a) and column of op(b), and the term of each it stages
+        # (k_begin + tx of op(a), k_begin + ty of op(b), then TILE further at each tile),
+        # decoded once: no division inside the loop.
+        a_decoded = a_row(a, a_k_major, geometry, row)
+        b_decoded = b_row(b, b_k_major, geometry, col)
+        a_k = a_term(a, a_k_major, geometry, k_begin + tx)
+        b_k = b_term(b, b_k_major, geometry, k_begin + ty)
+        a_tile = a_term(a, a_k_major, geometry, TILE)
+        b_tile = b_term(b, b_k_major, geometry, TILE)
         for start in range(k_begin, k_end, TILE):
-            k = start + tx
-            if row < m and k < k_end:
-                tile_a[ty, tx] = a_at(a, a_k_major, geometry, a_decoded,
-                                      a_term(a, a_k_major, geometry, k))
-            else:
-                tile_a[ty, tx] = 0
-            k = start + ty
-            if col < n and k < k_end:
-                tile_b[ty, tx] = b_at(b, b_k_major, geometry, b_decoded,
-                                      b_term(b, b_k_major, geometry, k))
-            else:
-                tile_b[ty, tx] = 0
+            a_copy(tile_a, ty, tx, a, a_k_major, geometry, uint32(row), uint32(start + tx),
+                   a_decoded, a_k, uint32(m), uint32(k_end))
+            b_copy(tile_b, ty, tx, b, b_k_major, geometry, uint32(col), uint32(start + ty),
+                   b_decoded, b_k, uint32(n), uint32(k_end))
+            a_k = a_advance(a, a_k_major, geometry, a_k, a_tile)
+            b_k = b_advance(b, b_k_major, geometry, b_k, b_tile)
             cuda.syncthreads()
             for kk in range(TILE):
                 acc += tile_a[ty, kk] * tile_b[kk, tx]
@@ -402,49 +487,60 @@ def _make_tiled(dtype, operand_a, operand_b, store):
 
 
 def _make_stage(operand, bk, width, threads):
-    """The tile-staging device functions of an operand, ``(own_row, stage)``, for tiles
-    ``bk`` deep and ``width`` wide copied by ``threads`` threads (a multiple of both)."""
-    row, term, at, r_fast = operand.row, operand.term, operand.at, operand.r_fast
+    """The tile-staging device functions of an operand, ``(begin, stage)``, for tiles
+    ``bk`` deep and ``width`` wide copied by ``threads`` threads (a multiple of both).
+
+    Each of the block's threads copies ``steps`` values of a tile, consecutive threads
+    along ``src``'s contiguous axis: thread ``t`` starts at value ``t`` of the tile in
+    that order and moves ``threads`` values on at each step, which keeps its place across
+    the contiguous axis and moves it a constant ``stride`` down the other one. So along
+    the rows (``r_fast``) a thread stages one row, at terms ``stride`` apart that go on
+    from one tile to the next (``steps * stride = bk``); along the sum, one term a tile
+    (``bk`` further at the next), at rows ``stride`` apart that start again at each tile.
+    What a thread keeps from one tile to the next, ``(row, row_step, term, term_step)``,
+    all decoded (see `Index`), comes from ``begin`` and is given back by ``stage``."""
+    decode_row, decode_term, advance_term, copy = _device_functions(operand)
+    advance_row, r_fast = operand.row.advance, operand.r_fast
     steps = width * bk // threads
     assert steps * threads == width * bk and threads % width == 0 and threads % bk == 0
 
     @cuda.jit(device=True)
-    def own_row(src, k_major, geometry, start, t):
-        """The row thread ``t`` stages at every tile when consecutive rows of ``op(src)``
-        are neighbours in memory (see `stage`), decoded once for the whole product: inside
-        the loop over tiles NVVM computed it again at each tile."""
-        return row(src, k_major, geometry, start + t % width)
+    def begin(src, k_major, geometry, start, k_begin, t):
+        """Thread ``t``'s first row and term, from the tile at ``(start, k_begin)``, and
+        the steps it moves them by."""
+        if r_fast(k_major):
+            return (decode_row(src, k_major, geometry, start + t % width),
+                    decode_row(src, k_major, geometry, 0),
+                    decode_term(src, k_major, geometry, k_begin + t // width),
+                    decode_term(src, k_major, geometry, threads // width))
+        return (decode_row(src, k_major, geometry, start + t // bk),
+                decode_row(src, k_major, geometry, threads // bk),
+                decode_term(src, k_major, geometry, k_begin + t % bk),
+                decode_term(src, k_major, geometry, bk))
 
     @cuda.jit(device=True)
-    def stage(tile, src, k_major, geometry, start, limit, k, k_end, t, decoded_row):
+    def stage(tile, src, k_major, geometry, start, limit, k, k_end, t, kept):
         """``tile[kk, r] = op(src)[start + r, k + kk]`` (zero past ``limit`` or
-        ``k_end``). Each of the block's threads copies ``steps`` values, consecutive threads
-        along ``src``'s contiguous axis: thread ``t`` starts at value ``t`` of the tile in
-        that order and moves ``threads`` values on at each step, which keeps its position
-        across the contiguous axis and moves it down the other one, so the index it keeps
-        is decoded once (and no division is needed to find its place): the row,
-        ``decoded_row``, by `own_row` before the loop over tiles."""
-        if r_fast(k_major):  # one row r, steps along the sum
+        ``k_end``), from and to what thread ``t`` keeps between tiles."""
+        row_at, row_step, term_at, term_step = kept
+        if r_fast(k_major):  # one row, terms stride apart
             kk, r = uint32(t // width), uint32(t % width)
             for _ in range(steps):
-                if start + r < limit and k + kk < k_end:
-                    tile[kk, r] = at(src, k_major, geometry, decoded_row,
-                                     term(src, k_major, geometry, k + kk))
-                else:
-                    tile[kk, r] = 0
+                copy(tile, kk, r, src, k_major, geometry, uint32(start + r), uint32(k + kk),
+                     row_at, term_at, uint32(limit), uint32(k_end))
                 kk += uint32(threads // width)
-        else:  # one index kk of the sum, steps along the rows
-            r, kk = uint32(t // bk), uint32(t % bk)
-            decoded = term(src, k_major, geometry, k + kk)
-            for _ in range(steps):
-                if start + r < limit and k + kk < k_end:
-                    tile[kk, r] = at(src, k_major, geometry,
-                                     row(src, k_major, geometry, start + r), decoded)
-                else:
-                    tile[kk, r] = 0
-                r += uint32(threads // bk)
+                term_at = advance_term(src, k_major, geometry, term_at, term_step)
+            return row_at, row_step, term_at, term_step
+        r, kk = uint32(t // bk), uint32(t % bk)  # one term, rows stride apart
+        for _ in range(steps):
+            copy(tile, kk, r, src, k_major, geometry, uint32(start + r), uint32(k + kk),
+                 row_at, term_at, uint32(limit), uint32(k_end))
+            r += uint32(threads // bk)
+            row_at = advance_row(src, k_major, geometry, row_at, row_step)
+        next_term = advance_term(src, k_major, geometry, term_at, term_step)
+        return kept[0], row_step, next_term, term_step
 
-    return own_row, stage
+    return begin, stage
 
 
 def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)):
@@ -453,8 +549,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
     ``(bm // tm) * (bn // tn)`` threads a block."""
     bm, bn, bk, tm, tn = tiles
     threads = (bm // tm) * (bn // tn)
-    own_row_a, stage_a = _make_stage(operand_a, bk, bm, threads)
-    own_row_b, stage_b = _make_stage(operand_b, bk, bn, threads)
+    begin_a, stage_a = _make_stage(operand_a, bk, bm, threads)
+    begin_b, stage_b = _make_stage(operand_b, bk, bn, threads)
 
     @kernel
     def product_blocked(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
@@ -478,11 +574,11 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
         for i in range(tm):
             for j in range(tn):
                 acc[i, j] = 0
-        a_row = own_row_a(a, a_k_major, geometry, row0, t)
-        b_row = own_row_b(b, b_k_major, geometry, col0, t)
+        a_kept = begin_a(a, a_k_major, geometry, row0, k_begin, t)
+        b_kept = begin_b(b, b_k_major, geometry, col0, k_begin, t)
         for k in range(k_begin, k_end, bk):
-            stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t, a_row)
-            stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t, b_row)
+            a_kept = stage_a(tile_a, a, a_k_major, geometry, row0, m, k, k_end, t, a_kept)
+            b_kept = stage_b(tile_b, b, b_k_major, geometry, col0, n, k, k_end, t, b_kept)
             cuda.syncthreads()
             # Not `for kk in range(bk)`: NVVM unrolls this loop (eight steps at a time), not
             # that one (tests/kernels/ptx_check.py --resources checks).
