@@ -543,12 +543,27 @@ def _make_stage(operand, bk, width, threads):
     return begin, stage
 
 
+@cuda.jit(device=True)
+def _owned(first, i, run, gap):
+    """Where the ``i``-th of a thread's rows (or columns) lies in its block's output: in
+    runs of ``run`` from ``first``, ``gap`` apart."""
+    return first + uint32(i // run * gap + i % run)
+
+
 def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)):
     """The register-blocked product for one floating type, two operands, an epilogue and
     one tiling ``(bm, bn, bk, tm, tn)`` (see the module's docstring); it runs
-    ``(bm // tm) * (bn // tn)`` threads a block."""
+    ``(bm // tm) * (bn // tn)`` threads a block.
+
+    A thread's ``tm`` rows lie in runs of at most four, one run in each ``bm // (tm //
+    4)`` rows of the block (``tn`` columns likewise): with 8 x 8 outputs a thread, rows
+    ``4 ty .. 4 ty + 3`` and ``64 + 4 ty ..``, so that the 16-byte shared loads of a
+    warp's threads fall in distinct banks (eight consecutive values a thread, 32 bytes
+    apart, would meet two to a bank)."""
     bm, bn, bk, tm, tn = tiles
     threads = (bm // tm) * (bn // tn)
+    run_m, run_n = min(tm, 4), min(tn, 4)
+    gap_m, gap_n = bm // (tm // run_m), bn // (tn // run_n)
     begin_a, stage_a = _make_stage(operand_a, bk, bm, threads)
     begin_b, stage_b = _make_stage(operand_b, bk, bn, threads)
 
@@ -567,7 +582,7 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
         # never are. Unsigned, the innermost loop is 151 instructions for its 128 FFMA (184
         # signed), and with the staging's indices unsigned too the kernel fits three or
         # four blocks on a multiprocessor instead of two (tests/kernels/ptx_check.py).
-        a_first, b_first = uint32(ty * tm), uint32(tx * tn)  # this thread's first row, column
+        a_first, b_first = uint32(ty * run_m), uint32(tx * run_n)  # first row, column
         row0, col0, z = cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, cuda.blockIdx.z
         k_begin = z * chunk
         k_end = min(k_begin + chunk, k_total)
@@ -585,18 +600,18 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
             kk = uint32(0)
             while kk < bk:
                 for i in range(tm):
-                    a_frag[i] = tile_a[kk, a_first + uint32(i)]
+                    a_frag[i] = tile_a[kk, _owned(a_first, i, run_m, gap_m)]
                 for j in range(tn):
-                    b_frag[j] = tile_b[kk, b_first + uint32(j)]
+                    b_frag[j] = tile_b[kk, _owned(b_first, j, run_n, gap_n)]
                 for i in range(tm):
                     for j in range(tn):
                         acc[i, j] += a_frag[i] * b_frag[j]
                 kk += uint32(1)
             cuda.syncthreads()
         for i in range(tm):
-            row = row0 + ty * tm + i
+            row = row0 + _owned(a_first, i, run_m, gap_m)
             for j in range(tn):
-                col = col0 + tx * tn + j
+                col = col0 + _owned(b_first, j, run_n, gap_n)
                 if row < m and col < n:
                     if cuda.gridDim.z == 1:
                         store(c, row, col, acc[i, j], bias)
