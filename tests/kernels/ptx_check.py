@@ -194,7 +194,7 @@ INNER_FFMA_SHARE = 0.8
 RESIDENT_BLOCKED = 3
 #: The products whose loop over tiles may divide: `gemm.SPREAD`'s gather divides by the
 #: stride when it is not 1. In every other product a thread decodes its indices before
-#: that loop and advances them in it (`gemm.Index`): 14-16 divisions a tile before.
+#: that loop and advances them in it (`operands.Index`): 14-16 divisions a tile before.
 DIVIDING = {name for name, product in products().items() if gemm.SPREAD in product.operands}
 
 

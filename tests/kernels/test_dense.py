@@ -170,7 +170,7 @@ def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkey
 
 
 def test_a_product_too_large_for_32_bit_indices_is_refused_before_it_runs():
-    """The products bound and decode their indices in 32-bit arithmetic (`gemm._split`), so
+    """The products bound and decode their indices in 32-bit arithmetic (`operands._split`), so
     a product with a dimension of 2**31 - 1 or more is refused with the sizes named."""
     from numba import cuda
 
@@ -181,29 +181,3 @@ def test_a_product_too_large_for_32_bit_indices_is_refused_before_it_runs():
         gemm.MATMUL(a, a, a, 2**32, 1, 1)
     with pytest.raises(ValueError, match=r"32 bits: 1 x 2147483647 times"):
         gemm.MATMUL(a, a, a, 1, 1, 2**31 - 1)
-
-
-def test_split_is_floor_division_and_remainder_across_the_31_bit_range():
-    """`gemm._split` (run as Python here) against ``divmod`` on indices up to 2**31 - 1."""
-    from atlas.kernels.cuda import gemm
-
-    split = gemm._split.py_func
-    for index in (0, 1, 6, 7, 783, 784, 50175, 2**30, 2**31 - 2, 2**31 - 1):
-        for size in (1, 3, 7, 28, 784, 65536):
-            assert split(index, size) == divmod(index, size), (index, size)
-
-
-def test_digits_advanced_by_a_step_are_the_digits_of_the_sum(rng):
-    """`gemm._add3` (run as Python) against decoding ``index + s`` afresh, for the mixed
-    radices of kernel taps and planes, steps smaller and larger than a radix, and runs of
-    steps from one index as a thread of the products takes them (no division inside)."""
-    from atlas.kernels.cuda import gemm
-
-    split3, add3 = gemm._split3.py_func, gemm._add3.py_func
-    for rows, cols in ((1, 1), (1, 5), (5, 1), (3, 3), (2, 4), (28, 28), (7, 13)):
-        for s in (1, 4, 16, 64, 256, rows * cols, rows * cols + 1):
-            step = split3(s, rows, cols)
-            digits = split3(index := int(rng.integers(0, 5000)), rows, cols)
-            for _ in range(40):
-                digits, index = add3(digits, step, rows, cols), index + s
-                assert digits == split3(index, rows, cols), (rows, cols, s, index)

@@ -1,44 +1,9 @@
 r"""The matrix product every CUDA layer runs, $C = \operatorname{op}(A)\,\operatorname{op}(B)$,
 with its operands read, and its output written, through small device functions chosen
-when the kernel is made.
-
-A dense layer's operands are matrices. A convolution's are the layer's own arrays *read
-as* matrices, each value computed from its row and column as the tile is staged, so no
-column matrix is ever written (an *implicit-GEMM* convolution):
-
-==============  ==========================================================================
-operand         ``op(src)[r, k]``
-==============  ==========================================================================
-`MATRIX`        ``src[r, k]``, or ``src[k, r]`` when the operand is stored ``(K, R)``
-`WEIGHTS`       a ``(R, C, kh, kw)`` weight array as the ``(R, C kh kw)`` matrix
-`PATCHES`       im2col of ``x``: row ``k = (c, i, j)``, column ``r = (n, p, q)`` is
-                ``x[n, c, p s + i d - pad, q s + j d - pad]`` (zero in the padding)
-`PATCHES_T`     the same matrix transposed (``r = (c, i, j)``, ``k = (n, p, q)``)
-`CHANNELS`      an ``(N, C, H, W)`` array as the ``(C, N H W)`` matrix of its channels
-`WEIGHTS_T`     a ``(K0, C, kh, kw)`` weight array as the ``(C, K0 kh kw)`` matrix
-`SPREAD`        the adjoint of `PATCHES`, gathered: row ``k = (c, i, j)``, column
-                ``r = (n, h, w)`` is ``x[n, c, (h + pad - i d) / s, ...]`` where the
-                division is exact and lands inside ``x``, else zero
-==============  ==========================================================================
-
-(for the B operand, ``r`` is the column of $C$: a B operand is read as $B^\top$). An
-*epilogue* writes each output value: `MATRIX_OUT` into a matrix, plus a bias per column
-when one is given (a dense layer's forward), `PLANES_OUT` into an ``(N, C, H, W)`` array
-at row = channel ``c``, column ``(n, h, w)``, plus a bias per channel when one is given,
-and `WEIGHTS_OUT` into a weight array read as `WEIGHTS` reads it. The bias gradient
-comes out of the weight gradient's product: the operand that reads the layer's input
-gets one more row of ones (`MATRIX_AND_ONES`, `PATCHES_T_AND_ONES`: the constant input
-whose weight is the bias), and the epilogue writes that row's, or column's, outputs into
-the bias gradient (`MATRIX_AND_BIAS_ROW_OUT`, `WEIGHTS_AND_BIAS_COLUMN_OUT`).
-A convolution then takes one product each way instead of im2col + product + layout copy
-(see `conv`); what differs between its products is which operands they read.
-
-Reading a convolution's operand at ``(r, k)`` needs the digits of its indices (``(c, i,
-j)``, ``(n, h, w)``): integer division, which a GPU does in software. Each thread stages
-values at rows and terms a constant step apart, so it decodes its first ones and its steps
-once, before the loop over tiles, and from there adds digits with a carry (`Index`): no
-division in the loop (the ``(n, h, w)`` of `SPREAD`'s gather divides by the stride, when
-it is not 1).
+when the kernel is made: the *operands* and *epilogues* of `atlas.kernels.cuda.operands`
+(a dense layer's matrices; a convolution's arrays read as matrices, an implicit-GEMM
+convolution). A `Product` is one pair of operands and one epilogue, and the module ends
+with the products the layers run.
 
 The kernels, in the order to read them:
 
@@ -62,10 +27,27 @@ epilogue.
 """
 
 import numpy as np
-from numba import cuda, int32, uint32
+from numba import cuda, uint32
 
 from atlas.kernels.cuda.launch import THREADS, blocks, scratch
 from atlas.kernels.cuda.launcher import kernel
+from atlas.kernels.cuda.operands import (
+    CHANNELS,
+    MATRIX,
+    MATRIX_AND_BIAS_ROW_OUT,
+    MATRIX_AND_ONES,
+    MATRIX_OUT,
+    NO_GEOMETRY,
+    PATCHES,
+    PATCHES_T,
+    PATCHES_T_AND_ONES,
+    PLANES_OUT,
+    SPREAD,
+    WEIGHTS,
+    WEIGHTS_AND_BIAS_COLUMN_OUT,
+    WEIGHTS_OUT,
+    WEIGHTS_T,
+)
 
 TILE = 16
 
@@ -88,320 +70,6 @@ FULL_GRID = 264
 #: ... if its sum is at least this long: a shorter one is over before a second launch
 #: (tens of microseconds of host time) would pay.
 SPLIT_MIN_K = 1024
-
-
-# Indices -------------------------------------------------------------------------------
-class Index:
-    """How an index of an operand (a row ``r`` or a term ``k`` of the sum) is decoded into
-    what reading the operand needs beside the index itself, in two device functions:
-
-    - ``decode(src, k_major, geometry, index)``: the digits ``(a, b, c)`` of ``index =
-      (a rows + b) cols + c`` for a convolution's ``(c, i, j)`` or ``(n, h, w)`` (integer
-      division, which a GPU does in software: about twenty instructions each); nothing
-      (0) for a matrix's row or column, which is read as it is;
-    - ``advance(src, k_major, geometry, decoded, step)``: the decoding of ``index + s``
-      from those of ``index`` and ``s`` (``step = decode(..., s)``), with no division.
-
-    A thread's indices move by the same amount at every value it stages and every tile, so
-    it decodes each of them and its steps once, before the loop over tiles, and advances
-    them from there. (A matrix's indices carry nothing from one tile to the next: the
-    kernel computes them for its bounds anyway.)"""
-
-    def __init__(self, name, decode, advance):
-        self.name, self.decode, self.advance = name, decode, advance
-
-    def __repr__(self):
-        return self.name
-
-
-@cuda.jit(device=True)
-def _split(index, size):
-    """``(index // size, index % size)`` for ``0 <= index < 2**31``, in unsigned 32-bit
-    arithmetic: a few instructions, where a 64-bit division is a call of about a hundred
-    (`Product` checks that its indices fit), given as signed 32-bit integers (half the
-    registers of 64-bit ones, and as signed, safe in the arithmetic of padded
-    coordinates). The implicit-GEMM operands and epilogues decode every index they read
-    or write with it."""
-    quotient = uint32(index) // uint32(size)
-    return int32(quotient), int32(uint32(index) - quotient * uint32(size))
-
-
-@cuda.jit(device=True)
-def _split3(index, rows, cols):
-    """``(a, b, c)`` of ``index = (a rows + b) cols + c``: the three indices of a value of
-    an array whose last two axes are ``(rows, cols)`` (``(c, i, j)`` of a filter tap,
-    ``(n, h, w)`` of a point of a batch of planes)."""
-    a, bc = _split(index, rows * cols)
-    b, c = _split(bc, cols)
-    return a, b, c
-
-
-@cuda.jit(device=True)
-def _add3(digits, step, rows, cols):
-    """The digits of ``index + s`` from those of ``index`` and of ``s`` in the mixed radix
-    of `_split3`: added from the last, each carrying at most one into the next (both
-    digits are below their radix, so their sum and a carry is below twice it)."""
-    a, b, c = digits
-    step_a, step_b, step_c = step
-    c += step_c
-    if c >= cols:
-        c -= cols
-        b += 1
-    b += step_b
-    if b >= rows:
-        b -= rows
-        a += 1
-    return int32(a + step_a), int32(b), int32(c)
-
-
-@cuda.jit(device=True)
-def _nothing(src, k_major, geometry, index):
-    return 0
-
-
-@cuda.jit(device=True)
-def _nothing_more(src, k_major, geometry, decoded, step):
-    return 0
-
-
-def _mixed_radix(name, radix):
-    """The `Index` of ``(a, b, c)``, ``index = (a rows + b) cols + c``, where
-    ``(rows, cols) = radix(src, geometry)``."""
-
-    @cuda.jit(device=True)
-    def decode(src, k_major, geometry, index):
-        rows, cols = radix(src, geometry)
-        return _split3(index, rows, cols)
-
-    @cuda.jit(device=True)
-    def advance(src, k_major, geometry, digits, step):
-        rows, cols = radix(src, geometry)
-        return _add3(digits, step, rows, cols)
-
-    return Index(name, decode, advance)
-
-
-@cuda.jit(device=True)
-def _last_two_axes(src, geometry):
-    return src.shape[2], src.shape[3]
-
-
-@cuda.jit(device=True)
-def _kernel_size(src, geometry):
-    return geometry[0], geometry[1]
-
-
-@cuda.jit(device=True)
-def _plane_size(src, geometry):
-    return geometry[8], geometry[9]
-
-
-#: A matrix's row or column, a weight array's filter: read as it is.
-PLAIN = Index("PLAIN", _nothing, _nothing_more)
-#: ``(c, i, j)`` or ``(n, h, w)`` over axes whose last two are the last two of the array
-#: read: a weight's taps ``(C, kh, kw)``, a point of an ``(N, C, H, W)`` array.
-ARRAY_POINTS = _mixed_radix("ARRAY_POINTS", _last_two_axes)
-#: ``(c, i, j)`` of a row of the im2col matrix (channel, kernel row, kernel column).
-PATCH_TAPS = _mixed_radix("PATCH_TAPS", _kernel_size)
-#: ``(n, h, w)`` of a column of the im2col matrix: a point of the plane of
-#: ``geometry[8:]``.
-PLANE_POINTS = _mixed_radix("PLANE_POINTS", _plane_size)
-
-
-# Operands ------------------------------------------------------------------------------
-class Operand:
-    """How a kernel reads one operand, ``op(src)[r, k]``: the `Index` of its rows ``row``
-    and that of its terms ``term``, and ``at(src, k_major, geometry, r, k, row, term)``,
-    the value at row ``r`` and term ``k`` given their decodings ``row`` and ``term``.
-    ``r_fast(k_major)`` says whether consecutive ``r`` (rather than consecutive ``k``) are
-    neighbours in memory, the order in which a block's threads stage a tile. ``geometry``
-    is the convolution's ``(kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h,
-    dilation_w, plane_h, plane_w)``, where the plane is the one the columns ``(n, h, w)``
-    of `PATCHES` and `SPREAD` run over. ``ones``: whether the operand has one more row, of
-    ones, past the rows ``at`` reads (see `_and_ones`)."""
-
-    def __init__(self, name, row, term, at, r_fast, ones=False):
-        self.name, self.row, self.term, self.at, self.r_fast = name, row, term, at, r_fast
-        self.ones = ones
-
-    def __repr__(self):
-        return self.name
-
-
-@cuda.jit(device=True)
-def _k_major(k_major):
-    return k_major
-
-
-@cuda.jit(device=True)
-def _r_slow(k_major):
-    return False
-
-
-@cuda.jit(device=True)
-def _r_fast(k_major):
-    return True
-
-
-@cuda.jit(device=True)
-def _value(x, a, b, c, d):
-    """``x[a, b, c, d]``, for indices known not to be negative, read as unsigned integers:
-    Numba counts a negative signed index from the end (a compare and an add an index) and
-    cannot tell that these never are (`_make_blocked` says what that costs)."""
-    return x[uint32(a), uint32(b), uint32(c), uint32(d)]
-
-
-@cuda.jit(device=True)
-def _matrix_at(src, k_major, geometry, r, k, row, term):
-    """`MATRIX`: ``src[r, k]``, or ``src[k, r]`` for an operand stored ``(K, R)``
-    (indices unsigned, as in `_value`)."""
-    r, k = uint32(r), uint32(k)
-    return src[k, r] if k_major else src[r, k]
-
-
-@cuda.jit(device=True)
-def _weights_at(W, k_major, geometry, r, k, row, taps):
-    """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
-    c, i, j = taps
-    return _value(W, r, c, i, j)
-
-
-@cuda.jit(device=True)
-def _patches_at(x, k_major, geometry, r, k, point, taps):
-    """`PATCHES`: the im2col matrix of ``x``, row ``k = (c, i, j)``, column
-    ``r = (n, p, q)``; zero where the receptive field reaches into the padding."""
-    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
-    n, p, q = point
-    c, i, j = taps
-    h = p * sh + i * dh - ph
-    w = q * sw + j * dw - pw
-    if 0 <= h < x.shape[2] and 0 <= w < x.shape[3]:
-        return _value(x, n, c, h, w)
-    return 0
-
-
-@cuda.jit(device=True)
-def _patches_t_at(x, k_major, geometry, r, k, taps, point):
-    """`PATCHES_T`: the im2col matrix transposed."""
-    return _patches_at(x, k_major, geometry, k, r, point, taps)
-
-
-@cuda.jit(device=True)
-def _channels_at(y, k_major, geometry, r, k, row, point):
-    """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
-    n, h, w = point
-    return _value(y, n, r, h, w)
-
-
-@cuda.jit(device=True)
-def _weights_t_at(W, k_major, geometry, r, k, row, taps):
-    """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
-    k0, i, j = taps
-    return _value(W, k0, r, i, j)
-
-
-@cuda.jit(device=True)
-def _spread_at(x, k_major, geometry, r, k, point, taps):
-    """`SPREAD`: col2im as a gather: row ``k = (c, i, j)``, column ``r = (n, h, w)``
-    takes ``x[n, c, p, q]`` where ``h = p s + i d - pad`` (and ``w`` likewise) has a
-    whole ``p`` inside ``x``; else zero."""
-    kh, kw, sh, sw, ph, pw, dh, dw, height, width = geometry
-    n, h, w = point
-    c, i, j = taps
-    hh = h + ph - i * dh
-    ww = w + pw - j * dw
-    if hh >= 0 and ww >= 0:
-        p, p_rest = _exact(hh, sh)
-        q, q_rest = _exact(ww, sw)
-        if p_rest == 0 and q_rest == 0 and p < x.shape[2] and q < x.shape[3]:
-            return _value(x, n, c, p, q)
-    return 0
-
-
-@cuda.jit(device=True)
-def _exact(value, stride):
-    """`_split` of ``value`` by a convolution's stride, with no division at stride 1 (the
-    same for every thread: no divergence)."""
-    if stride == 1:
-        return int32(value), int32(0)
-    return _split(value, stride)
-
-
-MATRIX = Operand("MATRIX", PLAIN, PLAIN, _matrix_at, _k_major)
-WEIGHTS = Operand("WEIGHTS", PLAIN, ARRAY_POINTS, _weights_at, _r_slow)
-PATCHES = Operand("PATCHES", PLANE_POINTS, PATCH_TAPS, _patches_at, _r_fast)
-PATCHES_T = Operand("PATCHES_T", PATCH_TAPS, PLANE_POINTS, _patches_t_at, _r_slow)
-CHANNELS = Operand("CHANNELS", PLAIN, ARRAY_POINTS, _channels_at, _r_slow)
-WEIGHTS_T = Operand("WEIGHTS_T", PLAIN, ARRAY_POINTS, _weights_t_at, _r_slow)
-SPREAD = Operand("SPREAD", PLANE_POINTS, PATCH_TAPS, _spread_at, _r_fast)
-
-
-# Operands with a row of ones (the bias gradient) ----------------------------------------
-def _and_ones(operand):
-    """``operand`` with one more row of ones: the constant input 1 whose weight is the
-    bias, so that the product that gives the weight gradient gives the bias gradient too
-    (a dense layer's $[x, 1]^\\top dy$, a convolution's output gradient against the
-    columns and a row of ones). The kernels read its last row as ones (`_make_copy`)."""
-    return Operand(f"{operand.name}_AND_ONES", operand.row, operand.term, operand.at,
-                   operand.r_fast, ones=True)
-
-
-MATRIX_AND_ONES = _and_ones(MATRIX)
-PATCHES_T_AND_ONES = _and_ones(PATCHES_T)
-
-#: The geometry argument of a product that reads no convolution.
-NO_GEOMETRY = (1,) * 10
-
-
-# Epilogues -----------------------------------------------------------------------------
-@cuda.jit(device=True)
-def _matrix_out(c, row, col, value, bias):
-    """`MATRIX_OUT`: ``c[row, col] = value`` (+ ``bias[col]`` when there is a bias)."""
-    if bias.size > 0:
-        value += bias[col]
-    c[row, col] = value
-
-
-@cuda.jit(device=True)
-def _planes_out(y, row, col, value, bias):
-    """`PLANES_OUT`: ``y[n, row, h, w] = value`` for column ``col = (n, h, w)`` (+
-    ``bias[row]`` when there is a bias)."""
-    if bias.size > 0:
-        value += bias[row]
-    n, h, w = _split3(col, y.shape[2], y.shape[3])
-    y[n, row, h, w] = value
-
-
-@cuda.jit(device=True)
-def _weights_out(W, row, col, value, bias):
-    """`WEIGHTS_OUT`: ``W[row, c, i, j] = value`` for column ``col = (c, i, j)``."""
-    c, i, j = _split3(col, W.shape[2], W.shape[3])
-    W[row, c, i, j] = value
-
-
-@cuda.jit(device=True)
-def _matrix_and_bias_row_out(c, row, col, value, bias):
-    """`MATRIX_AND_BIAS_ROW_OUT`: ``c[row, col] = value``; the row past ``c``'s last (the
-    ones' row of `MATRIX_AND_ONES`) goes to ``bias[col]``."""
-    if row == c.shape[0]:
-        bias[col] = value
-    else:
-        c[row, col] = value
-
-
-@cuda.jit(device=True)
-def _weights_and_bias_column_out(W, row, col, value, bias):
-    """`WEIGHTS_AND_BIAS_COLUMN_OUT`: as `WEIGHTS_OUT`; the column past the weights' last
-    (the ones of `PATCHES_T_AND_ONES`) goes to ``bias[row]``."""
-    if col == W.shape[1] * W.shape[2] * W.shape[3]:
-        bias[row] = value
-    else:
-        _weights_out(W, row, col, value, bias)
-
-
-MATRIX_OUT, PLANES_OUT, WEIGHTS_OUT = _matrix_out, _planes_out, _weights_out
-MATRIX_AND_BIAS_ROW_OUT = _matrix_and_bias_row_out
-WEIGHTS_AND_BIAS_COLUMN_OUT = _weights_and_bias_column_out
 
 
 # Kernels -------------------------------------------------------------------------------

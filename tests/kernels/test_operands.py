@@ -1,0 +1,29 @@
+"""The index arithmetic the CUDA products' operands decode with (`atlas.kernels.cuda.operands`),
+run as plain Python: every operand and epilogue is checked through the products themselves
+in `test_dense.py` and `test_conv.py`."""
+
+
+def test_split_is_floor_division_and_remainder_across_the_31_bit_range():
+    """`operands._split` (run as Python here) against ``divmod`` on indices up to 2**31 - 1."""
+    from atlas.kernels.cuda import operands
+
+    split = operands._split.py_func
+    for index in (0, 1, 6, 7, 783, 784, 50175, 2**30, 2**31 - 2, 2**31 - 1):
+        for size in (1, 3, 7, 28, 784, 65536):
+            assert split(index, size) == divmod(index, size), (index, size)
+
+
+def test_digits_advanced_by_a_step_are_the_digits_of_the_sum(rng):
+    """`operands._add3` (run as Python) against decoding ``index + s`` afresh, for the mixed
+    radices of kernel taps and planes, steps smaller and larger than a radix, and runs of
+    steps from one index as a thread of the products takes them (no division inside)."""
+    from atlas.kernels.cuda import operands
+
+    split3, add3 = operands._split3.py_func, operands._add3.py_func
+    for rows, cols in ((1, 1), (1, 5), (5, 1), (3, 3), (2, 4), (28, 28), (7, 13)):
+        for s in (1, 4, 16, 64, 256, rows * cols, rows * cols + 1):
+            step = split3(s, rows, cols)
+            digits = split3(index := int(rng.integers(0, 5000)), rows, cols)
+            for _ in range(40):
+                digits, index = add3(digits, step, rows, cols), index + s
+                assert digits == split3(index, rows, cols), (rows, cols, s, index)
