@@ -176,7 +176,7 @@ def _make_stage(operand, bk, width, threads):
     def begin(src, k_major, geometry, start, k_begin, t):
         """Thread ``t``'s first row and term, from the tile at ``(start, k_begin)``, and
         the steps it moves them by."""
-        if r_fast(k_major):
+        if r_fast(k_major):  # the row stays: its step (0) is never used, there for the type
             return (decode_row(src, k_major, geometry, start + t % width),
                     decode_row(src, k_major, geometry, 0),
                     decode_term(src, k_major, geometry, k_begin + t // width),
@@ -198,7 +198,7 @@ def _make_stage(operand, bk, width, threads):
                      row_at, term_at, uint32(limit), uint32(k_end))
                 kk += uint32(threads // width)
                 term_at = advance_term(src, k_major, geometry, term_at, term_step)
-            return row_at, row_step, term_at, term_step
+            return kept[0], row_step, term_at, term_step
         r, kk = uint32(t // bk), uint32(t % bk)  # one term, rows stride apart
         for _ in range(steps):
             copy(tile, kk, r, src, k_major, geometry, uint32(start + r), uint32(k + kk),

@@ -214,10 +214,12 @@ def _matrix_at(src, k_major, geometry, r, k, row, term):
 
 
 @cuda.jit(device=True)
-def _weights_at(W, k_major, geometry, r, k, row, taps):
-    """`WEIGHTS`: ``W (R, C, kh, kw)`` as the ``(R, C kh kw)`` matrix."""
-    c, i, j = taps
-    return _value(W, r, c, i, j)
+def _axis0_rows_at(src, k_major, geometry, r, k, row, digits):
+    """`WEIGHTS`: a four-axis array read with axis 0 as the rows and the other three, the
+    term's digits ``(a, b, c)``, as the sum: ``src[r, a, b, c]`` (``W (R, C, kh, kw)`` as
+    the ``(R, C kh kw)`` matrix)."""
+    a, b, c = digits
+    return _value(src, r, a, b, c)
 
 
 @cuda.jit(device=True)
@@ -241,17 +243,12 @@ def _patches_t_at(x, k_major, geometry, r, k, taps, point):
 
 
 @cuda.jit(device=True)
-def _channels_at(y, k_major, geometry, r, k, row, point):
-    """`CHANNELS`: ``y (N, C, H, W)`` as the ``(C, N H W)`` matrix, row ``r = c``."""
-    n, h, w = point
-    return _value(y, n, r, h, w)
-
-
-@cuda.jit(device=True)
-def _weights_t_at(W, k_major, geometry, r, k, row, taps):
-    """`WEIGHTS_T`: ``W (K0, R, kh, kw)`` as the ``(R, K0 kh kw)`` matrix."""
-    k0, i, j = taps
-    return _value(W, k0, r, i, j)
+def _axis1_rows_at(src, k_major, geometry, r, k, row, digits):
+    """`CHANNELS` and `WEIGHTS_T`: a four-axis array read with axis 1 as the rows:
+    ``src[a, r, b, c]`` for the term's digits ``(a, b, c)`` (``y (N, C, H, W)`` as the
+    ``(C, N H W)`` matrix of its channels, ``W (K0, C, kh, kw)`` as ``(C, K0 kh kw)``)."""
+    a, b, c = digits
+    return _value(src, a, r, b, c)
 
 
 @cuda.jit(device=True)
@@ -282,11 +279,11 @@ def _exact(value, stride):
 
 
 MATRIX = Operand("MATRIX", PLAIN, PLAIN, _matrix_at, _k_major)
-WEIGHTS = Operand("WEIGHTS", PLAIN, ARRAY_POINTS, _weights_at, _r_slow)
+WEIGHTS = Operand("WEIGHTS", PLAIN, ARRAY_POINTS, _axis0_rows_at, _r_slow)
 PATCHES = Operand("PATCHES", PLANE_POINTS, PATCH_TAPS, _patches_at, _r_fast)
 PATCHES_T = Operand("PATCHES_T", PATCH_TAPS, PLANE_POINTS, _patches_t_at, _r_slow)
-CHANNELS = Operand("CHANNELS", PLAIN, ARRAY_POINTS, _channels_at, _r_slow)
-WEIGHTS_T = Operand("WEIGHTS_T", PLAIN, ARRAY_POINTS, _weights_t_at, _r_slow)
+CHANNELS = Operand("CHANNELS", PLAIN, ARRAY_POINTS, _axis1_rows_at, _r_slow)
+WEIGHTS_T = Operand("WEIGHTS_T", PLAIN, ARRAY_POINTS, _axis1_rows_at, _r_slow)  # read alike
 SPREAD = Operand("SPREAD", PLANE_POINTS, PATCH_TAPS, _spread_at, _r_fast)
 
 
