@@ -282,7 +282,8 @@ def time_products():
     except ImportError:
         has_torch = False
     rng = np.random.default_rng(0)
-    kernels = {t: gemm._make_blocked(np.float32, gemm.MATRIX, gemm.MATRIX, gemm.MATRIX_OUT, t)
+    ends = gemm.MATRIX_OUT.store, gemm.MATRIX_OUT.activation(gemm.NO_ACTIVATION)
+    kernels = {t: gemm._make_blocked(np.float32, gemm.MATRIX, gemm.MATRIX, *ends, t)
                for t in TILINGS}
     print("matrix products, float32, medians of CUDA-event times; error = |c - c64| / |c64| "
           "against the float64 product")
@@ -305,7 +306,8 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     c = cuda.device_array((m, n), np.float32)
     flops = 2.0 * m * n * k
     repeats = 10 if flops > 1e10 else args.repeats
-    no_bias, no_partial = gemm._empty(np.dtype(np.float32))
+    # No bias, no activation (no y, alpha 0.0), the sum not cut (no partial sums).
+    no_bias, no_y, no_partial = (gemm._empty(np.float32, ndim) for ndim in (1, 2, 3))
     rows = [("atlas matmul (split-K)", lambda: gemm.matmul(da, db, c, trans_a, trans_b))]
     for tiling, kernel in kernels.items():
         bm, bn, bk, tm, tn = tiling
@@ -313,8 +315,8 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
         threads = (bm // tm) * (bn // tn)
         rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
                      lambda kernel=kernel, grid=grid, threads=threads:
-                     kernel[grid, threads](da, db, c, no_bias, gemm.NO_GEOMETRY, trans_a,
-                                           not trans_b, m, n, k, k, no_partial)))
+                     kernel[grid, threads](da, db, c, no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
+                                           trans_a, not trans_b, m, n, k, k, no_partial)))
     print(f"  {label} ({m}x{k}x{n})", flush=True)
     for name, run in rows:
         fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written

@@ -35,7 +35,8 @@ class Activation(Layer):
         self.function = function
         self.alpha = real(DEFAULT_ALPHA.get(function, 0.0) if alpha is None else alpha,
                           "alpha", "Activation")
-        self._code = ACTIVATION_CODES.get(function, -1)
+        #: The activation's code in the kernels (`scalar.ACTIVATION_CODES`); None for softmax.
+        self.code = ACTIVATION_CODES.get(function)
 
     def forward(self, x, training=True):
         self.check_input(x)
@@ -44,7 +45,19 @@ class Activation(Layer):
         if self.function == "softmax":
             k.softmax_forward(_rows(x), _rows(y))
         else:
-            k.activation_forward(flat(x), self._code, self.alpha, flat(y))
+            k.activation_forward(flat(x), self.code, self.alpha, flat(y))
+        self._x, self._y = x, y
+        return y
+
+    @property
+    def element_wise(self):
+        """Whether the function applies to each element alone (all but softmax): then the
+        layer before it may apply it in its own kernel (`Layer.fuses_activation`)."""
+        return self.code is not None
+
+    def ran_fused(self, x, y):
+        """The layer before this one applied it (``y = f(x)``, written by that layer's
+        kernel): keep ``x`` and ``y`` for `backward`, as `forward` would have; return ``y``."""
         self._x, self._y = x, y
         return y
 
@@ -54,7 +67,7 @@ class Activation(Layer):
         if self.function == "softmax":
             k.softmax_backward(_rows(self._y), _rows(dy), _rows(dx))
         else:
-            k.activation_backward(flat(self._x), flat(self._y), flat(dy), self._code,
+            k.activation_backward(flat(self._x), flat(self._y), flat(dy), self.code,
                                   self.alpha, flat(dx))
         return dx
 

@@ -55,6 +55,21 @@ class _Convolution(Layer):
             self._cols = cols = self.backend.empty((size,), self.dtype)  # kept: reused
         return cols
 
+    fuses_activation = True
+
+    def _output(self, n, activation, forward, forward_activated, *args):
+        """The output of a batch of ``n``, ``y`` from ``forward(*args, y)``; with an
+        element-wise ``activation`` (the `Activation` layer after this one), its output
+        ``f(z)``, from ``forward_activated(*args, code, alpha, z, y)``: one kernel for both
+        layers."""
+        y = self.backend.scratch((n, *self.output_shape), self.dtype)
+        if activation is None:
+            forward(*args, y)
+            return y
+        z = self.backend.scratch((n, *self.output_shape), self.dtype)
+        forward_activated(*args, activation.code, activation.alpha, z, y)
+        return activation.ran_fused(z, y)
+
     def _grad_outputs(self, dy):
         """``(dx, db, input_grad)`` arrays for the backward kernels."""
         input_grad = self.needs_input_grad
@@ -114,17 +129,17 @@ class Conv2D(_Convolution):
         self._pad_before = tuple(self._pad_before)
         return (self.filters, *out)
 
-    def forward(self, x, training=True):
+    def forward(self, x, training=True, activation=None):
         self.check_input(x)
         self._x = x
         n = x.shape[0]
         c_in = self.input_shape[0]
         _, oh, ow = self.output_shape
         cols = self._workspace(n, c_in * math.prod(self.kernel_size) * oh * ow)
-        y = self.backend.scratch((n, *self.output_shape), self.dtype)
-        self.backend.kernels.conv2d_forward(x, self.params["W"], self._bias(), self.stride,
-                                            self._pad_before, self.dilation, cols, y)
-        return y
+        k = self.backend.kernels
+        return self._output(n, activation, k.conv2d_forward, k.conv2d_forward_activated,
+                            x, self.params["W"], self._bias(), self.stride, self._pad_before,
+                            self.dilation, cols)
 
     def backward(self, dy):
         dx, db, input_grad = self._grad_outputs(dy)
@@ -190,16 +205,15 @@ class ConvTranspose2D(_Convolution):
                              f"input {height}x{width} (output would be {out[0]}x{out[1]})")
         return (self.filters, *out)
 
-    def forward(self, x, training=True):
+    def forward(self, x, training=True, activation=None):
         self.check_input(x)
         self._x = x
         n, _, height, width = x.shape
         cols = self._workspace(n, self.filters * math.prod(self.kernel_size) * height * width)
-        y = self.backend.scratch((n, *self.output_shape), self.dtype)
-        self.backend.kernels.conv_transpose2d_forward(x, self.params["W"], self._bias(),
-                                                      self.stride, self.padding,
-                                                      self.dilation, cols, y)
-        return y
+        k = self.backend.kernels
+        return self._output(n, activation, k.conv_transpose2d_forward,
+                            k.conv_transpose2d_forward_activated, x, self.params["W"],
+                            self._bias(), self.stride, self.padding, self.dilation, cols)
 
     def backward(self, dy):
         dx, db, input_grad = self._grad_outputs(dy)

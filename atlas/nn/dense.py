@@ -58,13 +58,23 @@ class Dense(Layer):
             self._zero_bias = self.backend.zeros((self.units,), self.dtype)
         return self._zero_bias
 
-    def forward(self, x, training=True):
+    fuses_activation = True
+
+    def forward(self, x, training=True, activation=None):
+        """``y = x W + b``; with an element-wise ``activation`` (the `Activation` layer
+        after this one), its output ``f(y)``, from the same kernel."""
         self.check_input(x)
         self._x_shape = tuple(x.shape)
         self._x = _matrix(x)
-        y = self.backend.scratch((*x.shape[:-1], self.units), self.dtype)
-        self.backend.kernels.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
-        return y
+        shape, k = (*x.shape[:-1], self.units), self.backend.kernels
+        y = self.backend.scratch(shape, self.dtype)
+        if activation is None:
+            k.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
+            return y
+        z = self.backend.scratch(shape, self.dtype)
+        k.dense_forward_activated(self._x, self.params["W"], self._bias(), activation.code,
+                                  activation.alpha, _matrix(z), _matrix(y))
+        return activation.ran_fused(z, y)
 
     def backward(self, dy):
         k = self.backend.kernels

@@ -88,6 +88,10 @@ class Layer:
 
     #: Whether the layer takes a list of inputs (the merge layers) instead of one array.
     takes_list = False
+    #: Whether ``forward(x, training, activation)`` can apply an element-wise `Activation`
+    #: that follows the layer in the layer's own kernel (the dense and convolution layers):
+    #: `Sequential` runs such a pair as one step.
+    fuses_activation = False
 
     def __call__(self, x, training=True):
         """``forward(x)`` on arrays; on symbolic tensors (`atlas.Input` and what layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from atlas.nn.activations import Activation
 from atlas.nn.layer import LAYERS, Layer
 from atlas.nn.network import Network, name_layers
 from atlas.nn.serialization import read_model_file
@@ -52,6 +53,7 @@ class Sequential(Network):
             layer.build(shape, self.backend, self.rng, self.dtype)
             shape = layer.output_shape
         self._mark_input_grads()
+        self._steps = fused_steps(self.layers)
         first = self.layers[0] if self.layers else None
         tokens = first if getattr(first, "takes_indices", False) else None
         self.inputs_spec = [(self.input_shape, tokens)]
@@ -82,9 +84,12 @@ class Sequential(Network):
 
     # Computing -----------------------------------------------------------------------------
     def forward(self, x, training=False):
-        """Output of the model for a batch ``x`` already on the device."""
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        """Output of the model for a batch ``x`` already on the device: the layers in
+        turn, a layer and the element-wise activation after it in one step where the
+        layer can apply it (`fused_steps`)."""
+        for layer, activation in self._steps:
+            x = layer.forward(x, training) if activation is None else \
+                layer.forward(x, training, activation)
         return x
 
     def backward(self, dy):
@@ -123,6 +128,24 @@ class Sequential(Network):
             if spec.get("frozen"):
                 layer.freeze(*spec["frozen"])
         return model
+
+
+def fused_steps(layers):
+    """``(layer, activation)`` for each step of a forward pass through ``layers``: where a
+    layer that can apply an activation in its own kernel (`Layer.fuses_activation`: the
+    dense and convolution layers) is followed by an element-wise `Activation`, that
+    activation, which is then no step of its own; else None. Backward goes through every
+    layer as before (the fused activation kept what its backward needs). On a GPU a step
+    is a launch fewer and a pass fewer over the layer's output; on the CPU the kernels
+    run one after the other, and the results are the same either way."""
+    steps, i = [], 0
+    while i < len(layers):
+        layer, following = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        fused = layer.fuses_activation and isinstance(following, Activation) and \
+            following.element_wise
+        steps.append((layer, following if fused else None))
+        i += 2 if fused else 1
+    return steps
 
 
 def layer_config(layer):

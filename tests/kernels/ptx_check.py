@@ -59,6 +59,7 @@ import atlas.kernels.cuda.optimizers as optimizers  # noqa: E402
 import atlas.kernels.cuda.pooling as pooling  # noqa: E402
 import atlas.kernels.cuda.recurrent as recurrent  # noqa: E402
 import atlas.kernels.cuda.reduce as reduce  # noqa: E402
+from atlas.kernels.scalar import ACTIVATION_CODES  # noqa: E402
 
 MODULES = (activations, batchnorm, conv, dense, dropout, embedding, gemm, launch, losses,
            merge, optimizers, pooling, recurrent, reduce)
@@ -144,23 +145,33 @@ def product_signatures(f):
     m, t3, t4 = f[:, ::1], f[:, :, ::1], f[:, :, :, ::1]
     i64, b = types.int64, types.boolean
     sigs = {}
-    for name, product in products().items():
-        matrices = (gemm.MATRIX, gemm.MATRIX_AND_ONES, gemm.MATRIX_OUT,
-                    gemm.MATRIX_AND_BIAS_ROW_OUT)
-        a, b_, c = [m if kind in matrices else t4 for kind in (*product.operands, product.store)]
-        arguments = (a, b_, c, f[::1], types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
+    matrices = (gemm.MATRIX, gemm.MATRIX_AND_ONES, gemm.MATRIX_OUT, gemm.MATRIX_AND_BIAS_ROW_OUT)
+    for name, product in products(activated=True).items():
+        ends = (*product.operands, product.epilogue)
+        a, b_, c = [m if kind in matrices else t4 for kind in ends]
+        epilogue = (f[::1], c, types.float64)  # bias, y (the activation), alpha
+        arguments = (a, b_, c, *epilogue, types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
         sigs[f"{name}.tiled"] = sigs[f"{name}.blocked"] = arguments
-        sigs[f"{name}.sum_slices"] = (t3, c, f[::1])
+        sigs[f"{name}.sum_slices"] = (t3, c, *epilogue)
     return sigs
 
 
-def products():
-    """The `gemm.Product` objects, by name."""
-    return {name: obj for name, obj in vars(gemm).items() if isinstance(obj, gemm.Product)}
+def products(activated=False):
+    """The `gemm.Product` objects, by name; with ``activated``, also each forward product
+    with each activation in its epilogue (``MATMUL[tanh]``, ...: `gemm.Product.activated`),
+    whose machine code differs only after the loop over tiles, so that only ``--resources``
+    checks them (compiling them takes longer than all the other kernels)."""
+    found = {name: obj for name, obj in vars(gemm).items() if isinstance(obj, gemm.Product)}
+    for name, product in list(found.items()):
+        if activated and product.epilogue.activates:
+            for act, code in ACTIVATION_CODES.items():
+                found[f"{name}[{act}]"] = product.activated(code)
+    return found
 
 
-def kernels():
-    """Every ``@cuda.jit`` kernel (not device function) in the modules, by name."""
+def kernels(activated=False):
+    """Every ``@cuda.jit`` kernel (not device function) in the modules, by name (the
+    products' with or without their ``activated`` variants: see `products`)."""
     found = {}
     for module in MODULES:
         for name, obj in vars(module).items():
@@ -168,7 +179,7 @@ def kernels():
                 module.__name__  # not the shared scalar functions a module imports
             if defined_here and not getattr(obj, "targetoptions", {}).get("device"):
                 found[name] = obj
-    for name, product in products().items():  # made by factories: one per float type
+    for name, product in products(activated).items():  # made by factories: one per float type
         found[f"{name}.tiled"], found[f"{name}.blocked"] = product.tiled, product.blocked
         found[f"{name}.sum_slices"] = product.sum_slices
     return found
@@ -195,7 +206,7 @@ RESIDENT_BLOCKED = 3
 #: The products whose loop over tiles may divide: `gemm.SPREAD`'s gather divides by the
 #: stride when it is not 1. In every other product a thread decodes its indices before
 #: that loop and advances them in it (`operands.Index`): 14-16 divisions a tile before.
-DIVIDING = {name for name, product in products().items() if gemm.SPREAD in product.operands}
+DIVIDING = {name for name, product in products(activated=True).items() if gemm.SPREAD in product.operands}
 
 
 def toolkit(program):
@@ -227,11 +238,14 @@ def assemble(ptx, tool, cubin=os.devnull):
 
 
 def loops(cubin, disassembler):
-    """The loops of ``cubin`` that run fused multiply-adds, as ``(FFMA, instructions,
-    divisions)`` each (a division is a reciprocal, ``MUFU.RCP``, and twenty-odd
-    instructions around it): every backward branch closes a loop from its target to
-    itself. For a product, the smallest is the innermost loop (steps along the sum within
-    a tile), the largest the loop over the tiles (staging from global memory included)."""
+    """The nest of loops of a product's ``cubin`` that run its multiply-adds, as ``(FFMA,
+    instructions, divisions)`` each (a division is a reciprocal, ``MUFU.RCP``, and
+    twenty-odd instructions around it), innermost first: every backward branch closes a
+    loop from its target to itself. The innermost is the loop with the largest share of
+    ``FFMA`` (steps along the sum within a tile), the outermost the largest loop around it
+    (the loop over the tiles, staging from global memory included); another loop that runs
+    ``FFMA`` (the polynomial of an activation, applied to a thread's outputs after the
+    tiles) is not in the nest."""
     sass = subprocess.run([disassembler, cubin], capture_output=True, text=True,
                           check=True).stdout
     labels, code, pending = {}, [], []
@@ -253,8 +267,13 @@ def loops(cubin, disassembler):
             body = code[labels[target.group(1)]:end + 1]
             ffma = sum(1 for op, _ in body if op == "FFMA")
             if ffma:
-                found.append((ffma, len(body), sum(1 for op, _ in body if op == "MUFU.RCP")))
-    return sorted(found, key=lambda loop: loop[1])
+                found.append((ffma, len(body), sum(1 for op, _ in body if op == "MUFU.RCP"),
+                              labels[target.group(1)], end))
+    if not found:
+        return []
+    inner = max(found, key=lambda loop: loop[0] / loop[1])
+    nest = [loop for loop in found if loop[3] <= inner[3] and inner[4] <= loop[4]]
+    return [loop[:3] for loop in sorted(nest, key=lambda loop: loop[1])]
 
 
 def resident_blocks(registers, shared, threads):
@@ -293,7 +312,7 @@ def main():
               "'cuda-toolkit[nvcc,nvdisasm]'")
         return 1
     failures, rows = [], []
-    found = kernels()
+    found = kernels(activated=check_resources)
     with tempfile.TemporaryDirectory(prefix="atlas-ptx-") as scratch:
         cubin = os.path.join(scratch, "kernel.cubin")
         for float_type in (types.float32, types.float64):

@@ -7,6 +7,7 @@ import pytest
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
 from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, winograd
+from atlas.kernels.scalar import ELU, GELU, TANH
 
 from .twins import assert_twins_agree
 
@@ -395,24 +396,33 @@ def test_conv_cuda_twins(geometry, dtype, rng):
         assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
                            np.zeros_like(x), np.empty_like(W), np.empty_like(b), input_grad,
                            scratch=[6])
+    assert_twins_agree("conv2d_forward_activated", x, W, b, stride, padding, dilation, cols,
+                       GELU, 0.0, np.empty_like(y), np.empty_like(y), scratch=[6])
     # The transposed convolution with the same weight maps y-shaped inputs to x-shaped ones.
     bias_t = rng.standard_normal(x.shape[1]).astype(dtype)
     tcols = np.empty(x.shape[1] * W.shape[2] * W.shape[3] * y.shape[2] * y.shape[3], dtype)
     assert_twins_agree("conv_transpose2d_forward", dy, W, bias_t, stride, padding, dilation,
                        tcols, np.empty_like(x), scratch=[6])
+    assert_twins_agree("conv_transpose2d_forward_activated", dy, W, bias_t, stride, padding,
+                       dilation, tcols, TANH, 0.0, np.empty_like(x), np.empty_like(x),
+                       scratch=[6])
     for input_grad in (True, False):
         assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                            tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
                            input_grad, scratch=[6])
 
 
-def _all_passes_agree(geometry, rng, dtype=np.float32):
+def _all_passes_agree(geometry, rng, dtype=np.float32, activated=True):
     """Forward and backward of the convolution and of the transposed convolution with the
-    same weights, on the CPU and the GPU."""
+    same weights, on the CPU and the GPU (and each forward with an activation after it,
+    when ``activated``)."""
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
     close = {"rtol": 1e-4, "atol": 1e-4, "scratch": [6]}
     assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y, **close)
+    if activated:
+        assert_twins_agree("conv2d_forward_activated", x, W, b, stride, padding, dilation,
+                           cols, ELU, 0.5, np.empty_like(y), np.empty_like(y), **close)
     cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
     dy = rng.standard_normal(y.shape).astype(dtype)
     assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
@@ -421,6 +431,10 @@ def _all_passes_agree(geometry, rng, dtype=np.float32):
     tcols = np.empty(x.shape[1] * W.shape[2] * W.shape[3] * y.shape[2] * y.shape[3], dtype)
     assert_twins_agree("conv_transpose2d_forward", dy, W, bias_t, stride, padding, dilation,
                        tcols, np.empty_like(x), **close)
+    if activated:
+        assert_twins_agree("conv_transpose2d_forward_activated", dy, W, bias_t, stride,
+                           padding, dilation, tcols, TANH, 0.0, np.empty_like(x),
+                           np.empty_like(x), **close)
     assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                        tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
                        True, **close)
@@ -452,6 +466,9 @@ def test_conv_cuda_products_with_their_sums_cut_into_slices(rng, monkeypatch):
     x, W, b, cols, y = conv_arrays(geometry, rng)
     assert_twins_agree("conv2d_forward", x, W, b, stride, padding, dilation, cols, y,
                        scratch=[6], rtol=1e-12, atol=1e-12)
+    assert_twins_agree("conv2d_forward_activated", x, W, b, stride, padding, dilation, cols,
+                       TANH, 0.0, np.empty_like(y), np.empty_like(y), scratch=[6], rtol=1e-12,
+                       atol=1e-12)
     dy = rng.standard_normal(y.shape)
     assert_twins_agree("conv2d_backward", dy, x, W, stride, padding, dilation, cols,
                        np.zeros_like(x), np.empty_like(W), np.empty_like(b), False,
@@ -471,4 +488,4 @@ def test_conv_cuda_blocked_products_with_their_sums_cut_into_slices(rng, monkeyp
     # 16 x 145) and 2 (the input gradient: 16 x 112).
     for grid in (3, 2):
         assert gemm._slices(grid, 144, gemm.BK) == 2
-    _all_passes_agree(geometry, rng, np.float64)
+    _all_passes_agree(geometry, rng, np.float64, activated=False)  # activated: tiled, above

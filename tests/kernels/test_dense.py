@@ -3,6 +3,7 @@ import pytest
 
 from atlas.gradcheck import check_layer
 from atlas.kernels import cpu
+from atlas.kernels.scalar import ACTIVATION_CODES, ELU, RELU, TANH
 from atlas.nn import Dense
 
 from .twins import assert_twins_agree
@@ -25,6 +26,18 @@ def test_dense_matches_numpy(n, d_in, d_out, rng):
     np.testing.assert_allclose(dx, dy @ W.T, rtol=1e-12)
     np.testing.assert_allclose(dW, x.T @ dy, rtol=1e-12)
     np.testing.assert_allclose(db, dy.sum(0), rtol=1e-12)
+
+
+def test_the_dense_layer_and_its_activation_in_one_call(rng):
+    """``dense_forward_activated``: the layer's output ``z = x W + b`` and its activation
+    ``y = f(z)``, here tanh and ELU with its scale."""
+    x, W, b = rng.standard_normal((5, 3)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    z, y = np.empty((5, 4)), np.empty((5, 4))
+    cpu.dense_forward_activated(x, W, b, TANH, 0.0, z, y)
+    np.testing.assert_allclose(z, x @ W + b, rtol=1e-12)
+    np.testing.assert_allclose(y, np.tanh(z), rtol=1e-12)
+    cpu.dense_forward_activated(x, W, b, ELU, 0.7, z, y)
+    np.testing.assert_allclose(y, np.where(z > 0, z, 0.7 * np.expm1(z)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("n,d_in,d_out", SHAPES)
@@ -71,6 +84,30 @@ def test_dense_cuda_twin(n, d_in, d_out, dtype, rng):
                        **tolerance)
 
 
+@pytest.mark.parametrize("function", sorted(ACTIVATION_CODES))
+def test_dense_with_each_activation_cuda_twin(function, rng):
+    """The product's epilogue writes the layer's output and its activation (each code
+    compiles its own product, `gemm.Product.activated`)."""
+    x, W, b = rng.standard_normal((5, 17)), rng.standard_normal((17, 3)), rng.standard_normal(3)
+    assert_twins_agree("dense_forward_activated", x, W, b, ACTIVATION_CODES[function], 0.3,
+                       np.empty((5, 3)), np.empty((5, 3)), rtol=1e-12, atol=1e-12)
+
+
+def test_dense_with_an_activation_cuda_twin_blocked_and_split(rng, monkeypatch):
+    """The activation through the register-blocked kernel (a thread's outputs read back
+    after they are written, `operands.Epilogue`) and through the kernel that adds the
+    slices of a split sum."""
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
+    for n, d_in, d_out in [(66, 9, 70), (3, 250, 5), (64, 300, 64)]:  # blocked, split twice
+        x, W = rng.standard_normal((n, d_in)), rng.standard_normal((d_in, d_out))
+        b = rng.standard_normal(d_out)
+        assert_twins_agree("dense_forward_activated", x, W, b, RELU, 0.0,
+                           np.empty((n, d_out)), np.empty((n, d_out)), rtol=1e-12,
+                           atol=1e-12)
+
+
 @pytest.mark.parametrize("m, n, k, dtype", [(70, 65, 20, np.float32), (64, 130, 17, np.float32),
                                             (66, 64, 9, np.float64)])
 def test_the_register_blocked_cuda_product_matches_numpy_for_every_transpose_flag(m, n, k,
@@ -103,15 +140,16 @@ def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(t
 
     bm, bn, bk, tm, tn = tiling
     m, n, k = bm + 3, bn + 1, 2 * bk + 3
-    kernel = gemm._make_blocked(np.float64, gemm.MATRIX, gemm.MATRIX, gemm.MATRIX_OUT, tiling)
-    no_bias, no_partial = gemm._empty(np.dtype(np.float64))
+    ends = gemm.MATRIX_OUT.store, gemm.MATRIX_OUT.activation(gemm.NO_ACTIVATION)
+    kernel = gemm._make_blocked(np.float64, gemm.MATRIX, gemm.MATRIX, *ends, tiling)
+    no_bias, no_y, no_partial = (gemm._empty(np.float64, ndim) for ndim in (1, 2, 3))
     for trans_a, trans_b in ((False, False), (True, True)):
         a = rng.standard_normal((k, m) if trans_a else (m, k))
         b = rng.standard_normal((n, k) if trans_b else (k, n))
         c = cuda.to_device(np.full((m, n), np.nan))
         kernel[(2, 2), (bm // tm) * (bn // tn)](cuda.to_device(a), cuda.to_device(b), c,
-                                               no_bias, gemm.NO_GEOMETRY, trans_a,
-                                               not trans_b, m, n, k, k, no_partial)
+                                               no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
+                                               trans_a, not trans_b, m, n, k, k, no_partial)
         expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"trans_a={trans_a} trans_b={trans_b}")

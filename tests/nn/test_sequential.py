@@ -3,7 +3,19 @@ import pytest
 
 import atlas
 from atlas.data import xor
-from atlas.nn import Activation, BatchNorm, Dense, Dropout, Flatten, PReLU, Sequential
+from atlas.nn import (
+    Activation,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    PReLU,
+    Sequential,
+)
+from atlas.nn.sequential import fused_steps
 from atlas.optimizers import SGD, Adam
 
 
@@ -138,6 +150,59 @@ def test_cuda_backend_in_simulator_matches_cpu():
         model.fit(x, y, epochs=1, batch_size=12, shuffle=False, progress=False)
         results.append(model.predict(x))
     np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-9)
+
+
+def test_a_layer_and_the_element_wise_activation_after_it_run_as_one_step():
+    """`fused_steps`: a dense or convolution layer takes the element-wise activation that
+    follows it; softmax, an activation after another kind of layer, and a second
+    activation in a row stay steps of their own."""
+    layers = [Conv2D(2, 3), Activation("tanh"), AvgPool2D(2), Activation("relu"), Flatten(),
+              Dense(4), Activation("relu"), Activation("sigmoid"), Dense(3),
+              Activation("softmax")]
+    steps = [(layer.kind, None if act is None else act.function)
+             for layer, act in fused_steps(layers)]
+    assert steps == [("Conv2D", "tanh"), ("AvgPool2D", None), ("Activation(relu)", None),
+                     ("Flatten", None), ("Dense", "relu"), ("Activation(sigmoid)", None),
+                     ("Dense", None), ("Activation(softmax)", None)]
+
+
+def _layers_one_by_one(model, x, dy):
+    """Forward and backward through ``model``'s layers one at a time (no step fused)."""
+    for layer in model.layers:
+        x = layer.forward(x, True)
+    out = x
+    for layer in reversed(model.layers):
+        dy = layer.backward(dy)
+    return out, dy
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_fused_steps_give_what_the_layers_one_by_one_give(device, rng):
+    """Forward and backward through a model whose dense, convolution and transposed
+    convolution layers apply the activation after them equal the layers run one at a
+    time, on the CPU exactly (the same kernels in turn) and in the CUDA simulator (one
+    product for both layers) to rounding."""
+    def build():
+        return Sequential([Conv2D(3, 3, padding=1), Activation("tanh"),
+                           ConvTranspose2D(2, 2, stride=2), Activation("elu", alpha=0.5),
+                           Flatten(), Dense(5), Activation("gelu"), Dense(2)],
+                          input_shape=(1, 4, 5), dtype="float64", seed=3, device=device)
+    x = rng.standard_normal((2, 1, 4, 5))
+    dy = rng.standard_normal((2, 2))
+    fused, plain = build().require_input_grad(), build().require_input_grad()
+    assert sum(act is not None for _, act in fused._steps) == 3
+    b = fused.backend
+    out = b.to_numpy(fused.forward(b.asarray(x), training=True))
+    dx = b.to_numpy(fused.backward(b.asarray(dy)))
+    plain_out, plain_dx = _layers_one_by_one(plain, plain.backend.asarray(x),
+                                             plain.backend.asarray(dy))
+    tolerance = {"rtol": 0, "atol": 0} if device == "cpu" else {"rtol": 1e-12, "atol": 1e-12}
+    np.testing.assert_allclose(out, b.to_numpy(plain_out), **tolerance)
+    np.testing.assert_allclose(dx, b.to_numpy(plain_dx), **tolerance)
+    for a, c in zip(fused.layers, plain.layers):
+        for name in a.grads:
+            np.testing.assert_allclose(b.to_numpy(a.grads[name]), b.to_numpy(c.grads[name]),
+                                       err_msg=f"{a.name}.{name}", **tolerance)
 
 
 def test_asking_for_an_unknown_device_is_an_error():

@@ -53,6 +53,7 @@ import numpy as np
 
 from atlas.kernels.cpu import threads
 from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, planes, winograd
+from atlas.kernels.cpu.activations import activation_forward
 from atlas.kernels.jit import kernel
 
 #: Values of the CPU's ``cols`` workspace: columns for as many samples as fit (at most 4 MB
@@ -151,6 +152,14 @@ def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
                                    for s, e, ws in pieces])
 
 
+def conv2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha, z, y):
+    r"""A convolution and the element-wise activation after it: ``z`` as `conv2d_forward`
+    writes ``y``, then $y = f(z)$, $f$ the activation of code ``kind`` (see `scalar`).
+    Here the two kernels in turn; the CUDA twin writes ``y`` in the product's epilogue."""
+    conv2d_forward(x, W, b, stride, padding, dilation, cols, z)
+    activation_forward(z.reshape(-1), kind, alpha, y.reshape(-1))
+
+
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     """Gradients of `conv2d_forward` (overwritten, not accumulated): ``dW``, ``db`` and,
     when ``input_grad`` is true, ``dx``; by the same path as the forward pass. Each piece
@@ -194,6 +203,14 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     path = _im2col_layout(stride, W)
     threads.run(path.transpose_forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
                                          for s, e, ws in _pieces(len(x), cols)])
+
+
+def conv_transpose2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha,
+                                       z, y):
+    r"""`conv_transpose2d_forward` into ``z``, then $y = f(z)$ (as
+    `conv2d_forward_activated`)."""
+    conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, z)
+    activation_forward(z.reshape(-1), kind, alpha, y.reshape(-1))
 
 
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,

@@ -28,8 +28,10 @@ from atlas.kernels.cuda.conv import (
     col2im,
     conv2d_backward,
     conv2d_forward,
+    conv2d_forward_activated,
     conv_transpose2d_backward,
     conv_transpose2d_forward,
+    conv_transpose2d_forward_activated,
     conv_workspace_size,
     im2col,
 )
@@ -37,6 +39,7 @@ from atlas.kernels.cuda.dense import (
     dense_backward_input,
     dense_backward_params,
     dense_forward,
+    dense_forward_activated,
 )
 from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward, random_uniform
 from atlas.kernels.cuda.embedding import embedding_backward, embedding_forward

@@ -4,15 +4,16 @@ The CPU copies receptive fields into columns (im2col), multiplies, and copies th
 back into planes; here the products read the layer's arrays in place. A thread that
 stages a value of the column matrix computes where in ``x`` it comes from (`gemm.PATCHES`),
 and the epilogue writes each output value straight into its ``(N, C, H, W)`` plane, with
-the bias. Forward is then one launch for the whole batch, and backward two: the weight
-and bias gradients (`gemm.CONV_GRADIENTS`: the output gradient's channels against the
-transposed columns and a column of ones) and the input gradient (`gemm.CONV_INPUT`: the
-weights, transposed, against the output gradient *spread* back over the input plane,
-col2im as a gather). A transposed convolution runs the same products with the roles of
-``x`` and ``y`` exchanged; its bias is per channel of ``y``, not of the weight
-gradient's rows, so its bias gradient is a sum per channel (`reduce.channel_sums`). No
-workspace is needed (`conv_workspace_size` is 0); `im2col` and `col2im` stay as the
-twins of the CPU's.
+the bias (and its activation into a second array when an activation layer follows,
+`conv2d_forward_activated`). Forward is then one launch for the whole batch, and backward
+two: the weight and bias gradients (`gemm.CONV_GRADIENTS`: the output gradient's channels
+against the transposed columns and a column of ones) and the input gradient
+(`gemm.CONV_INPUT`: the weights, transposed, against the output gradient *spread* back
+over the input plane, col2im as a gather). A transposed convolution runs the same
+products with the roles of ``x`` and ``y`` exchanged; its bias is per channel of ``y``,
+not of the weight gradient's rows, so its bias gradient is a sum per channel
+(`reduce.channel_sums`). No workspace is needed (`conv_workspace_size` is 0); `im2col`
+and `col2im` stay as the twins of the CPU's.
 """
 
 from numba import cuda
@@ -94,9 +95,17 @@ def _geometry(W, stride, padding, dilation, plane):
 
 
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
+    _convolve(x, W, b, stride, padding, dilation, y, None)
+
+
+def conv2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha, z, y):
+    _convolve(x, W, b, stride, padding, dilation, z, (kind, alpha, y))
+
+
+def _convolve(x, W, b, stride, padding, dilation, y, activation):
     c_out, c_in, kh, kw = W.shape
     batch, _, oh, ow = y.shape
-    CONV(W, x, y, c_out, batch * oh * ow, c_in * kh * kw, bias=b,
+    CONV(W, x, y, c_out, batch * oh * ow, c_in * kh * kw, bias=b, activation=activation,
          geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
 
 
@@ -112,9 +121,19 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
 
 
 def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
+    _convolve_transposed(x, W, b, stride, padding, dilation, y, None)
+
+
+def conv_transpose2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha,
+                                       z, y):
+    _convolve_transposed(x, W, b, stride, padding, dilation, z, (kind, alpha, y))
+
+
+def _convolve_transposed(x, W, b, stride, padding, dilation, y, activation):
     c_in, c_out, kh, kw = W.shape
     batch, _, out_h, out_w = y.shape
     CONV_INPUT(W, x, y, c_out, batch * out_h * out_w, c_in * kh * kw, bias=b,
+               activation=activation,
                geometry=_geometry(W, stride, padding, dilation, (out_h, out_w)))
 
 

@@ -1,6 +1,7 @@
 r"""CUDA twins of `dense`: the products run in `gemm` (read it for the kernels).
 
-The forward pass is one product whose epilogue adds the bias; the backward pass is two
+The forward pass is one product whose epilogue adds the bias (and, with an activation
+after the layer, writes its output too: `dense_forward_activated`); the backward pass is two
 products with a transpose flag each (read without copying), the first giving the weight
 and the bias gradients together (the input with a column of ones, $[x, 1]^\top dy$).
 """
@@ -10,6 +11,10 @@ from atlas.kernels.cuda.gemm import DENSE_GRADIENTS, matmul
 
 def dense_forward(x, W, b, y):
     matmul(x, W, y, bias=b)
+
+
+def dense_forward_activated(x, W, b, kind, alpha, z, y):
+    matmul(x, W, z, bias=b, activation=(kind, alpha, y))
 
 
 def dense_backward_input(dy, W, dx):

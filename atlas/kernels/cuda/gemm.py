@@ -37,6 +37,7 @@ from atlas.kernels.cuda.operands import (
     MATRIX_AND_BIAS_ROW_OUT,
     MATRIX_AND_ONES,
     MATRIX_OUT,
+    NO_ACTIVATION,
     NO_GEOMETRY,
     PATCHES,
     PATCHES_T,
@@ -104,15 +105,16 @@ def _device_functions(operand):
     return operand.row.decode, operand.term.decode, operand.term.advance, _make_copy(operand)
 
 
-def _make_tiled(dtype, operand_a, operand_b, store):
-    """The tiled product for one floating type, two operands and an epilogue."""
+def _make_tiled(dtype, operand_a, operand_b, store, activate):
+    """The tiled product for one floating type, two operands and an epilogue (``store``,
+    then ``activate``: see `operands.Epilogue`)."""
     a_row, a_term, a_advance, a_copy = _device_functions(operand_a)
     b_row, b_term, b_advance, b_copy = _device_functions(operand_b)
     zero = np.dtype(dtype).type(0)
 
     @kernel
-    def product_tiled(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
-                      partial):
+    def product_tiled(a, b, c, bias, y, alpha, geometry, a_k_major, b_k_major, m, n, k_total,
+                      chunk, partial):
         # c (m, n) = op(a) (m, K) @ op(b) (K, n); with slices of the sum (gridDim.z > 1),
         # slice z = blockIdx.z (z * chunk <= k < (z + 1) * chunk) goes to partial[z].
         tile_a = cuda.shared.array((TILE, TILE), dtype)
@@ -148,6 +150,7 @@ def _make_tiled(dtype, operand_a, operand_b, store):
         if row < m and col < n:
             if cuda.gridDim.z == 1:
                 store(c, row, col, acc, bias)
+                activate(c, row, col, y, alpha)
             else:
                 partial[z, row, col] = acc
 
@@ -218,7 +221,7 @@ def _owned(first, i, run, gap):
     return first + uint32(i // run * gap + i % run)
 
 
-def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)):
+def _make_blocked(dtype, operand_a, operand_b, store, activate, tiles=(BM, BN, BK, TM, TN)):
     """The register-blocked product for one floating type, two operands, an epilogue and
     one tiling ``(bm, bn, bk, tm, tn)`` (see the module's docstring); it runs
     ``(bm // tm) * (bn // tn)`` threads a block.
@@ -236,8 +239,8 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
     begin_b, stage_b = _make_stage(operand_b, bk, bn, threads)
 
     @kernel
-    def product_blocked(a, b, c, bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk,
-                        partial):
+    def product_blocked(a, b, c, bias, y, alpha, geometry, a_k_major, b_k_major, m, n,
+                        k_total, chunk, partial):
         tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
         tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
         acc = cuda.local.array((tm, tn), dtype)
@@ -285,15 +288,22 @@ def _make_blocked(dtype, operand_a, operand_b, store, tiles=(BM, BN, BK, TM, TN)
                         store(c, row, col, acc[i, j], bias)
                     else:
                         partial[z, row, col] = acc[i, j]
+        if cuda.gridDim.z == 1:  # nothing, without an activation: see `operands.Epilogue`
+            for i in range(tm):
+                row = row0 + _owned(a_first, i, run_m, gap_m)
+                for j in range(tn):
+                    col = col0 + _owned(b_first, j, run_n, gap_n)
+                    if row < m and col < n:
+                        activate(c, row, col, y, alpha)
 
     return product_blocked
 
 
-def _make_sum_slices(store):
-    """The kernel that adds the slices of a split sum and writes them through ``store``."""
+def _make_sum_slices(store, activate):
+    """The kernel that adds the slices of a split sum and writes them through the epilogue."""
 
     @kernel
-    def sum_slices(partial, c, bias):
+    def sum_slices(partial, c, bias, y, alpha):
         """``c = partial[0] + partial[1] + ...``, one thread per output value."""
         t = cuda.grid(1)
         m, n = partial.shape[1], partial.shape[2]
@@ -303,6 +313,7 @@ def _make_sum_slices(store):
             for z in range(1, partial.shape[0]):
                 total += partial[z, i, j]
             store(c, i, j, total, bias)
+            activate(c, i, j, y, alpha)
 
     return sum_slices
 
@@ -319,42 +330,64 @@ def _slices(grid_blocks, k_total, depth):
 _EMPTY = {}
 
 
-def _empty(dtype):
-    """A device array of no values, of ``dtype``: the ``bias`` of a product without one,
-    and the ``partial`` of one whose sum is not cut."""
-    if dtype not in _EMPTY:
-        _EMPTY[dtype] = (cuda.device_array(0, dtype), cuda.device_array((0, 0, 0), dtype))
-    return _EMPTY[dtype]
+def _empty(dtype, ndim):
+    """A device array of no values, of ``dtype`` and ``ndim`` axes: the ``bias`` of a
+    product without one, the ``y`` of one without an activation, the ``partial`` of one
+    whose sum is not cut."""
+    key = (np.dtype(dtype), ndim)
+    if key not in _EMPTY:
+        _EMPTY[key] = cuda.device_array((0,) * ndim, dtype)
+    return _EMPTY[key]
 
 
 class Product:
-    """A product $C = \\operatorname{op}(A)\\operatorname{op}(B)$ for one pair of operands
+    r"""A product $C = \operatorname{op}(A)\operatorname{op}(B)$ for one pair of operands
     and one epilogue: its tiled and blocked kernels per floating type (compiled on first
-    use) and the kernel that adds the slices of a split sum."""
+    use) and the kernel that adds the slices of a split sum. A forward product made with
+    an activation code ``kind`` also writes the activation of its output (see
+    `operands.Epilogue`); `activated` makes, and keeps, those variants."""
 
-    def __init__(self, operand_a, operand_b, store):
-        self.operands, self.store = (operand_a, operand_b), store
+    def __init__(self, operand_a, operand_b, epilogue, kind=NO_ACTIVATION):
+        self.operands, self.epilogue, self.kind = (operand_a, operand_b), epilogue, kind
+        ends = (epilogue.store, epilogue.activation(kind))
         types = (np.dtype(np.float32), np.dtype(np.float64))
-        self.tiled = {t: _make_tiled(t.type, operand_a, operand_b, store) for t in types}
-        self.blocked = {t: _make_blocked(t.type, operand_a, operand_b, store) for t in types}
-        self.sum_slices = _make_sum_slices(store)
+        self.tiled = {t: _make_tiled(t.type, operand_a, operand_b, *ends) for t in types}
+        self.blocked = {t: _make_blocked(t.type, operand_a, operand_b, *ends) for t in types}
+        self.sum_slices = _make_sum_slices(*ends)
+        self._activated = {}
 
     def __repr__(self):
-        return f"Product({self.operands[0]!r}, {self.operands[1]!r}, {self.store.__name__})"
+        kind = "" if self.kind == NO_ACTIVATION else f", kind={self.kind}"
+        return f"Product({self.operands[0]!r}, {self.operands[1]!r}, {self.epilogue!r}{kind})"
 
-    def __call__(self, a, b, c, m, n, k_total, *, bias=None, geometry=NO_GEOMETRY,
-                 a_k_major=False, b_k_major=True):
+    def activated(self, kind):
+        """This product with its epilogue writing the activation of code ``kind`` too."""
+        if kind not in self._activated:
+            self._activated[kind] = Product(*self.operands, self.epilogue, kind)
+        return self._activated[kind]
+
+    def __call__(self, a, b, c, m, n, k_total, *, bias=None, activation=None,
+                 geometry=NO_GEOMETRY, a_k_major=False, b_k_major=True):
         """Write ``op(a) @ op(b)`` (``m x k_total`` times ``k_total x n``) into ``c``
         through the epilogue, which adds ``bias`` (a forward product) or writes the ones'
-        row or column into it (a gradient product). ``a_k_major`` / ``b_k_major``:
-        whether a `MATRIX` operand is stored with the sum's index first (``a``
-        transposed; ``b`` not transposed, the default)."""
+        row or column into it (a gradient product). ``activation = (kind, alpha, y)``: a
+        forward product also writes ``y = f(c)``, ``f`` the activation of code ``kind``
+        (`scalar.ACTIVATION_CODES`, with its parameter ``alpha``) and ``y`` shaped as
+        ``c``. ``a_k_major`` / ``b_k_major``: whether a `MATRIX` operand is stored with the
+        sum's index first (``a`` transposed; ``b`` not transposed, the default)."""
+        if activation is not None:
+            kind, alpha, y = activation
+            return self.activated(kind)._run(a, b, c, m, n, k_total, bias, y, float(alpha),
+                                             geometry, a_k_major, b_k_major)
+        return self._run(a, b, c, m, n, k_total, bias, _empty(c.dtype, len(c.shape)), 0.0,
+                         geometry, a_k_major, b_k_major)
+
+    def _run(self, a, b, c, m, n, k_total, bias, y, alpha, geometry, a_k_major, b_k_major):
         if max(m, n, k_total) >= INDEX_LIMIT:
             raise ValueError(f"a CUDA matrix product indexes its rows, columns and sum in 32 "
                              f"bits: {m} x {k_total} times {k_total} x {n} is too large")
         dtype = np.dtype(c.dtype)
-        no_bias, no_partial = _empty(dtype)
-        bias = no_bias if bias is None else bias
+        bias = _empty(dtype, 1) if bias is None else bias
         if min(m, n) >= BLOCKED_MIN:
             kernel, (rows, cols, depth), threads = self.blocked[dtype], (BM, BN, BK), \
                 BLOCKED_THREADS
@@ -364,13 +397,13 @@ class Product:
         slices = _slices(grid[0] * grid[1], k_total, depth)
         chunk = max(1, -(-k_total // (slices * depth))) * depth  # a whole number of tiles
         slices = max(1, -(-k_total // chunk))
-        arguments = (bias, geometry, a_k_major, b_k_major, m, n, k_total, chunk)
+        arguments = (bias, y, alpha, geometry, a_k_major, b_k_major, m, n, k_total, chunk)
         if slices == 1:
-            kernel[grid, threads](a, b, c, *arguments, no_partial)
+            kernel[grid, threads](a, b, c, *arguments, _empty(dtype, 3))
             return
         partial = scratch((slices, m, n), c.dtype)
         kernel[grid + (slices,), threads](a, b, c, *arguments, partial)
-        self.sum_slices[blocks(m * n), THREADS](partial, c, bias)
+        self.sum_slices[blocks(m * n), THREADS](partial, c, bias, y, alpha)
 
 
 #: The products the layers run: a dense layer's (every plain matrix product, and the
@@ -385,9 +418,10 @@ CONV_WEIGHTS = Product(CHANNELS, PATCHES_T, WEIGHTS_OUT)
 CONV_INPUT = Product(WEIGHTS_T, SPREAD, PLANES_OUT)
 
 
-def matmul(a, b, c, trans_a=False, trans_b=False, bias=None):
+def matmul(a, b, c, trans_a=False, trans_b=False, bias=None, activation=None):
     """``c = op(a) @ op(b)`` (+ ``bias`` per column) on the device (``op`` transposes when
-    its flag is set); ``c`` is C-contiguous."""
+    its flag is set), and ``y = f(c)`` for ``activation = (kind, alpha, y)``; ``c`` is
+    C-contiguous."""
     m, n = c.shape
     MATMUL(a, b, c, m, n, a.shape[0] if trans_a else a.shape[1], bias=bias,
-           a_k_major=trans_a, b_k_major=not trans_b)
+           activation=activation, a_k_major=trans_a, b_k_major=not trans_b)

@@ -24,7 +24,9 @@ operand         ``op(src)[r, k]``
 (for the B operand, ``r`` is the column of $C$: a B operand is read as $B^\top$). An
 *epilogue* writes each output value: `MATRIX_OUT` into a matrix, plus a bias per column
 when one is given (a dense layer's forward), `PLANES_OUT` into an ``(N, C, H, W)`` array
-at row = channel ``c``, column ``(n, h, w)``, plus a bias per channel when one is given,
+at row = channel ``c``, column ``(n, h, w)``, plus a bias per channel when one is given
+(each of the two, when given a second array ``y``, also writes the value through an
+element-wise activation into it: the activation after the layer, in the same launch),
 and `WEIGHTS_OUT` into a weight array read as `WEIGHTS` reads it. The bias gradient
 comes out of the weight gradient's product: the operand that reads the layer's input
 gets one more row of ones (`MATRIX_AND_ONES`, `PATCHES_T_AND_ONES`: the constant input
@@ -42,6 +44,8 @@ it is not 1).
 """
 
 from numba import cuda, int32, uint32
+
+from atlas.kernels import scalar
 
 
 # Indices -------------------------------------------------------------------------------
@@ -305,6 +309,46 @@ NO_GEOMETRY = (1,) * 10
 
 
 # Epilogues -----------------------------------------------------------------------------
+#: The activation code of a product that applies none.
+NO_ACTIVATION = -1
+
+
+class Epilogue:
+    """How a product writes each output value, ``store(c, row, col, value, bias)``, and,
+    for a forward epilogue (``activate`` given), how it then applies an element-wise
+    activation to it: ``activate(kind)`` is the device function ``apply(c, row, col, y,
+    alpha)`` that writes ``y = f(c)`` at the place of output ``(row, col)``, ``f`` the
+    activation of code ``kind`` (`scalar.ACTIVATION_CODES`). That is the activation layer
+    after a dense or convolution layer, in the layer's own launch.
+
+    The code is a constant of ``apply``, as in the CPU's activation loops: with it a
+    variable, every activation's code sat in every product. And ``apply`` reads back the
+    value ``store`` wrote rather than taking the accumulator: inside the loop over a
+    thread's outputs, ELU's or Swish's code made NVVM leave that loop rolled, and the
+    blocked products kept their accumulators in local memory (`ptx_check.py`)."""
+
+    def __init__(self, name, store, activate=None):
+        self.name, self.store, self._activate = name, store, activate
+        self.activates = activate is not None
+
+    def __repr__(self):
+        return self.name
+
+    def activation(self, kind):
+        """``apply(c, row, col, y, alpha)`` for activation code ``kind`` (nothing for
+        `NO_ACTIVATION`)."""
+        if kind == NO_ACTIVATION:
+            return _no_activation
+        if not self.activates:
+            raise ValueError(f"{self.name} writes gradients: it applies no activation")
+        return self._activate(kind)
+
+
+@cuda.jit(device=True)
+def _no_activation(c, row, col, y, alpha):
+    pass
+
+
 @cuda.jit(device=True)
 def _matrix_out(c, row, col, value, bias):
     """`MATRIX_OUT`: ``c[row, col] = value`` (+ ``bias[col]`` when there is a bias)."""
@@ -313,14 +357,33 @@ def _matrix_out(c, row, col, value, bias):
     c[row, col] = value
 
 
+def _matrix_activation(kind):
+    @cuda.jit(device=True)
+    def apply(c, row, col, y, alpha):
+        """``y[row, col] = f(c[row, col])``."""
+        y[row, col] = scalar.activation(kind, c[row, col], alpha)
+
+    return apply
+
+
 @cuda.jit(device=True)
-def _planes_out(y, row, col, value, bias):
-    """`PLANES_OUT`: ``y[n, row, h, w] = value`` for column ``col = (n, h, w)`` (+
+def _planes_out(c, row, col, value, bias):
+    """`PLANES_OUT`: ``c[n, row, h, w] = value`` for column ``col = (n, h, w)`` (+
     ``bias[row]`` when there is a bias)."""
     if bias.size > 0:
         value += bias[row]
-    n, h, w = _split3(col, y.shape[2], y.shape[3])
-    y[n, row, h, w] = value
+    n, h, w = _split3(col, c.shape[2], c.shape[3])
+    c[n, row, h, w] = value
+
+
+def _planes_activation(kind):
+    @cuda.jit(device=True)
+    def apply(c, row, col, y, alpha):
+        """``y[n, row, h, w] = f(c[n, row, h, w])`` for column ``col = (n, h, w)``."""
+        n, h, w = _split3(col, c.shape[2], c.shape[3])
+        y[n, row, h, w] = scalar.activation(kind, c[n, row, h, w], alpha)
+
+    return apply
 
 
 @cuda.jit(device=True)
@@ -350,6 +413,9 @@ def _weights_and_bias_column_out(W, row, col, value, bias):
         _weights_out(W, row, col, value, bias)
 
 
-MATRIX_OUT, PLANES_OUT, WEIGHTS_OUT = _matrix_out, _planes_out, _weights_out
-MATRIX_AND_BIAS_ROW_OUT = _matrix_and_bias_row_out
-WEIGHTS_AND_BIAS_COLUMN_OUT = _weights_and_bias_column_out
+MATRIX_OUT = Epilogue("MATRIX_OUT", _matrix_out, _matrix_activation)
+PLANES_OUT = Epilogue("PLANES_OUT", _planes_out, _planes_activation)
+WEIGHTS_OUT = Epilogue("WEIGHTS_OUT", _weights_out)
+MATRIX_AND_BIAS_ROW_OUT = Epilogue("MATRIX_AND_BIAS_ROW_OUT", _matrix_and_bias_row_out)
+WEIGHTS_AND_BIAS_COLUMN_OUT = Epilogue("WEIGHTS_AND_BIAS_COLUMN_OUT",
+                                       _weights_and_bias_column_out)
