@@ -32,6 +32,7 @@ import numpy as np
 
 from atlas.backend import flat
 from atlas.checks import integer
+from atlas.nn.activations import Activation
 from atlas.nn.network import Network, name_layers
 from atlas.nn.sequential import layer_config, layer_from_config
 
@@ -145,6 +146,8 @@ class Model(Network):
         name_layers(self.layers)
         self._uses = {id(layer): sum(n.layer is layer for n in self.nodes)
                       for layer in self.layers}
+        self._fused = self._fused_activations()
+        self._applied = {id(after) for after in self._fused.values()}
         self.input_grad = False
         self._build()
 
@@ -180,6 +183,28 @@ class Model(Network):
             learns[id(node.output)] = upstream or bool(layer.params)
         self.inputs_spec = [(t.shape, self._token_layer(t)) for t in self.inputs]
 
+    def _fused_activations(self):
+        """``{id(node): activation node}``: where a layer that can apply an activation in
+        its own kernel (`Layer.fuses_activation`) feeds only an element-wise `Activation`,
+        neither layer shared and the layer's output not one of the model's, the two run as
+        one step (as in `Sequential`, `atlas.nn.sequential.fused_steps`)."""
+        readers: dict = {}
+        for node in self.nodes:
+            for t in node.inputs:
+                readers.setdefault(id(t), []).append(node)
+        outputs = {id(t) for t in self.outputs}
+        fused = {}
+        for node in self.nodes:
+            after = readers.get(id(node.output), [])
+            if len(after) != 1 or id(node.output) in outputs:
+                continue
+            layer, activation = node.layer, after[0].layer
+            if layer.fuses_activation and isinstance(activation, Activation) and \
+                    activation.element_wise and self._uses[id(layer)] == 1 and \
+                    self._uses[id(activation)] == 1:
+                fused[id(node)] = after[0]
+        return fused
+
     def _token_layer(self, tensor):
         """The layer that reads ``tensor`` as integer tokens, or None; a token input may
         feed nothing else."""
@@ -204,17 +229,25 @@ class Model(Network):
     # Computing -----------------------------------------------------------------------------------
     def forward(self, x, training=False):
         """The outputs (one array, or a list) for inputs ``x`` (one array, or a list, one per
-        input) already on the device."""
+        input) already on the device: the nodes in topological order, a layer and the
+        element-wise activation after it in one step where the layer can apply it
+        (`_fused_activations`)."""
         xs = x if self.multi_input else [x]
         if len(xs) != len(self.inputs):
             raise ValueError(f"{self.name} has {len(self.inputs)} inputs, got {len(xs)} arrays")
         values = {id(t): v for t, v in zip(self.inputs, xs)}
         self._caches = {}
         for node in self.nodes:
+            if id(node) in self._applied:  # by the layer before it, in that layer's step
+                continue
             args = [values[id(t)] for t in node.inputs]
             layer = node.layer
-            values[id(node.output)] = layer.forward(args if layer.takes_list else args[0],
-                                                    training)
+            after = self._fused.get(id(node))
+            if after is None:
+                values[id(node.output)] = layer.forward(args if layer.takes_list else args[0],
+                                                        training)
+            else:  # the layer's own output is read by that activation only
+                values[id(after.output)] = layer.forward(args[0], training, after.layer)
             if self._uses[id(layer)] > 1:
                 self._caches[id(node)] = _cache_of(layer, self.backend)
         outs = [values[id(t)] for t in self.outputs]

@@ -187,12 +187,31 @@ def test_integer_token_inputs_go_to_the_embedding(rng):
         model.predict([np.zeros((2, 5)), np.zeros((2, 2))])
 
 
+def test_a_layer_feeding_only_an_activation_runs_with_it_and_the_gradients_stay_exact(rng):
+    """A dense layer whose output only an element-wise activation reads runs as one step
+    with it; one whose output something else reads too, or a shared one, does not. The
+    gradients through both kinds of step against central differences."""
+    x = Input((3,))
+    h1 = Activation("tanh")(Dense(4, bias_init="normal")(x))  # one step
+    b = Dense(4)(x)  # also read by Add
+    h2 = Add()([Activation("sigmoid")(b), b])
+    shared = Dense(4)
+    h3 = Activation("elu")(shared(Add()([h1, h2])))
+    h4 = Activation("gelu")(shared(h1))
+    model = Model(x, Dense(2)(Concatenate()([h3, h4])), dtype="float64")
+    fused = [(node.layer.kind, after.layer.function) for node in model.nodes
+             for after in [model._fused.get(id(node))] if after is not None]
+    assert fused == [("Dense", "tanh")]
+    check_model_gradients(model, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+
+
 def test_graph_on_the_cuda_backend_in_the_simulator_matches_the_cpu(rng):
     def build(device):
         x1, x2 = Input((3,)), Input((3,))
         shared = Dense(4)
         h = Concatenate()([shared(x1), Activation("tanh")(shared(x2))])
-        out = Dense(2)(Multiply()([Add()([h, Dense(8)(x1)]), h]))
+        fused = Activation("relu")(Dense(8)(x1))  # one step: one product on the GPU
+        out = Dense(2)(Multiply()([Add()([h, fused]), h]))
         return Model([x1, x2], out, device=device, dtype="float64", seed=0)
 
     x = [rng.standard_normal((6, 3)), rng.standard_normal((6, 3))]
