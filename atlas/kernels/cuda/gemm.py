@@ -288,7 +288,9 @@ def _make_blocked(dtype, operand_a, operand_b, store, activate, tiles=(BM, BN, B
                         store(c, row, col, acc[i, j], bias)
                     else:
                         partial[z, row, col] = acc[i, j]
-        if cuda.gridDim.z == 1:  # nothing, without an activation: see `operands.Epilogue`
+        # Then the activation of what was stored (nothing, without one), in a loop of its
+        # own, so that the one above keeps the accumulators in registers (`operands.Epilogue`).
+        if cuda.gridDim.z == 1:
             for i in range(tm):
                 row = row0 + _owned(a_first, i, run_m, gap_m)
                 for j in range(tn):
