@@ -40,6 +40,7 @@ class Sequential(Network):
         self.inputs_spec = []
         self.input_grad = False
         name_layers(self.layers)
+        self._steps = fused_steps(self.layers)
         if input_shape is not None:
             self.build(input_shape)
 
@@ -53,7 +54,6 @@ class Sequential(Network):
             layer.build(shape, self.backend, self.rng, self.dtype)
             shape = layer.output_shape
         self._mark_input_grads()
-        self._steps = fused_steps(self.layers)
         first = self.layers[0] if self.layers else None
         tokens = first if getattr(first, "takes_indices", False) else None
         self.inputs_spec = [(self.input_shape, tokens)]
