@@ -137,7 +137,7 @@ def fused_steps(layers):
     activation, which is then no step of its own; else None. Backward goes through every
     layer as before (the fused activation kept what its backward needs). On a GPU a step
     is a launch fewer and a pass fewer over the layer's output; on the CPU the kernels
-    run one after the other, and the results are the same either way."""
+    run one after the other, with the results of the layers run one by one, bit for bit."""
     steps, i = [], 0
     while i < len(layers):
         layer, following = layers[i], layers[i + 1] if i + 1 < len(layers) else None
