@@ -1,6 +1,6 @@
 """The index arithmetic the CUDA products' operands decode with (`atlas.kernels.cuda.operands`),
-run as plain Python: every operand and epilogue is checked through the products themselves
-in `test_dense.py` and `test_conv.py`."""
+run as plain Python, and which products' epilogues apply an activation: every operand and
+epilogue is checked through the products themselves in `test_dense.py` and `test_conv.py`."""
 
 
 def test_split_is_floor_division_and_remainder_across_the_31_bit_range():
@@ -27,3 +27,20 @@ def test_digits_advanced_by_a_step_are_the_digits_of_the_sum(rng):
             for _ in range(40):
                 digits, index = add3(digits, step, rows, cols), index + s
                 assert digits == split3(index, rows, cols), (rows, cols, s, index)
+
+
+def test_only_a_forward_product_applies_an_activation_and_each_variant_is_made_once():
+    """`gemm.Product.activated`: the forward products (their output a matrix or planes)
+    make one variant per activation code and keep it; a gradient product refuses."""
+    import pytest
+
+    from atlas.kernels.cuda import gemm
+    from atlas.kernels.scalar import TANH
+
+    tanh = gemm.CONV.activated(TANH)
+    assert tanh is gemm.CONV.activated(TANH) and tanh.kind == TANH
+    assert repr(tanh) == f"Product(WEIGHTS, PATCHES, PLANES_OUT, kind={TANH})"
+    assert gemm.MATMUL.activated(TANH).epilogue is gemm.MATRIX_OUT
+    with pytest.raises(ValueError, match="WEIGHTS_OUT writes gradients: it applies no "
+                                         "activation"):
+        gemm.CONV_WEIGHTS.activated(TANH)
