@@ -21,9 +21,11 @@ The simulator accepts things a GPU rejects (plain Python in kernels, any block s
 CI also compiles each kernel to PTX. numba-cuda asks the current device for its compute
 capability when it compiles a device function that a kernel calls; with no GPU there is
 none, so this script answers for it (9.0, an H100). Every kernel found in the modules must
-be listed in ``SIGNATURES``: a new kernel without one fails the check.
+be listed in ``SIGNATURES``: a new kernel without one fails the check. The kernels
+compile in a pool of processes, one a core (forked: each reads what `main` found).
 """
 
+import multiprocessing
 import os
 import re
 import shutil
@@ -313,32 +315,52 @@ def main():
         return 1
     failures, rows = [], []
     found = kernels(activated=check_resources)
+    sigs = {float_type: signatures(float_type) for float_type in FLOAT_TYPES}
+    jobs = []
+    for k, float_type in enumerate(FLOAT_TYPES):
+        missing = sorted(set(found) - set(sigs[float_type]))
+        if missing:
+            failures.append(f"kernels with no signature in ptx_check.SIGNATURES: {missing}")
+        jobs += [(k, name) for name in sorted(found) if name in sigs[float_type]]
     with tempfile.TemporaryDirectory(prefix="atlas-ptx-") as scratch:
-        cubin = os.path.join(scratch, "kernel.cubin")
-        for float_type in (types.float32, types.float64):
-            sigs = signatures(float_type)
-            missing = sorted(set(found) - set(sigs))
-            if missing:
-                failures.append(f"kernels with no signature in ptx_check.SIGNATURES: {missing}")
-            for name, kernel in sorted(found.items()):
-                if name not in sigs:
-                    continue
-                if isinstance(kernel, dict):
-                    kernel = kernel[np.dtype(str(float_type))]
-                try:
-                    ptx, _ = cuda.compile_ptx(kernel.py_func, sigs[name], cc=(9, 0))
-                    assert ".entry" in ptx
-                    if tools:
-                        used = resources(name, float_type, ptx, tools, cubin, failures)
-                        rows.append((name, str(float_type), used))
-                except Exception as error:  # report every failure, not only the first
-                    failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
+        _WORK.update(found=found, sigs=sigs, tools=tools, scratch=scratch)
+        with multiprocessing.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
+            for row, kernel_failures in pool.imap(_check, jobs):
+                rows += [row] if row else []
+                failures += kernel_failures
     print(f"compiled {len(found)} kernels x 2 float types to PTX for sm_90")
     if check_resources:
         print_resources(rows)
     for failure in failures:
         print("FAIL", failure)
     return 1 if failures else 0
+
+
+#: The float types every kernel is compiled for.
+FLOAT_TYPES = (types.float32, types.float64)
+#: What `main` gives the processes that compile (they are forked from it and read it).
+_WORK = {}
+
+
+def _check(job):
+    """Compile one kernel for one float type (``job = (index into FLOAT_TYPES, name)``) in
+    a process of `main`'s pool (a kernel's compile runs on one core: the pool runs one a
+    core), and with ``--resources`` assemble it: ``(row of the table or None,
+    failures)``."""
+    float_type, name = FLOAT_TYPES[job[0]], job[1]
+    kernel, failures, row = _WORK["found"][name], [], None
+    if isinstance(kernel, dict):
+        kernel = kernel[np.dtype(str(float_type))]
+    try:
+        ptx, _ = cuda.compile_ptx(kernel.py_func, _WORK["sigs"][float_type][name], cc=(9, 0))
+        assert ".entry" in ptx
+        if _WORK["tools"]:
+            cubin = os.path.join(_WORK["scratch"], f"{os.getpid()}.cubin")
+            used = resources(name, float_type, ptx, _WORK["tools"], cubin, failures)
+            row = (name, str(float_type), used)
+    except Exception as error:  # report every failure, not only the first
+        failures.append(f"{name} [{float_type}]: {type(error).__name__}: {error}")
+    return row, failures
 
 
 def resources(name, float_type, ptx, tools, cubin, failures):
