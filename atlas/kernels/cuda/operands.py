@@ -315,9 +315,9 @@ NO_ACTIVATION = -1
 
 class Epilogue:
     """How a product writes each output value, ``store(c, row, col, value, bias)``, and,
-    for a forward epilogue (``activate`` given), how it then applies an element-wise
-    activation to it: ``activate(kind)`` is the device function ``apply(c, row, col, y,
-    alpha)`` that writes ``y = f(c)`` at the place of output ``(row, col)``, ``f`` the
+    for a forward epilogue (made with ``activate``), how it then applies an element-wise
+    activation to it: `activation` ``(kind)`` is the device function ``apply(c, row, col,
+    y, alpha)`` that writes ``y = f(c)`` at the place of output ``(row, col)``, ``f`` the
     activation of code ``kind`` (`scalar.ACTIVATION_CODES`). That is the activation layer
     after a dense or convolution layer, in the layer's own launch.
 
