@@ -55,6 +55,11 @@ class Activation(Layer):
         layer before it may apply it in its own kernel (`Layer.fuses_activation`)."""
         return self.code is not None
 
+    def runs_fused_after(self, layer):
+        """An element-wise activation runs inside the kernel of a layer that
+        `fuses_activation` (see `Layer.runs_fused_after`)."""
+        return layer.fuses_activation and self.element_wise
+
     def ran_fused(self, x, y):
         """The layer before this one applied it (``y = f(x)``, written by that layer's
         kernel): keep ``x`` and ``y`` for `backward`, as `forward` would have; return ``y``."""

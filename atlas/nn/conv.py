@@ -57,19 +57,6 @@ class _Convolution(Layer):
 
     fuses_activation = True
 
-    def _output(self, n, activation, forward, forward_activated, *args):
-        """The output of a batch of ``n``, ``y`` from ``forward(*args, y)``; with an
-        element-wise ``activation`` (the `Activation` layer after this one), its output
-        ``f(z)``, from ``forward_activated(*args, code, alpha, z, y)``: one kernel for both
-        layers."""
-        y = self.backend.scratch((n, *self.output_shape), self.dtype)
-        if activation is None:
-            forward(*args, y)
-            return y
-        z = self.backend.scratch((n, *self.output_shape), self.dtype)
-        forward_activated(*args, activation.code, activation.alpha, z, y)
-        return activation.ran_fused(z, y)
-
     def _grad_outputs(self, dy):
         """``(dx, db, input_grad)`` arrays for the backward kernels."""
         input_grad = self.needs_input_grad
@@ -137,9 +124,9 @@ class Conv2D(_Convolution):
         _, oh, ow = self.output_shape
         cols = self._workspace(n, c_in * math.prod(self.kernel_size) * oh * ow)
         k = self.backend.kernels
-        return self._output(n, activation, k.conv2d_forward, k.conv2d_forward_activated,
-                            x, self.params["W"], self._bias(), self.stride, self._pad_before,
-                            self.dilation, cols)
+        return self._output((n, *self.output_shape), activation, k.conv2d_forward,
+                            k.conv2d_forward_activated, x, self.params["W"], self._bias(),
+                            self.stride, self._pad_before, self.dilation, cols)
 
     def backward(self, dy):
         dx, db, input_grad = self._grad_outputs(dy)
@@ -211,7 +198,7 @@ class ConvTranspose2D(_Convolution):
         n, _, height, width = x.shape
         cols = self._workspace(n, self.filters * math.prod(self.kernel_size) * height * width)
         k = self.backend.kernels
-        return self._output(n, activation, k.conv_transpose2d_forward,
+        return self._output((n, *self.output_shape), activation, k.conv_transpose2d_forward,
                             k.conv_transpose2d_forward_activated, x, self.params["W"],
                             self._bias(), self.stride, self.padding, self.dilation, cols)
 

@@ -66,15 +66,10 @@ class Dense(Layer):
         self.check_input(x)
         self._x_shape = tuple(x.shape)
         self._x = _matrix(x)
-        shape, k = (*x.shape[:-1], self.units), self.backend.kernels
-        y = self.backend.scratch(shape, self.dtype)
-        if activation is None:
-            k.dense_forward(self._x, self.params["W"], self._bias(), _matrix(y))
-            return y
-        z = self.backend.scratch(shape, self.dtype)
-        k.dense_forward_activated(self._x, self.params["W"], self._bias(), activation.code,
-                                  activation.alpha, _matrix(z), _matrix(y))
-        return activation.ran_fused(z, y)
+        k = self.backend.kernels
+        return self._output((*x.shape[:-1], self.units), activation, k.dense_forward,
+                            k.dense_forward_activated, self._x, self.params["W"],
+                            self._bias(), operand=_matrix)
 
     def backward(self, dy):
         k = self.backend.kernels

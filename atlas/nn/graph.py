@@ -32,7 +32,6 @@ import numpy as np
 
 from atlas.backend import flat
 from atlas.checks import integer
-from atlas.nn.activations import Activation
 from atlas.nn.network import Network, name_layers
 from atlas.nn.sequential import layer_config, layer_from_config
 
@@ -199,8 +198,7 @@ class Model(Network):
             if len(after) != 1 or id(node.output) in outputs:
                 continue
             layer, activation = node.layer, after[0].layer
-            if layer.fuses_activation and isinstance(activation, Activation) and \
-                    activation.element_wise and self._uses[id(layer)] == 1 and \
+            if activation.runs_fused_after(layer) and self._uses[id(layer)] == 1 and \
                     self._uses[id(activation)] == 1:
                 fused[id(node)] = after[0]
         return fused

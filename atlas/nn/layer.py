@@ -93,6 +93,26 @@ class Layer:
     #: `Sequential` runs such a pair as one step.
     fuses_activation = False
 
+    def runs_fused_after(self, layer) -> bool:
+        """Whether this layer can run inside ``layer``'s kernel, as one step with it (only
+        an element-wise `Activation` after a layer that `fuses_activation` can)."""
+        return False
+
+    def _output(self, shape, activation, forward, forward_activated, *args, operand=None):
+        """The output ``y`` (of ``shape``, batch axis included) from ``forward(*args, y)``;
+        with an element-wise ``activation`` (the `Activation` layer after this one), its
+        output ``f(z)`` from ``forward_activated(*args, code, alpha, z, y)``: one kernel
+        for both layers. ``operand`` is the view of ``y`` and ``z`` the kernels take (the
+        arrays themselves by default)."""
+        operand = operand or (lambda a: a)
+        y = self.backend.scratch(shape, self.dtype)
+        if activation is None:
+            forward(*args, operand(y))
+            return y
+        z = self.backend.scratch(shape, self.dtype)
+        forward_activated(*args, activation.code, activation.alpha, operand(z), operand(y))
+        return activation.ran_fused(z, y)
+
     def __call__(self, x, training=True):
         """``forward(x)`` on arrays; on symbolic tensors (`atlas.Input` and what layers
         made of it) a new node of a graph, whose output tensor is returned (see

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from atlas.nn.activations import Activation
 from atlas.nn.layer import LAYERS, Layer
 from atlas.nn.network import Network, name_layers
 from atlas.nn.serialization import read_model_file
@@ -141,8 +140,7 @@ def fused_steps(layers):
     steps, i = [], 0
     while i < len(layers):
         layer, following = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        fused = layer.fuses_activation and isinstance(following, Activation) and \
-            following.element_wise
+        fused = following is not None and following.runs_fused_after(layer)
         steps.append((layer, following if fused else None))
         i += 2 if fused else 1
     return steps
