@@ -8,6 +8,10 @@ os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from tests import cudasim  # noqa: E402
+
+cudasim.install()  # the simulator's blocks without its busy wait (see tests/cudasim.py)
+
 
 @pytest.fixture
 def rng():

@@ -131,25 +131,27 @@ def test_the_register_blocked_cuda_product_matches_numpy_for_every_transpose_fla
 @pytest.mark.parametrize("tiling", [(64, 64, 8, 4, 4), (128, 64, 8, 8, 4), (128, 128, 8, 8, 8)])
 def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(tiling, rng):
     """The tilings `benchmarks/bench_gpu.py --products` times beside the shipped one,
-    each operand staged both ways (along its rows and along the sum), on a grid of
-    several blocks with a ragged edge: a thread's 8 rows lie in two runs of four, 64
-    apart (`gemm._make_blocked`)."""
+    each operand staged both ways (along its rows and along the sum), on a grid of two
+    blocks with ragged edges (two along the rows, then two along the columns): a
+    thread's 8 rows lie in two runs of four, 64 apart (`gemm._make_blocked`)."""
     from numba import cuda
 
     from atlas.kernels.cuda import gemm
 
     bm, bn, bk, tm, tn = tiling
-    m, n, k = bm + 3, bn + 1, 2 * bk + 3
+    k = 2 * bk + 3
     ends = gemm.MATRIX_OUT.store, gemm.MATRIX_OUT.activation(gemm.NO_ACTIVATION)
     kernel = gemm._make_blocked(np.float64, gemm.MATRIX, gemm.MATRIX, *ends, tiling)
     no_bias, no_y, no_partial = (gemm._empty(np.float64, ndim) for ndim in (1, 2, 3))
-    for trans_a, trans_b in ((False, False), (True, True)):
+    for trans_a, trans_b, m, n in ((False, False, bm + 3, bn - 5),
+                                   (True, True, bm - 5, bn + 1)):
         a = rng.standard_normal((k, m) if trans_a else (m, k))
         b = rng.standard_normal((n, k) if trans_b else (k, n))
         c = cuda.to_device(np.full((m, n), np.nan))
-        kernel[(2, 2), (bm // tm) * (bn // tn)](cuda.to_device(a), cuda.to_device(b), c,
-                                               no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
-                                               trans_a, not trans_b, m, n, k, k, no_partial)
+        grid = (-(-n // bn), -(-m // bm))
+        kernel[grid, (bm // tm) * (bn // tn)](cuda.to_device(a), cuda.to_device(b), c,
+                                              no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
+                                              trans_a, not trans_b, m, n, k, k, no_partial)
         expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"trans_a={trans_a} trans_b={trans_b}")

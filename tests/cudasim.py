@@ -1,0 +1,97 @@
+"""The CUDA simulator's thread blocks, without its busy wait.
+
+Numba's simulator runs each thread of a block as a Python thread, and its
+``BlockManager.run`` waits for them by polling them in a loop that never lets go of the
+GIL of its own accord: the threads only run when the interpreter takes the GIL from the
+poller (every ``sys.getswitchinterval()``). How long a kernel then takes is a matter of
+luck. One block of 256 threads of the blocked product (128 x 128 x 8 tiles, 8 x 8
+outputs a thread; `tests/kernels/test_dense.py`) took more than 300 s at the default
+switch interval, 32 s at 0.5 ms, 13 s at 50 ms, 74 s at 0.5 s, and one test of it took
+24 s on its own and 619 s in a CI run. `run` below is the simulator's own method (numba-cuda
+0.30.4), line for line, with one change: after each round of polling, the poller sleeps
+for no time (``time.sleep(0)``), which hands the GIL to the threads. The same block
+then takes 2.6-3.0 s, every time.
+
+`install` puts it in place of the simulator's when the installed numba-cuda is the one
+it was copied from, and leaves the simulator alone otherwise (the tests are then only
+slower).
+"""
+
+import time
+
+import numpy as np
+
+#: The numba-cuda release whose ``BlockManager.run`` `run` is a copy of.
+COPIED_FROM = "0.30.4"
+
+
+def run(self, grid_point, *args):
+    """``BlockManager.run`` of numba-cuda 0.30.4, with ``time.sleep(0)`` after each round
+    of polling (see the module's docstring)."""
+    from numba.cuda.simulator.kernel import BlockThread
+
+    # Create all threads
+    threads = set()
+    livethreads = set()
+    blockedthreads = set()
+    for block_point in np.ndindex(*self._block_dim):
+
+        def target():
+            self._f(*args)
+
+        t = BlockThread(target, self, grid_point, block_point, self._debug)
+        t.start()
+        threads.add(t)
+        livethreads.add(t)
+
+    while livethreads:
+        for t in livethreads:
+            if t.syncthreads_blocked:
+                blockedthreads.add(t)
+            elif t.exception:
+                # Abort all other simulator threads on exception,
+                # do *not* join immediately to facilitate debugging.
+                for t_other in threads:
+                    t_other.abort = True
+                    t_other.syncthreads_blocked = False
+                    t_other.syncthreads_event.set()
+
+                raise t.exception[0].with_traceback(t.exception[1])
+        if livethreads == blockedthreads:
+            for t in blockedthreads:
+                t.syncthreads_blocked = False
+                t.syncthreads_event.set()
+            blockedthreads = set()
+        livethreads = set([t for t in livethreads if t.is_alive()])
+        time.sleep(0)  # the one change: let the block's threads run
+    # Final check for exceptions in case any were set prior to thread
+    # finishing, before we could check it
+    for t in threads:
+        if t.exception:
+            raise t.exception[0].with_traceback(t.exception[1])
+
+
+def install():
+    """Use `run` for the simulator's blocks; True if it did (the simulator in use and
+    numba-cuda the release `run` was copied from)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from numba import config
+
+    try:
+        installed = version("numba-cuda")
+    except PackageNotFoundError:
+        return False
+    if not config.ENABLE_CUDASIM or installed != COPIED_FROM:
+        return False
+    from numba.cuda.simulator import kernel
+
+    global REPLACED
+    if kernel.BlockManager.run is not run:
+        REPLACED = kernel.BlockManager.run
+    kernel.BlockManager.run = run
+    return True
+
+
+#: The simulator's own ``BlockManager.run``, once `install` replaced it.
+REPLACED = None
