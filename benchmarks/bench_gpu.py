@@ -296,7 +296,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     from numba import cuda
 
     from atlas.kernels.cuda import gemm
-    from atlas.kernels.cuda.launch import blocks, fill
+    from atlas.kernels.cuda.launch import blocks, fill, no_values
 
     a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
@@ -307,7 +307,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
     flops = 2.0 * m * n * k
     repeats = 10 if flops > 1e10 else args.repeats
     # No bias, no activation (no y, alpha 0.0), the sum not cut (no partial sums).
-    no_bias, no_y, no_partial = (gemm._empty(np.float32, ndim) for ndim in (1, 2, 3))
+    no_bias, no_y, no_partial = (no_values(np.float32, ndim) for ndim in (1, 2, 3))
     rows = [("atlas matmul (split-K)", lambda: gemm.matmul(da, db, c, trans_a, trans_b))]
     for tiling, kernel in kernels.items():
         bm, bn, bk, tm, tn = tiling

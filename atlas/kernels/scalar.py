@@ -26,6 +26,9 @@ SWISH = 6
 SOFTPLUS = 7
 GELU = 8
 
+#: The code of no activation (a kernel that may apply one, told to apply none).
+NO_ACTIVATION = -1
+
 #: Name of each activation, in code order (the layer maps names to codes with it).
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -189,6 +192,28 @@ def activation_derivative(kind, x, y, alpha):
         cdf = 0.5 * (1.0 + math.erf(x * _INV_SQRT2))
         return cdf + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
     return 1.0
+
+
+#: The activations whose derivative is written with their output alone (`chain_saved`).
+FROM_OUTPUT = (SIGMOID, TANH)
+
+
+def chain_saved(kind, z, y):
+    """What `chain_factor` computes ``f'`` from, of an activation's input ``z`` and output
+    ``y``: ``y`` for sigmoid and tanh (their derivative is written with it), else ``z``."""
+    return y if kind in FROM_OUTPUT else z
+
+
+@kernel
+def chain_factor(kind, saved, alpha):
+    r"""$f'(z)$ from one value, ``saved`` (`chain_saved`): the output $f(z)$ for sigmoid
+    and tanh, the input $z$ for the rest (ELU's output, which its derivative reads for
+    $z \le 0$, is recomputed from $z$). A kernel that already holds the product with
+    $\partial L / \partial f(z)$ in place multiplies it by this, reading one array
+    instead of two."""
+    if kind == SIGMOID or kind == TANH:  # noqa: SIM109 (a constant tuple: not in kernels)
+        return activation_derivative(kind, saved, saved, alpha)
+    return activation_derivative(kind, saved, activation(kind, saved, alpha), alpha)
 
 
 @kernel

@@ -60,6 +60,17 @@ class Activation(Layer):
         `fuses_activation` (see `Layer.runs_fused_after`)."""
         return layer.fuses_activation and self.element_wise
 
+    def runs_fused_before(self, layer):
+        """An element-wise activation's backward runs inside the backward kernel of a layer
+        after it that `chains_activation` (see `Layer.runs_fused_before`)."""
+        return layer.chains_activation and self.element_wise
+
+    def chain_rule(self):
+        r"""``(code, alpha, z, y)``: what the layer after this one needs to write its input
+        gradient through it, $dz = dy \odot f'(z)$ (`Layer.chains_activation`): the
+        activation's code and parameter, and the input and output of its last forward."""
+        return self.code, self.alpha, self._x, self._y
+
     def ran_fused(self, x, y):
         """The layer before this one applied it (``y = f(x)``, written by that layer's
         kernel): keep ``x`` and ``y`` for `backward`, as `forward` would have; return ``y``."""

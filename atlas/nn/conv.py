@@ -55,9 +55,24 @@ class _Convolution(Layer):
             self._cols = cols = self.backend.empty((size,), self.dtype)  # kept: reused
         return cols
 
-    fuses_activation = True
+    fuses_activation = chains_activation = True
 
-    def _grad_outputs(self, dy):
+    def _gradients(self, activation, backward, backward_chained, *args):
+        """Fill ``grads`` and return the input gradient (None when the layer needs none)
+        from ``backward(*args, dx, dW, db, input_grad)``; with ``activation`` (the
+        element-wise `Activation` before this layer, $x = f(z)$), the gradient with
+        respect to that activation's input, from ``backward_chained(*args, code, alpha,
+        z, dx, dW, db, input_grad)``: one kernel for both layers."""
+        dx, db, input_grad = self._grad_outputs()
+        outputs = (dx, self.grads["W"], db, input_grad)
+        if activation is None:
+            backward(*args, *outputs)
+        else:
+            code, alpha, z, _ = activation.chain_rule()
+            backward_chained(*args, code, alpha, z, *outputs)
+        return dx if input_grad else None
+
+    def _grad_outputs(self):
         """``(dx, db, input_grad)`` arrays for the backward kernels."""
         input_grad = self.needs_input_grad
         shape = self._x.shape if input_grad else (0, 0, 0, 0)
@@ -128,12 +143,11 @@ class Conv2D(_Convolution):
                             k.conv2d_forward_activated, x, self.params["W"], self._bias(),
                             self.stride, self._pad_before, self.dilation, cols)
 
-    def backward(self, dy):
-        dx, db, input_grad = self._grad_outputs(dy)
-        self.backend.kernels.conv2d_backward(dy, self._x, self.params["W"], self.stride,
-                                             self._pad_before, self.dilation, self._cols, dx,
-                                             self.grads["W"], db, input_grad)
-        return dx if input_grad else None
+    def backward(self, dy, activation=None):
+        k = self.backend.kernels
+        return self._gradients(activation, k.conv2d_backward, k.conv2d_backward_chained, dy,
+                               self._x, self.params["W"], self.stride, self._pad_before,
+                               self.dilation, self._cols)
 
 
 class ConvTranspose2D(_Convolution):
@@ -202,12 +216,12 @@ class ConvTranspose2D(_Convolution):
                             k.conv_transpose2d_forward_activated, x, self.params["W"],
                             self._bias(), self.stride, self.padding, self.dilation, cols)
 
-    def backward(self, dy):
-        dx, db, input_grad = self._grad_outputs(dy)
-        self.backend.kernels.conv_transpose2d_backward(
-            dy, self._x, self.params["W"], self.stride, self.padding, self.dilation,
-            self._cols, dx, self.grads["W"], db, input_grad)
-        return dx if input_grad else None
+    def backward(self, dy, activation=None):
+        k = self.backend.kernels
+        return self._gradients(activation, k.conv_transpose2d_backward,
+                               k.conv_transpose2d_backward_chained, dy, self._x,
+                               self.params["W"], self.stride, self.padding, self.dilation,
+                               self._cols)
 
     def get_config(self):
         return {**super().get_config(), "output_padding": list(self.output_padding)}

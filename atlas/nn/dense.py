@@ -71,7 +71,12 @@ class Dense(Layer):
                             k.dense_forward_activated, self._x, self.params["W"],
                             self._bias(), operand=_matrix)
 
-    def backward(self, dy):
+    chains_activation = True
+
+    def backward(self, dy, activation=None):
+        """Fill ``grads``; return ``dy W^T``, or with ``activation`` (the element-wise
+        `Activation` before this layer, $x = f(z)$) ``(dy W^T) * f'(z)``, the gradient
+        with respect to that activation's input, from the same kernel."""
         k = self.backend.kernels
         db = self.grads["b"] if self.use_bias else self.backend.scratch((self.units,), self.dtype)
         dy = _matrix(dy)
@@ -79,7 +84,12 @@ class Dense(Layer):
         if not self.needs_input_grad:
             return None
         dx = self.backend.scratch((dy.shape[0], self.input_shape[-1]), self.dtype)
-        k.dense_backward_input(dy, self.params["W"], dx)
+        if activation is None:
+            k.dense_backward_input(dy, self.params["W"], dx)
+        else:
+            code, alpha, z, _ = activation.chain_rule()
+            k.dense_backward_input_chained(dy, self.params["W"], code, alpha, _matrix(z),
+                                           self._x, dx)
         return reshaped(dx, *self._x_shape)
 
     def get_config(self):

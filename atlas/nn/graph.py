@@ -147,6 +147,7 @@ class Model(Network):
                       for layer in self.layers}
         self._fused = self._fused_activations()
         self._applied = {id(after) for after in self._fused.values()}
+        self._chained = self._chained_activations()
         self.input_grad = False
         self._build()
 
@@ -182,26 +183,50 @@ class Model(Network):
             learns[id(node.output)] = upstream or bool(layer.params)
         self.inputs_spec = [(t.shape, self._token_layer(t)) for t in self.inputs]
 
-    def _fused_activations(self):
-        """``{id(node): activation node}``: where a layer that can apply an activation in
-        its own kernel (`Layer.fuses_activation`) feeds only an element-wise `Activation`,
-        neither layer shared and the layer's output not one of the model's, the two run as
-        one step (as in `Sequential`, `atlas.nn.sequential.fused_steps`)."""
+    def _sole_readers(self):
+        """``{id(tensor): node}`` for each tensor that one node alone reads and that is not
+        one of the model's outputs."""
         readers: dict = {}
         for node in self.nodes:
             for t in node.inputs:
                 readers.setdefault(id(t), []).append(node)
         outputs = {id(t) for t in self.outputs}
+        return {key: nodes[0] for key, nodes in readers.items()
+                if len(nodes) == 1 and key not in outputs}
+
+    def _unshared(self, *nodes):
+        return all(self._uses[id(node.layer)] == 1 for node in nodes)
+
+    def _fused_activations(self):
+        """``{id(node): activation node}``: where a layer that can apply an activation in
+        its own kernel (`Layer.fuses_activation`) feeds only an element-wise `Activation`,
+        neither layer shared and the layer's output not one of the model's, the two run as
+        one step (as in `Sequential`, `atlas.nn.sequential.fused_steps`)."""
+        sole = self._sole_readers()
         fused = {}
         for node in self.nodes:
-            after = readers.get(id(node.output), [])
-            if len(after) != 1 or id(node.output) in outputs:
-                continue
-            layer, activation = node.layer, after[0].layer
-            if activation.runs_fused_after(layer) and self._uses[id(layer)] == 1 and \
-                    self._uses[id(activation)] == 1:
-                fused[id(node)] = after[0]
+            after = sole.get(id(node.output))
+            if after is not None and after.layer.runs_fused_after(node.layer) and \
+                    self._unshared(node, after):
+                fused[id(node)] = after
         return fused
+
+    def _chained_activations(self):
+        """``{id(node): activation node}``: where an element-wise `Activation` feeds only a
+        layer that can write its input gradient through it (`Layer.chains_activation`),
+        neither layer shared and the activation's output not one of the model's, the
+        layer's backward gives the gradient with respect to the activation's input and
+        the activation's backward is no step of its own (as in `Sequential`,
+        `atlas.nn.sequential.chained_steps`)."""
+        sole = self._sole_readers()
+        chained = {}
+        for node in self.nodes:
+            before = node.inputs[0].node if len(node.inputs) == 1 else None
+            if before is not None and sole.get(id(before.output)) is node and \
+                    before.layer.runs_fused_before(node.layer) and \
+                    self._unshared(before, node):
+                chained[id(node)] = before
+        return chained
 
     def _token_layer(self, tensor):
         """The layer that reads ``tensor`` as integer tokens, or None; a token input may
@@ -257,7 +282,8 @@ class Model(Network):
         """Backpropagate ``dy`` (one array, or a list, one per output) through the graph in
         reverse topological order; fills every layer's ``grads`` (summed over the uses of a
         shared layer) and returns the gradients with respect to the inputs (None for an
-        input that needs none)."""
+        input that needs none). A layer writes its input gradient through the element-wise
+        activation before it where it can (`_chained_activations`)."""
         dys = dy if self.multi_output else [dy]
         grads: dict = {}
         for t, g in zip(self.outputs, dys):
@@ -274,12 +300,14 @@ class Model(Network):
                 if id(layer) in sums:  # keep the sum so far: backward overwrites grads
                     layer.grads = {k: self.backend.scratch(v.shape, v.dtype)
                                    for k, v in layer.grads.items()}
-            dx = layer.backward(g)
+            before = self._chained.get(id(node))  # an activation the layer writes through
+            dx = layer.backward(g) if before is None else layer.backward(g, before.layer)
             if shared:
                 self._sum_parameter_gradients(layer, sums)
             if dx is None or not layer.needs_input_grad:
                 continue
-            for t, d in zip(node.inputs, dx if layer.takes_list else [dx]):
+            inputs = node.inputs if before is None else before.inputs
+            for t, d in zip(inputs, dx if layer.takes_list else [dx]):
                 if d is not None:
                     self._add_gradient(grads, t, d)
         for layer, total in sums.values():

@@ -93,9 +93,21 @@ class Layer:
     #: `Sequential` runs such a pair as one step.
     fuses_activation = False
 
+    #: Whether ``backward(dy, activation)`` can write the gradient through an element-wise
+    #: `Activation` that comes right before the layer (times its derivative, in the layer's
+    #: own backward kernel: the dense, convolution, pooling and dropout layers): that
+    #: activation's backward is then no step of its own.
+    chains_activation = False
+
     def runs_fused_after(self, layer) -> bool:
         """Whether this layer can run inside ``layer``'s kernel, as one step with it (only
         an element-wise `Activation` after a layer that `fuses_activation` can)."""
+        return False
+
+    def runs_fused_before(self, layer) -> bool:
+        """Whether this layer's backward can run inside the backward kernel of ``layer``,
+        which comes right after it (only an element-wise `Activation` before a layer that
+        `chains_activation` can)."""
         return False
 
     def _output(self, shape, activation, forward, forward_activated, *args, operand=None):

@@ -10,6 +10,8 @@ from atlas.nn.windows import image_shape, output_length, pair
 
 
 class _Pool2D(Layer):
+    chains_activation = True
+
     def __init__(self, pool_size=2, stride=None, padding=0, name=None):
         super().__init__(name)
         self.pool_size = pair(pool_size, "pool_size")
@@ -50,9 +52,13 @@ class MaxPool2D(_Pool2D):
                                                y, self._argmax)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, activation=None):
         dx = self.backend.scratch(self._input_shape, self.dtype)
-        self.backend.kernels.maxpool2d_backward(dy, self._argmax, dx)
+        k = self.backend.kernels
+        if activation is None:
+            k.maxpool2d_backward(dy, self._argmax, dx)
+        else:  # the gradient through the activation before this layer (chains_activation)
+            k.maxpool2d_backward_chained(dy, self._argmax, *activation.chain_rule(), dx)
         return dx
 
 
@@ -79,10 +85,14 @@ class AvgPool2D(_Pool2D):
                                                self.count_include_pad, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, activation=None):
         dx = self.backend.scratch(self._input_shape, self.dtype)
-        self.backend.kernels.avgpool2d_backward(dy, self.pool_size, self.stride, self.padding,
-                                                self.count_include_pad, dx)
+        k = self.backend.kernels
+        window = (self.pool_size, self.stride, self.padding, self.count_include_pad)
+        if activation is None:
+            k.avgpool2d_backward(dy, *window, dx)
+        else:  # the gradient through the activation before this layer (chains_activation)
+            k.avgpool2d_backward_chained(dy, *window, *activation.chain_rule(), dx)
         return dx
 
     def get_config(self):

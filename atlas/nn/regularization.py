@@ -39,11 +39,21 @@ class Dropout(Layer):
         self.backend.kernels.dropout_forward(flat(x), u, self.rate, flat(y), self._mask)
         return y
 
-    def backward(self, dy):
+    chains_activation = True
+
+    def backward(self, dy, activation=None):
+        """``mask * dy``; with ``activation`` (the element-wise `Activation` before this
+        layer, $x = f(z)$), ``mask * dy * f'(z)``, from the same kernel."""
         if not self._training:
-            return dy
+            return dy if activation is None else activation.backward(dy)
         dx = self.backend.scratch(dy.shape, self.dtype)
-        self.backend.kernels.dropout_backward(flat(dy), self._mask, flat(dx))
+        k = self.backend.kernels
+        if activation is None:
+            k.dropout_backward(flat(dy), self._mask, flat(dx))
+        else:
+            code, alpha, z, x = activation.chain_rule()
+            k.dropout_backward_chained(flat(dy), self._mask, code, alpha, flat(z), flat(x),
+                                       flat(dx))
         return dx
 
     def get_config(self):

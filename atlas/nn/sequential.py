@@ -40,6 +40,7 @@ class Sequential(Network):
         self.input_grad = False
         name_layers(self.layers)
         self._steps = fused_steps(self.layers)
+        self._backward_steps = chained_steps(self.layers)
         if input_shape is not None:
             self.build(input_shape)
 
@@ -94,11 +95,13 @@ class Sequential(Network):
     def backward(self, dy):
         """Backpropagate ``dy`` (gradient w.r.t. the output); fills every layer's ``grads``.
 
-        Stops at the first layer whose input needs no gradient (returns None there).
+        Stops at the first layer whose input needs no gradient (returns None there). An
+        element-wise activation right before a layer that can write the gradient through
+        it runs in that layer's step (`chained_steps`).
         """
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-            if not layer.needs_input_grad:
+        for layer, activation in self._backward_steps:
+            dy = layer.backward(dy) if activation is None else layer.backward(dy, activation)
+            if not layer.needs_input_grad or not (activation or layer).needs_input_grad:
                 return None
         return dy
 
@@ -143,6 +146,24 @@ def fused_steps(layers):
         fused = following is not None and following.runs_fused_after(layer)
         steps.append((layer, following if fused else None))
         i += 2 if fused else 1
+    return steps
+
+
+def chained_steps(layers):
+    """``(layer, activation)`` for each step of a backward pass through ``layers``, the
+    last layer first: where an element-wise `Activation` comes right before a layer that
+    can write its input gradient through it (`Layer.chains_activation`: the dense,
+    convolution, pooling and dropout layers), that activation, whose backward is then no
+    step of its own (the layer returns the gradient with respect to the activation's
+    input); else None. On a GPU a step is a launch fewer and a pass fewer over the
+    gradient; on the CPU the kernels run one after the other, with the results of the
+    layers run one by one, bit for bit."""
+    steps, i = [], len(layers) - 1
+    while i >= 0:
+        layer, before = layers[i], layers[i - 1] if i > 0 else None
+        chained = before is not None and before.runs_fused_before(layer)
+        steps.append((layer, before if chained else None))
+        i -= 2 if chained else 1
     return steps
 
 

@@ -84,9 +84,9 @@ def signatures(f):
         "_add_scaled": (acc, acc, types.float64),
         "_zero": (t4,),
         "_maxpool2d_forward": (t4, pair, pair, pair, t4, idx4),
-        "_maxpool2d_backward": (t4, idx4, t4),
+        "_maxpool2d_backward": (t4, idx4, i64, types.float64, t4, t4, t4),
         "_avgpool2d_forward": (t4, pair, pair, pair, b, t4),
-        "_avgpool2d_backward": (t4, pair, pair, pair, b, t4),
+        "_avgpool2d_backward": (t4, pair, pair, pair, b, i64, types.float64, t4, t4, t4),
         "_global_avgpool_forward": (t3, m),
         "_global_avgpool_backward": (m, t3),
         "_activation_forward": (v, i64, f, v),
@@ -102,7 +102,7 @@ def signatures(f):
         "_input_gradient": (t3, t3, v, v, v, v, t3),
         "_column_sums": (m, v),
         "_dropout_forward": (v, v, f, v, v),
-        "_dropout_backward": (v, v, v),
+        "_dropout_backward": (v, v, i64, types.float64, v, v, v),
         "_random_uniform": (i64, v),
         "_add": (v, v, v),
         "_multiply": (v, v, v),
@@ -151,7 +151,7 @@ def product_signatures(f):
     for name, product in products(activated=True).items():
         ends = (*product.operands, product.epilogue)
         a, b_, c = [m if kind in matrices else t4 for kind in ends]
-        epilogue = (f[::1], c, types.float64)  # bias, y (the activation), alpha
+        epilogue = (f[::1], c, types.float64)  # bias, y (the activation or saved), alpha
         arguments = (a, b_, c, *epilogue, types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
         sigs[f"{name}.tiled"] = sigs[f"{name}.blocked"] = arguments
         sigs[f"{name}.sum_slices"] = (t3, c, *epilogue)
@@ -159,15 +159,18 @@ def product_signatures(f):
 
 
 def products(activated=False):
-    """The `gemm.Product` objects, by name; with ``activated``, also each forward product
-    with each activation in its epilogue (``MATMUL[tanh]``, ...: `gemm.Product.activated`),
-    whose machine code differs only after the loop over tiles, so that only ``--resources``
-    checks them (compiling them takes longer than all the other kernels)."""
+    """The `gemm.Product` objects, by name; with ``activated``, also each product whose
+    epilogue applies activations with each activation in it (``MATMUL[tanh]``, ...:
+    `gemm.Product.activated`) and with each one's derivative (``MATMUL[tanh']``, ...:
+    `gemm.Product.chained`), whose machine code differs only after the loop over tiles,
+    so that only ``--resources`` checks them (compiling them takes longer than all the
+    other kernels)."""
     found = {name: obj for name, obj in vars(gemm).items() if isinstance(obj, gemm.Product)}
     for name, product in list(found.items()):
         if activated and product.epilogue.activates:
             for act, code in ACTIVATION_CODES.items():
                 found[f"{name}[{act}]"] = product.activated(code)
+                found[f"{name}[{act}']"] = product.chained(code)
     return found
 
 

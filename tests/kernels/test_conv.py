@@ -7,9 +7,9 @@ import pytest
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
 from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, winograd
-from atlas.kernels.scalar import ELU, GELU, TANH
+from atlas.kernels.scalar import ELU, GELU, SIGMOID, SWISH, TANH
 
-from .twins import assert_twins_agree
+from .twins import activation_pair, assert_twins_agree
 
 # (N, C_in, H, W, C_out, kh, kw, stride, padding, dilation): odd sizes, stride > 1, batch 1,
 # asymmetric kernels, dilation, padding wider than the kernel's reach.
@@ -380,7 +380,8 @@ def test_prewitt_finds_the_horizontal_edge_of_the_6x3_image():
      (GEOMETRIES[9], np.float64)])  # a 2x4 kernel at stride 2, padding on one axis only
 def test_conv_cuda_twins(geometry, dtype, rng):
     """Every pass of the GPU's implicit-GEMM convolution (and the im2col / col2im twins)
-    against the CPU, on odd sizes, strides, dilation and padding."""
+    against the CPU, on odd sizes, strides, dilation and padding, each layer's forward
+    with an activation after it and backward through one before it too."""
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
     cols6 = np.empty((x.shape[1], *W.shape[2:], x.shape[0], *y.shape[2:]), dtype)
@@ -410,12 +411,21 @@ def test_conv_cuda_twins(geometry, dtype, rng):
         assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                            tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
                            input_grad, scratch=[6])
+    # Backward through an activation before each layer (inputs x = f(z)).
+    z, x_act = activation_pair(x.shape, SWISH, 1.5, rng, dtype)
+    assert_twins_agree("conv2d_backward_chained", dy, x_act, W, stride, padding, dilation,
+                       cols, SWISH, 1.5, z, np.zeros_like(x), np.empty_like(W),
+                       np.empty_like(b), True, scratch=[6])
+    z, dy_act = activation_pair(dy.shape, SIGMOID, 0.0, rng, dtype)
+    assert_twins_agree("conv_transpose2d_backward_chained", x, dy_act, W, stride, padding,
+                       dilation, tcols, SIGMOID, 0.0, z, np.zeros_like(dy), np.empty_like(W),
+                       np.empty_like(bias_t), True, scratch=[6])
 
 
 def _all_passes_agree(geometry, rng, dtype=np.float32, activated=True):
     """Forward and backward of the convolution and of the transposed convolution with the
-    same weights, on the CPU and the GPU (and each forward with an activation after it,
-    when ``activated``)."""
+    same weights, on the CPU and the GPU (and, when ``activated``, each forward with an
+    activation after it and each backward through an activation before it)."""
     stride, padding, dilation = geometry[7:]
     x, W, b, cols, y = conv_arrays(geometry, rng, dtype)
     close = {"rtol": 1e-4, "atol": 1e-4, "scratch": [6]}
@@ -438,6 +448,15 @@ def _all_passes_agree(geometry, rng, dtype=np.float32, activated=True):
     assert_twins_agree("conv_transpose2d_backward", x, dy, W, stride, padding, dilation,
                        tcols, np.zeros_like(dy), np.empty_like(W), np.empty_like(bias_t),
                        True, **close)
+    if activated:
+        z, x_act = activation_pair(x.shape, ELU, 0.5, rng, dtype)
+        assert_twins_agree("conv2d_backward_chained", dy, x_act, W, stride, padding,
+                           dilation, cols, ELU, 0.5, z, np.zeros_like(x), np.empty_like(W),
+                           np.empty_like(b), True, **close)
+        z, dy_act = activation_pair(dy.shape, TANH, 0.0, rng, dtype)
+        assert_twins_agree("conv_transpose2d_backward_chained", x, dy_act, W, stride,
+                           padding, dilation, tcols, TANH, 0.0, z, np.zeros_like(dy),
+                           np.empty_like(W), np.empty_like(bias_t), True, **close)
 
 
 @pytest.mark.parametrize("geometry", [GEOMETRIES[1], GEOMETRIES[2]])

@@ -3,10 +3,10 @@ import pytest
 
 from atlas.gradcheck import check_layer
 from atlas.kernels import cpu
-from atlas.kernels.scalar import ACTIVATION_CODES, ELU, RELU, TANH
+from atlas.kernels.scalar import ACTIVATION_CODES, ELU, RELU, SWISH, TANH
 from atlas.nn import Dense
 
-from .twins import assert_twins_agree
+from .twins import activation_pair, assert_twins_agree
 
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 3, 11), (13, 17, 9)]
 
@@ -38,6 +38,18 @@ def test_the_dense_layer_and_its_activation_in_one_call(rng):
     np.testing.assert_allclose(y, np.tanh(z), rtol=1e-12)
     cpu.dense_forward_activated(x, W, b, ELU, 0.7, z, y)
     np.testing.assert_allclose(y, np.where(z > 0, z, 0.7 * np.expm1(z)), rtol=1e-12)
+
+
+def test_the_input_gradient_through_the_activation_before_the_layer_in_one_call(rng):
+    """``dense_backward_input_chained``: with ``x = f(z)`` the layer's input, the gradient
+    with respect to ``z``, ``(dy W^T) f'(z)``, here tanh and ELU with its scale."""
+    dy, W = rng.standard_normal((5, 4)), rng.standard_normal((3, 4))
+    for kind, alpha, derivative in [(TANH, 0.0, lambda z: 1 - np.tanh(z) ** 2),
+                                    (ELU, 0.7, lambda z: np.where(z > 0, 1, 0.7 * np.exp(z)))]:
+        z, x = activation_pair((5, 3), kind, alpha, rng)
+        dz = np.empty((5, 3))
+        cpu.dense_backward_input_chained(dy, W, kind, alpha, z, x, dz)
+        np.testing.assert_allclose(dz, dy @ W.T * derivative(z), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("n,d_in,d_out", SHAPES)
@@ -93,10 +105,23 @@ def test_dense_with_each_activation_cuda_twin(function, rng):
                        np.empty((5, 3)), np.empty((5, 3)), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("function", sorted(ACTIVATION_CODES))
+def test_dense_input_gradient_through_each_activation_cuda_twin(function, rng):
+    """The input gradient's product multiplies each output by the derivative of the
+    activation before the layer, from its output (sigmoid, tanh) or its input (the rest:
+    `scalar.chain_saved`)."""
+    kind = ACTIVATION_CODES[function]
+    z, x = activation_pair((5, 3), kind, 0.3, rng)
+    dy, W = rng.standard_normal((5, 17)), rng.standard_normal((3, 17))
+    assert_twins_agree("dense_backward_input_chained", dy, W, kind, 0.3, z, x,
+                       np.empty((5, 3)), rtol=1e-12, atol=1e-12)
+
+
 def test_dense_with_an_activation_cuda_twin_blocked_and_split(rng, monkeypatch):
     """The activation through the register-blocked kernel (a thread's outputs read back
     after they are written, `operands.Epilogue`) and through the kernel that adds the
-    slices of a split sum."""
+    slices of a split sum; and the input gradient through an activation before the
+    layer (its derivative applied the same way) in the same three products."""
     from atlas.kernels.cuda import gemm
 
     monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
@@ -106,6 +131,12 @@ def test_dense_with_an_activation_cuda_twin_blocked_and_split(rng, monkeypatch):
         assert_twins_agree("dense_forward_activated", x, W, b, RELU, 0.0,
                            np.empty((n, d_out)), np.empty((n, d_out)), rtol=1e-12,
                            atol=1e-12)
+        # The input gradient through an activation, the same three products: (n, d_out)
+        # outputs of sums of d_in terms (dy is (n, d_in), W^T (d_in, d_out)).
+        z, x = activation_pair((n, d_out), SWISH, 1.5, rng)
+        dy, W = rng.standard_normal((n, d_in)), rng.standard_normal((d_out, d_in))
+        assert_twins_agree("dense_backward_input_chained", dy, W, SWISH, 1.5, z, x,
+                           np.empty((n, d_out)), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("m, n, k, dtype", [(70, 65, 20, np.float32), (64, 130, 17, np.float32),
@@ -136,13 +167,13 @@ def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(t
     thread's 8 rows lie in two runs of four, 64 apart (`gemm._make_blocked`)."""
     from numba import cuda
 
-    from atlas.kernels.cuda import gemm
+    from atlas.kernels.cuda import gemm, launch
 
     bm, bn, bk, tm, tn = tiling
     k = 2 * bk + 3
     ends = gemm.MATRIX_OUT.store, gemm.MATRIX_OUT.activation(gemm.NO_ACTIVATION)
     kernel = gemm._make_blocked(np.float64, gemm.MATRIX, gemm.MATRIX, *ends, tiling)
-    no_bias, no_y, no_partial = (gemm._empty(np.float64, ndim) for ndim in (1, 2, 3))
+    no_bias, no_y, no_partial = (launch.no_values(np.float64, ndim) for ndim in (1, 2, 3))
     for trans_a, trans_b, m, n in ((False, False, bm + 3, bn - 5),
                                    (True, True, bm - 5, bn + 1)):
         a = rng.standard_normal((k, m) if trans_a else (m, k))

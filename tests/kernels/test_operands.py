@@ -30,11 +30,14 @@ def test_digits_advanced_by_a_step_are_the_digits_of_the_sum(rng):
 
 
 def test_only_a_forward_product_applies_an_activation_and_each_variant_is_made_once():
-    """`gemm.Product.activated`: the forward products (their output a matrix or planes)
-    make one variant per activation code and keep it; a gradient product refuses."""
+    """`gemm.Product.activated` and `chained`: the products whose output is a matrix or
+    planes make one variant per activation code and direction and keep it; a product
+    that writes weight gradients refuses, and no product applies both."""
+    import numpy as np
     import pytest
 
     from atlas.kernels.cuda import gemm
+    from atlas.kernels.cuda.launch import no_values
     from atlas.kernels.scalar import TANH
 
     tanh = gemm.CONV.activated(TANH)
@@ -44,3 +47,12 @@ def test_only_a_forward_product_applies_an_activation_and_each_variant_is_made_o
     with pytest.raises(ValueError, match="WEIGHTS_OUT writes gradients: it applies no "
                                          "activation"):
         gemm.CONV_WEIGHTS.activated(TANH)
+    chained = gemm.CONV_INPUT.chained(TANH)
+    assert chained is gemm.CONV_INPUT.chained(TANH) and chained is not \
+        gemm.CONV_INPUT.activated(TANH)
+    assert repr(chained) == f"Product(WEIGHTS_T, SPREAD, PLANES_OUT, kind={TANH}, derivative)"
+    with pytest.raises(ValueError, match="WEIGHTS_OUT writes gradients"):
+        gemm.CONV_WEIGHTS.chained(TANH)
+    a = no_values(np.float64, 2)
+    with pytest.raises(ValueError, match="an activation .forward. or its derivative"):
+        gemm.MATMUL(a, a, a, 0, 0, 0, activation=(TANH, 0.0, a), chain=(TANH, 0.0, a))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from atlas.kernels import cpu
+from atlas.kernels.scalar import GELU, RELU, SIGMOID, TANH
 
-from .twins import assert_twins_agree
+from .twins import activation_pair, assert_twins_agree
 
 # (kernel, stride, padding) on a 7x6 input: non-overlapping, overlapping, padded.
 GEOMETRIES = [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((3, 2), (1, 2), (1, 0))]
@@ -106,6 +107,24 @@ def test_global_average_pooling(rng):
     np.testing.assert_allclose(dx, np.full_like(x, 0.2))
 
 
+def test_the_pooling_gradients_through_the_activation_before_the_pooling(rng):
+    """The ``*_chained`` kernels: the pooling's input gradient times the derivative of the
+    activation whose output the pooling read (ReLU, and sigmoid)."""
+    z = rng.standard_normal((2, 3, 6, 7))
+    x, dy = np.maximum(z, 0), rng.standard_normal((2, 3, 3, 3))
+    y, argmax = np.empty(dy.shape), np.empty(dy.shape, np.int64)
+    cpu.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), y, argmax)
+    plain, chained = np.empty_like(x), np.empty_like(x)
+    cpu.maxpool2d_backward(dy, argmax, plain)
+    cpu.maxpool2d_backward_chained(dy, argmax, RELU, 0.0, z, x, chained)
+    np.testing.assert_array_equal(chained, plain * (z > 0))
+    x = 1 / (1 + np.exp(-z))
+    cpu.avgpool2d_backward(dy, (3, 3), (2, 2), (1, 1), True, plain)
+    cpu.avgpool2d_backward_chained(dy, (3, 3), (2, 2), (1, 1), True, SIGMOID, 0.0, z, x,
+                                   chained)
+    np.testing.assert_allclose(chained, plain * x * (1 - x), rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES[1:])
 def test_pooling_cuda_twins(kernel, stride, padding, dtype, rng):
@@ -120,6 +139,14 @@ def test_pooling_cuda_twins(kernel, stride, padding, dtype, rng):
         assert_twins_agree("avgpool2d_forward", x, kernel, stride, padding, include, y)
         assert_twins_agree("avgpool2d_backward", dy, kernel, stride, padding, include,
                            np.empty_like(x))
+    # Backward through an activation before the pooling (its input x = f(z)).
+    z, x_act = activation_pair(x.shape, GELU, 0.0, rng, dtype)
+    cpu.maxpool2d_forward(x_act, kernel, stride, padding, y, argmax)
+    assert_twins_agree("maxpool2d_backward_chained", dy, argmax, GELU, 0.0, z, x_act,
+                       np.empty_like(x))
+    z, x_act = activation_pair(x.shape, TANH, 0.0, rng, dtype)
+    assert_twins_agree("avgpool2d_backward_chained", dy, kernel, stride, padding, False, TANH,
+                       0.0, z, x_act, np.empty_like(x))
     x3 = x.reshape(1, 2, -1)
     assert_twins_agree("global_avgpool_forward", x3, np.empty((1, 2), dtype))
     assert_twins_agree("global_avgpool_backward", dy[:, :, 0, 0].copy(), np.empty_like(x3))

@@ -3,9 +3,10 @@ import pytest
 
 from atlas.gradcheck import check_layer
 from atlas.kernels import cpu
+from atlas.kernels.scalar import ELU
 from atlas.nn import BatchNorm, Dropout
 
-from .twins import assert_twins_agree
+from .twins import activation_pair, assert_twins_agree
 
 
 def test_dropout_is_inverted_and_masks_the_gradient(rng):
@@ -114,6 +115,9 @@ def test_regularization_cuda_twins(piece, rng, monkeypatch):
     x = rng.standard_normal(50)
     assert_twins_agree("dropout_forward", x, rng.random(50), 0.4, np.empty(50), np.empty(50))
     assert_twins_agree("dropout_backward", x, rng.random(50), np.empty(50))
+    z, x_act = activation_pair(50, ELU, 0.7, rng)  # through an activation before dropout
+    assert_twins_agree("dropout_backward_chained", x, rng.random(50), ELU, 0.7, z, x_act,
+                       np.empty(50))
     x3 = 3.0 + rng.standard_normal((3, 2, 5))  # a mean far from zero: deviations, not squares
     g, b = rng.uniform(0.5, 2, 2), rng.standard_normal(2)
     assert_twins_agree("batchnorm_train_forward", x3, g, b, 1e-5, 0.1, np.zeros(2), np.ones(2),

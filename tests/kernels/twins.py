@@ -31,3 +31,13 @@ def assert_twins_agree(name, *args, rtol=1e-5, atol=1e-6, scratch=()):
         if isinstance(h, np.ndarray) and i not in scratch:
             np.testing.assert_allclose(d.copy_to_host(), h, rtol=rtol, atol=atol,
                                        err_msg=f"{name} argument {i}")
+
+
+def activation_pair(shape, kind, alpha, rng, dtype=np.float64):
+    """``(z, x)``: a random input of the activation of code ``kind`` and its output, ``x =
+    f(z)`` as the CPU's kernel computes it (a `*_chained` kernel's CUDA twin reads one of
+    the two, its CPU twin both, so they must agree)."""
+    z = rng.standard_normal(shape).astype(dtype)
+    x = np.empty_like(z)
+    cpu.activation_forward(z.reshape(-1), kind, alpha, x.reshape(-1))
+    return z, x

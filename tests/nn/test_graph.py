@@ -205,13 +205,35 @@ def test_a_layer_feeding_only_an_activation_runs_with_it_and_the_gradients_stay_
     check_model_gradients(model, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
 
 
+def test_a_layer_after_an_activation_it_alone_reads_writes_the_gradient_through_it(rng):
+    """Backward, a dense layer that alone reads an element-wise activation's output
+    returns the gradient with respect to the activation's input (one step for both); an
+    activation whose output two layers read, one before a shared layer, and one before a
+    layer that cannot (`Add`) keep their own backward. The gradients against central
+    differences."""
+    x = Input((3,))
+    h1 = Dense(4)(Activation("tanh")(Dense(4, bias_init="normal")(x)))  # chained
+    e = Activation("elu")(Dense(4)(x))  # read by two layers
+    h2 = Add()([Dense(4)(e), Dense(4)(e)])
+    shared = Dense(4)
+    h3 = shared(Activation("swish")(h1))  # before a shared layer
+    h4 = shared(Activation("sigmoid")(h2))
+    out = Add()([Activation("softplus")(h3), h4])  # before Add
+    model = Model(x, Dense(2)(out), dtype="float64")
+    chained = [(before.layer.function, node.layer.kind) for node in model.nodes
+               for before in [model._chained.get(id(node))] if before is not None]
+    assert chained == [("tanh", "Dense")]
+    check_model_gradients(model, rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+
+
 def test_graph_on_the_cuda_backend_in_the_simulator_matches_the_cpu(rng):
     def build(device):
         x1, x2 = Input((3,)), Input((3,))
         shared = Dense(4)
         h = Concatenate()([shared(x1), Activation("tanh")(shared(x2))])
         fused = Activation("relu")(Dense(8)(x1))  # one step: one product on the GPU
-        out = Dense(2)(Multiply()([Add()([h, fused]), h]))
+        chained = Activation("swish")(Multiply()([Add()([h, fused]), h]))  # backward: one
+        out = Dense(2)(chained)  # step with this layer's input gradient
         return Model([x1, x2], out, device=device, dtype="float64", seed=0)
 
     x = [rng.standard_normal((6, 3)), rng.standard_normal((6, 3))]

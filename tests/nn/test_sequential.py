@@ -12,10 +12,11 @@ from atlas.nn import (
     Dense,
     Dropout,
     Flatten,
+    MaxPool2D,
     PReLU,
     Sequential,
 )
-from atlas.nn.sequential import fused_steps
+from atlas.nn.sequential import chained_steps, fused_steps
 from atlas.optimizers import SGD, Adam
 
 
@@ -166,6 +167,22 @@ def test_a_layer_and_the_element_wise_activation_after_it_run_as_one_step():
                      ("Dense", None), ("Activation(softmax)", None)]
 
 
+def test_an_element_wise_activation_before_a_layer_that_chains_it_runs_in_its_backward():
+    """`chained_steps` (backward, the last layer first): a dense, convolution, pooling or
+    dropout layer takes the element-wise activation right before it; softmax, an
+    activation before another kind of layer (`Flatten`, another activation) and the
+    first of two activations in a row stay steps of their own."""
+    layers = [Conv2D(2, 3), Activation("tanh"), AvgPool2D(2), Activation("relu"),
+              MaxPool2D(1), Activation("elu"), Flatten(), Activation("sigmoid"),
+              Activation("gelu"), Dropout(0.2), Activation("softmax"), Dense(3)]
+    steps = [(layer.kind, None if act is None else act.function)
+             for layer, act in chained_steps(layers)]
+    assert steps == [("Dense", None), ("Activation(softmax)", None), ("Dropout", "gelu"),
+                     ("Activation(sigmoid)", None), ("Flatten", None),
+                     ("Activation(elu)", None), ("MaxPool2D", "relu"), ("AvgPool2D", "tanh"),
+                     ("Conv2D", None)]
+
+
 def _layers_one_by_one(model, x, dy):
     """Forward and backward through ``model``'s layers one at a time (no step fused)."""
     for layer in model.layers:
@@ -179,18 +196,25 @@ def _layers_one_by_one(model, x, dy):
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_fused_steps_give_what_the_layers_one_by_one_give(device, rng):
     """Forward and backward through a model whose dense, convolution and transposed
-    convolution layers apply the activation after them equal the layers run one at a
-    time, on the CPU exactly (the same kernels in turn) and in the CUDA simulator (one
-    product for both layers) to rounding."""
+    convolution layers apply the activation after them, and whose dense, convolution,
+    pooling and dropout layers write their input gradient through the activation before
+    them, equal the layers run one at a time, on the CPU exactly (the same kernels in
+    turn) and in the CUDA simulator (one kernel for both layers) to rounding."""
     def build():
         return Sequential([Conv2D(3, 3, padding=1), Activation("tanh"),
                            ConvTranspose2D(2, 2, stride=2), Activation("elu", alpha=0.5),
-                           Flatten(), Dense(5), Activation("gelu"), Dense(2)],
+                           MaxPool2D(2), Activation("swish", alpha=1.5),
+                           Conv2D(2, 3, padding=1), Activation("sigmoid"),
+                           AvgPool2D(2, stride=1), Activation("leaky_relu", alpha=0.2),
+                           Dropout(0.3), Flatten(), Dense(5), Activation("softplus"),
+                           Dense(2)],
                           input_shape=(1, 4, 5), dtype="float64", seed=3, device=device)
     x = rng.standard_normal((2, 1, 4, 5))
     dy = rng.standard_normal((2, 2))
     fused, plain = build().require_input_grad(), build().require_input_grad()
-    assert sum(act is not None for _, act in fused._steps) == 3
+    assert sum(act is not None for _, act in fused._steps) == 4
+    assert [act.function for _, act in fused._backward_steps if act is not None] == \
+        ["softplus", "leaky_relu", "sigmoid", "swish", "elu", "tanh"]
     b = fused.backend
     out = b.to_numpy(fused.forward(b.asarray(x), training=True))
     dx = b.to_numpy(fused.backward(b.asarray(dy)))

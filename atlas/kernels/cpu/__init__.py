@@ -16,9 +16,11 @@ from atlas.kernels.cpu.batchnorm import (
 from atlas.kernels.cpu.conv import (
     col2im,
     conv2d_backward,
+    conv2d_backward_chained,
     conv2d_forward,
     conv2d_forward_activated,
     conv_transpose2d_backward,
+    conv_transpose2d_backward_chained,
     conv_transpose2d_forward,
     conv_transpose2d_forward_activated,
     conv_workspace_size,
@@ -26,11 +28,17 @@ from atlas.kernels.cpu.conv import (
 )
 from atlas.kernels.cpu.dense import (
     dense_backward_input,
+    dense_backward_input_chained,
     dense_backward_params,
     dense_forward,
     dense_forward_activated,
 )
-from atlas.kernels.cpu.dropout import dropout_backward, dropout_forward, random_uniform
+from atlas.kernels.cpu.dropout import (
+    dropout_backward,
+    dropout_backward_chained,
+    dropout_forward,
+    random_uniform,
+)
 from atlas.kernels.cpu.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cpu.losses import (
     absolute_error,
@@ -58,10 +66,12 @@ from atlas.kernels.cpu.optimizers import (
 )
 from atlas.kernels.cpu.pooling import (
     avgpool2d_backward,
+    avgpool2d_backward_chained,
     avgpool2d_forward,
     global_avgpool_backward,
     global_avgpool_forward,
     maxpool2d_backward,
+    maxpool2d_backward_chained,
     maxpool2d_forward,
 )
 from atlas.kernels.cpu.recurrent import (

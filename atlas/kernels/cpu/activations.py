@@ -53,6 +53,14 @@ def activation_backward(x, y, dy, kind, alpha, dx):
     _LOOPS[kind][1](x, y, dy, alpha, dx)
 
 
+def _chain(kind, alpha, z, y, dx):
+    r"""``dx`` $\leftarrow dx \, f'(z)$ in place, for the activation $y = f(z)$ before a
+    layer whose backward kernel just wrote ``dx`` (the `*_chained` kernels: on the CPU
+    that kernel, then this loop; their CUDA twins multiply as they write)."""
+    flat = dx.reshape(-1)
+    activation_backward(z.reshape(-1), y.reshape(-1), flat, kind, alpha, flat)
+
+
 @kernel
 def prelu_forward(x, alpha, y):
     r"""PReLU with one learned slope per channel: $y = x$ if $x > 0$ else

@@ -53,7 +53,7 @@ import numpy as np
 
 from atlas.kernels.cpu import threads
 from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, planes, winograd
-from atlas.kernels.cpu.activations import activation_forward
+from atlas.kernels.cpu.activations import _chain, activation_forward
 from atlas.kernels.jit import kernel
 
 #: Values of the CPU's ``cols`` workspace: columns for as many samples as fit (at most 4 MB
@@ -195,6 +195,16 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     threads.reduce_into(db, dbs)
 
 
+def conv2d_backward_chained(dy, x, W, stride, padding, dilation, cols, kind, alpha, z, dx,
+                            dW, db, input_grad):
+    r"""`conv2d_backward` for a convolution whose input is the output of an element-wise
+    activation, $x = f(z)$: ``dx`` is then the gradient with respect to $z$, $dx \odot
+    f'(z)$ (as `dense_backward_input_chained`)."""
+    conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad)
+    if input_grad:
+        _chain(kind, alpha, z, x, dx)
+
+
 def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass of the transposed convolution, the input gradient of a convolution:
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
@@ -226,6 +236,16 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
                  for k, (s, e, ws) in enumerate(pieces)])
     threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
+
+
+def conv_transpose2d_backward_chained(dy, x, W, stride, padding, dilation, cols, kind, alpha,
+                                      z, dx, dW, db, input_grad):
+    r"""`conv_transpose2d_backward` through the activation before the layer, $x = f(z)$
+    (as `conv2d_backward_chained`)."""
+    conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
+                              input_grad)
+    if input_grad:
+        _chain(kind, alpha, z, x, dx)
 
 
 @kernel

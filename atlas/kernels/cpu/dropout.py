@@ -9,6 +9,7 @@ is deterministic, and a CPU and a GPU given the same key drop the same units.
 
 from atlas.kernels import scalar
 from atlas.kernels.cpu import threads
+from atlas.kernels.cpu.activations import _chain
 from atlas.kernels.jit import kernel
 
 
@@ -36,3 +37,10 @@ def dropout_backward(dy, mask, dx):
     r"""$dx_i = m_i \, dy_i$: gradient flows only through the kept units."""
     for i in range(dy.size):
         dx[i] = mask[i] * dy[i]
+
+
+def dropout_backward_chained(dy, mask, kind, alpha, z, x, dx):
+    r"""`dropout_backward` through the activation before the dropout, $x = f(z)$: $dx_i =
+    m_i \, dy_i \, f'(z_i)$ (here the two kernels in turn; the CUDA twin in one)."""
+    dropout_backward(dy, mask, dx)
+    _chain(kind, alpha, z, x, dx)

@@ -24,6 +24,7 @@ ones otherwise; its backward pass spreads each output's gradient evenly over its
 import numpy as np
 
 from atlas.kernels.cpu import threads
+from atlas.kernels.cpu.activations import _chain
 from atlas.kernels.jit import kernel
 from atlas.kernels.scalar import pool_divisor, window_range
 
@@ -83,6 +84,14 @@ def maxpool2d_backward(dy, argmax, dx):
                 plane[where[k]] += grads[k]
 
 
+def maxpool2d_backward_chained(dy, argmax, kind, alpha, z, x, dx):
+    r"""`maxpool2d_backward` for a pooling whose input is the output of an element-wise
+    activation, $x = f(z)$: ``dx`` is the gradient with respect to $z$, times $f'(z)$
+    (here the two kernels in turn; the CUDA twin multiplies as it writes)."""
+    maxpool2d_backward(dy, argmax, dx)
+    _chain(kind, alpha, z, x, dx)
+
+
 @threads.over_batch
 @kernel
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
@@ -137,6 +146,14 @@ def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
                         taps = row[lo * stride[1] + offset::stride[1]]
                         for q in range(hi - lo):
                             taps[q] += share[lo + q]
+
+
+def avgpool2d_backward_chained(dy, kernel_size, stride, padding, count_include_pad, kind,
+                               alpha, z, x, dx):
+    r"""`avgpool2d_backward` through the activation before the pooling, $x = f(z)$ (as
+    `maxpool2d_backward_chained`)."""
+    avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx)
+    _chain(kind, alpha, z, x, dx)
 
 
 @kernel

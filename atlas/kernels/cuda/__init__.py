@@ -27,9 +27,11 @@ from atlas.kernels.cuda.batchnorm import (
 from atlas.kernels.cuda.conv import (
     col2im,
     conv2d_backward,
+    conv2d_backward_chained,
     conv2d_forward,
     conv2d_forward_activated,
     conv_transpose2d_backward,
+    conv_transpose2d_backward_chained,
     conv_transpose2d_forward,
     conv_transpose2d_forward_activated,
     conv_workspace_size,
@@ -37,11 +39,17 @@ from atlas.kernels.cuda.conv import (
 )
 from atlas.kernels.cuda.dense import (
     dense_backward_input,
+    dense_backward_input_chained,
     dense_backward_params,
     dense_forward,
     dense_forward_activated,
 )
-from atlas.kernels.cuda.dropout import dropout_backward, dropout_forward, random_uniform
+from atlas.kernels.cuda.dropout import (
+    dropout_backward,
+    dropout_backward_chained,
+    dropout_forward,
+    random_uniform,
+)
 from atlas.kernels.cuda.embedding import embedding_backward, embedding_forward
 from atlas.kernels.cuda.losses import (
     absolute_error,
@@ -69,10 +77,12 @@ from atlas.kernels.cuda.optimizers import (
 )
 from atlas.kernels.cuda.pooling import (
     avgpool2d_backward,
+    avgpool2d_backward_chained,
     avgpool2d_forward,
     global_avgpool_backward,
     global_avgpool_forward,
     maxpool2d_backward,
+    maxpool2d_backward_chained,
     maxpool2d_forward,
 )
 from atlas.kernels.cuda.recurrent import (

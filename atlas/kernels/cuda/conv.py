@@ -9,7 +9,8 @@ the bias (and its activation into a second array when an activation layer follow
 two: the weight and bias gradients (`gemm.CONV_GRADIENTS`: the output gradient's channels
 against the transposed columns and a column of ones) and the input gradient
 (`gemm.CONV_INPUT`: the weights, transposed, against the output gradient *spread* back
-over the input plane, col2im as a gather). A transposed convolution runs the same
+over the input plane, col2im as a gather; times the derivative of an activation before
+the layer, `conv2d_backward_chained`). A transposed convolution runs the same
 products with the roles of ``x`` and ``y`` exchanged; its bias is per channel of ``y``,
 not of the weight gradient's rows, so its bias gradient is a sum per channel
 (`reduce.channel_sums`). No workspace is needed (`conv_workspace_size` is 0); `im2col`
@@ -22,6 +23,7 @@ from atlas.kernels.cuda.gemm import CONV, CONV_GRADIENTS, CONV_INPUT, CONV_WEIGH
 from atlas.kernels.cuda.launch import THREADS, blocks
 from atlas.kernels.cuda.launcher import kernel
 from atlas.kernels.cuda.reduce import channel_sums
+from atlas.kernels.scalar import chain_saved
 from atlas.views import channel_view
 
 
@@ -110,13 +112,24 @@ def _convolve(x, W, b, stride, padding, dilation, y, activation):
 
 
 def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
+    _convolution_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad, None)
+
+
+def conv2d_backward_chained(dy, x, W, stride, padding, dilation, cols, kind, alpha, z, dx,
+                            dW, db, input_grad):
+    _convolution_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad,
+                           (kind, alpha, chain_saved(kind, z, x)))
+
+
+def _convolution_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad,
+                           chain):
     c_out, c_in, kh, kw = W.shape
     batch, _, oh, ow = dy.shape
     CONV_GRADIENTS(dy, x, dW, c_out, c_in * kh * kw + 1, batch * oh * ow, bias=db,
                    geometry=_geometry(W, stride, padding, dilation, (oh, ow)))
     if input_grad:
         height, width = x.shape[2], x.shape[3]
-        CONV_INPUT(W, dy, dx, c_in, batch * height * width, c_out * kh * kw,
+        CONV_INPUT(W, dy, dx, c_in, batch * height * width, c_out * kh * kw, chain=chain,
                    geometry=_geometry(W, stride, padding, dilation, (height, width)))
 
 
@@ -139,10 +152,21 @@ def _convolve_transposed(x, W, b, stride, padding, dilation, y, activation):
 
 def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db,
                               input_grad):
+    _transposed_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad, None)
+
+
+def conv_transpose2d_backward_chained(dy, x, W, stride, padding, dilation, cols, kind, alpha,
+                                      z, dx, dW, db, input_grad):
+    _transposed_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad,
+                          (kind, alpha, chain_saved(kind, z, x)))
+
+
+def _transposed_gradients(dy, x, W, stride, padding, dilation, dx, dW, db, input_grad, chain):
     c_in, c_out, kh, kw = W.shape
     batch, _, height, width = x.shape
     geometry = _geometry(W, stride, padding, dilation, (height, width))
     channel_sums(channel_view(dy), db)
     CONV_WEIGHTS(x, dy, dW, c_in, c_out * kh * kw, batch * height * width, geometry=geometry)
     if input_grad:
-        CONV(W, dy, dx, c_in, batch * height * width, c_out * kh * kw, geometry=geometry)
+        CONV(W, dy, dx, c_in, batch * height * width, c_out * kh * kw, chain=chain,
+             geometry=geometry)

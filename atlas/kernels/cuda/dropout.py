@@ -3,7 +3,7 @@
 from numba import cuda
 
 from atlas.kernels import scalar
-from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launch import THREADS, blocks, no_values
 from atlas.kernels.cuda.launcher import kernel
 
 
@@ -24,10 +24,13 @@ def _dropout_forward(x, u, p, y, mask):
 
 
 @kernel
-def _dropout_backward(dy, mask, dx):
+def _dropout_backward(dy, mask, kind, alpha, z, x, dx):
     i = cuda.grid(1)
     if i < dy.size:
-        dx[i] = mask[i] * dy[i]
+        grad = mask[i] * dy[i]
+        if kind != scalar.NO_ACTIVATION:  # through the activation x = f(z) before
+            grad *= scalar.activation_derivative(kind, z[i], x[i], alpha)
+        dx[i] = grad
 
 
 def dropout_forward(x, u, p, y, mask):
@@ -35,7 +38,12 @@ def dropout_forward(x, u, p, y, mask):
 
 
 def dropout_backward(dy, mask, dx):
-    _dropout_backward[blocks(dy.size), THREADS](dy, mask, dx)
+    nothing = no_values(dx.dtype, 1)
+    dropout_backward_chained(dy, mask, scalar.NO_ACTIVATION, 0.0, nothing, nothing, dx)
+
+
+def dropout_backward_chained(dy, mask, kind, alpha, z, x, dx):
+    _dropout_backward[blocks(dy.size), THREADS](dy, mask, kind, float(alpha), z, x, dx)
 
 
 def random_uniform(key, u):

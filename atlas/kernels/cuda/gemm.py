@@ -29,7 +29,7 @@ epilogue.
 import numpy as np
 from numba import cuda, uint32
 
-from atlas.kernels.cuda.launch import THREADS, blocks, scratch
+from atlas.kernels.cuda.launch import THREADS, blocks, no_values, scratch
 from atlas.kernels.cuda.launcher import kernel
 from atlas.kernels.cuda.operands import (
     CHANNELS,
@@ -329,59 +329,64 @@ def _slices(grid_blocks, k_total, depth):
     return max(1, min(-(-FULL_GRID // grid_blocks), k_total // (4 * depth)))
 
 
-_EMPTY = {}
-
-
-def _empty(dtype, ndim):
-    """A device array of no values, of ``dtype`` and ``ndim`` axes: the ``bias`` of a
-    product without one, the ``y`` of one without an activation, the ``partial`` of one
-    whose sum is not cut."""
-    key = (np.dtype(dtype), ndim)
-    if key not in _EMPTY:
-        _EMPTY[key] = cuda.device_array((0,) * ndim, dtype)
-    return _EMPTY[key]
-
-
 class Product:
     r"""A product $C = \operatorname{op}(A)\operatorname{op}(B)$ for one pair of operands
     and one epilogue: its tiled and blocked kernels per floating type (compiled on first
-    use) and the kernel that adds the slices of a split sum. A forward product made with
-    an activation code ``kind`` also writes the activation of its output (see
-    `operands.Epilogue`); `activated` makes, and keeps, those variants."""
+    use) and the kernel that adds the slices of a split sum. A product made with an
+    activation code ``kind`` also writes the activation of its output, or, made with
+    ``derivative``, multiplies its output by the activation's derivative (see
+    `operands.Epilogue`); `activated` and `chained` make, and keep, those variants."""
 
-    def __init__(self, operand_a, operand_b, epilogue, kind=NO_ACTIVATION):
-        self.operands, self.epilogue, self.kind = (operand_a, operand_b), epilogue, kind
-        ends = (epilogue.store, epilogue.activation(kind))
+    def __init__(self, operand_a, operand_b, epilogue, kind=NO_ACTIVATION, derivative=False):
+        self.operands, self.epilogue = (operand_a, operand_b), epilogue
+        self.kind, self.derivative = kind, derivative
+        ends = (epilogue.store, epilogue.then(kind, derivative))
         types = (np.dtype(np.float32), np.dtype(np.float64))
         self.tiled = {t: _make_tiled(t.type, operand_a, operand_b, *ends) for t in types}
         self.blocked = {t: _make_blocked(t.type, operand_a, operand_b, *ends) for t in types}
         self.sum_slices = _make_sum_slices(*ends)
-        self._activated = {}
+        self._variants = {}
 
     def __repr__(self):
-        kind = "" if self.kind == NO_ACTIVATION else f", kind={self.kind}"
+        kind = "" if self.kind == NO_ACTIVATION else \
+            f", kind={self.kind}{', derivative' if self.derivative else ''}"
         return f"Product({self.operands[0]!r}, {self.operands[1]!r}, {self.epilogue!r}{kind})"
 
     def activated(self, kind):
         """This product with its epilogue writing the activation of code ``kind`` too."""
-        if kind not in self._activated:
-            self._activated[kind] = Product(*self.operands, self.epilogue, kind)
-        return self._activated[kind]
+        return self._variant(kind, False)
 
-    def __call__(self, a, b, c, m, n, k_total, *, bias=None, activation=None,
+    def chained(self, kind):
+        """This product with its epilogue multiplying each output by the derivative of the
+        activation of code ``kind``."""
+        return self._variant(kind, True)
+
+    def _variant(self, kind, derivative):
+        if (kind, derivative) not in self._variants:
+            self._variants[kind, derivative] = Product(*self.operands, self.epilogue, kind,
+                                                       derivative)
+        return self._variants[kind, derivative]
+
+    def __call__(self, a, b, c, m, n, k_total, *, bias=None, activation=None, chain=None,
                  geometry=NO_GEOMETRY, a_k_major=False, b_k_major=True):
         """Write ``op(a) @ op(b)`` (``m x k_total`` times ``k_total x n``) into ``c``
         through the epilogue, which adds ``bias`` (a forward product) or writes the ones'
         row or column into it (a gradient product). ``activation = (kind, alpha, y)``: a
         forward product also writes ``y = f(c)``, ``f`` the activation of code ``kind``
         (`scalar.ACTIVATION_CODES`, with its parameter ``alpha``) and ``y`` shaped as
+        ``c``. ``chain = (kind, alpha, saved)``: an input gradient's product writes ``c
+        f'(z)`` instead, ``f'`` computed from ``saved`` (`scalar.chain_saved`), shaped as
         ``c``. ``a_k_major`` / ``b_k_major``: whether a `MATRIX` operand is stored with the
         sum's index first (``a`` transposed; ``b`` not transposed, the default)."""
-        if activation is not None:
-            kind, alpha, y = activation
-            return self.activated(kind)._run(a, b, c, m, n, k_total, bias, y, float(alpha),
-                                             geometry, a_k_major, b_k_major)
-        return self._run(a, b, c, m, n, k_total, bias, _empty(c.dtype, len(c.shape)), 0.0,
+        if activation is not None and chain is not None:
+            raise ValueError("a product applies an activation (forward) or its derivative "
+                             "(backward), not both")
+        if activation is not None or chain is not None:
+            kind, alpha, y = chain if activation is None else activation
+            variant = self._variant(kind, activation is None)
+            return variant._run(a, b, c, m, n, k_total, bias, y, float(alpha), geometry,
+                                a_k_major, b_k_major)
+        return self._run(a, b, c, m, n, k_total, bias, no_values(c.dtype, len(c.shape)), 0.0,
                          geometry, a_k_major, b_k_major)
 
     def _run(self, a, b, c, m, n, k_total, bias, y, alpha, geometry, a_k_major, b_k_major):
@@ -389,7 +394,7 @@ class Product:
             raise ValueError(f"a CUDA matrix product indexes its rows, columns and sum in 32 "
                              f"bits: {m} x {k_total} times {k_total} x {n} is too large")
         dtype = np.dtype(c.dtype)
-        bias = _empty(dtype, 1) if bias is None else bias
+        bias = no_values(dtype, 1) if bias is None else bias
         if min(m, n) >= BLOCKED_MIN:
             kernel, (rows, cols, depth), threads = self.blocked[dtype], (BM, BN, BK), \
                 BLOCKED_THREADS
@@ -401,7 +406,7 @@ class Product:
         slices = max(1, -(-k_total // chunk))
         arguments = (bias, y, alpha, geometry, a_k_major, b_k_major, m, n, k_total, chunk)
         if slices == 1:
-            kernel[grid, threads](a, b, c, *arguments, _empty(dtype, 3))
+            kernel[grid, threads](a, b, c, *arguments, no_values(dtype, 3))
             return
         partial = scratch((slices, m, n), c.dtype)
         kernel[grid + (slices,), threads](a, b, c, *arguments, partial)
@@ -420,10 +425,11 @@ CONV_WEIGHTS = Product(CHANNELS, PATCHES_T, WEIGHTS_OUT)
 CONV_INPUT = Product(WEIGHTS_T, SPREAD, PLANES_OUT)
 
 
-def matmul(a, b, c, trans_a=False, trans_b=False, bias=None, activation=None):
+def matmul(a, b, c, trans_a=False, trans_b=False, bias=None, activation=None, chain=None):
     """``c = op(a) @ op(b)`` (+ ``bias`` per column) on the device (``op`` transposes when
-    its flag is set), and ``y = f(c)`` for ``activation = (kind, alpha, y)``; ``c`` is
+    its flag is set), and ``y = f(c)`` for ``activation = (kind, alpha, y)``, or ``c``
+    times ``f'`` for ``chain = (kind, alpha, saved)`` (see `Product`); ``c`` is
     C-contiguous."""
     m, n = c.shape
     MATMUL(a, b, c, m, n, a.shape[0] if trans_a else a.shape[1], bias=bias,
-           activation=activation, a_k_major=trans_a, b_k_major=not trans_b)
+           activation=activation, chain=chain, a_k_major=trans_a, b_k_major=not trans_b)

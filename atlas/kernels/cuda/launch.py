@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 from numba import cuda
 from numba.cuda.core import config
 
@@ -19,6 +20,20 @@ THREADS = 256
 
 #: Threads per block of the per-channel reductions (a power of two).
 REDUCE_THREADS = 128
+
+
+_NO_VALUES = {}
+
+
+def no_values(dtype, ndim):
+    """A device array of no values, of ``dtype`` and ``ndim`` axes (made once): an
+    optional array argument a launch goes without (a product's ``bias``, the ``y`` of one
+    without an activation, the ``partial`` of one whose sum is not cut, the activation's
+    arrays of a backward kernel not chained to one)."""
+    key = (np.dtype(dtype), ndim)
+    if key not in _NO_VALUES:
+        _NO_VALUES[key] = cuda.device_array((0,) * ndim, dtype)
+    return _NO_VALUES[key]
 
 
 def blocks(n, threads=THREADS):

@@ -310,16 +310,24 @@ NO_GEOMETRY = (1,) * 10
 
 # Epilogues -----------------------------------------------------------------------------
 #: The activation code of a product that applies none.
-NO_ACTIVATION = -1
+NO_ACTIVATION = scalar.NO_ACTIVATION
 
 
 class Epilogue:
     """How a product writes each output value, ``store(c, row, col, value, bias)``, and,
-    for a forward epilogue (made with ``activate``), how it then applies an element-wise
-    activation to it: `activation` ``(kind)`` is the device function ``apply(c, row, col,
-    y, alpha)`` that writes ``y = f(c)`` at the place of output ``(row, col)``, ``f`` the
-    activation of code ``kind`` (`scalar.ACTIVATION_CODES`). That is the activation layer
-    after a dense or convolution layer, in the layer's own launch.
+    for an epilogue made with ``activate`` and ``chain`` (the two that write planes or a
+    matrix of values, not gradients of weights), what it may do next at each output:
+
+    - `activation` ``(kind)``: the device function ``apply(c, row, col, y, alpha)`` that
+      writes ``y = f(c)`` at the place of output ``(row, col)``, ``f`` the activation of
+      code ``kind`` (`scalar.ACTIVATION_CODES`): the activation layer after a dense or
+      convolution layer, in the layer's forward launch;
+    - `derivative` ``(kind)``: ``apply(c, row, col, saved, alpha)`` that multiplies the
+      output by ``f'`` there, ``c = c f'(z)``: an input gradient written through the
+      activation layer before a dense or convolution layer (the chain rule's next factor),
+      in the layer's backward launch. ``saved`` holds, at each output's place, what
+      ``f'`` is computed from (`scalar.chain_saved`): the activation's output ``f(z)``
+      for sigmoid and tanh, its input ``z`` otherwise.
 
     The code is a constant of ``apply``, as in the CPU's activation loops: with it a
     variable, every activation's code sat in every product. And ``apply`` reads back the
@@ -327,21 +335,31 @@ class Epilogue:
     thread's outputs, ELU's or Swish's code made NVVM leave that loop rolled, and the
     blocked products kept their accumulators in local memory (`ptx_check.py`)."""
 
-    def __init__(self, name, store, activate=None):
-        self.name, self.store, self._activate = name, store, activate
+    def __init__(self, name, store, activate=None, chain=None):
+        self.name, self.store = name, store
+        self._makers = {False: activate, True: chain}
         self.activates = activate is not None
 
     def __repr__(self):
         return self.name
 
     def activation(self, kind):
-        """``apply(c, row, col, y, alpha)`` for activation code ``kind`` (nothing for
-        `NO_ACTIVATION`)."""
+        """``apply(c, row, col, y, alpha)`` writing ``y = f(c)`` for activation code
+        ``kind`` (nothing for `NO_ACTIVATION`)."""
+        return self.then(kind, derivative=False)
+
+    def derivative(self, kind):
+        """``apply(c, row, col, saved, alpha)`` making ``c = c f'(z)`` for activation code
+        ``kind`` (nothing for `NO_ACTIVATION`)."""
+        return self.then(kind, derivative=True)
+
+    def then(self, kind, derivative):
+        """`derivative` ``(kind)`` if ``derivative``, else `activation` ``(kind)``."""
         if kind == NO_ACTIVATION:
             return _no_activation
         if not self.activates:
             raise ValueError(f"{self.name} writes gradients: it applies no activation")
-        return self._activate(kind)
+        return self._makers[derivative](kind)
 
 
 @cuda.jit(device=True)
@@ -366,6 +384,15 @@ def _matrix_activation(kind):
     return apply
 
 
+def _matrix_chain(kind):
+    @cuda.jit(device=True)
+    def apply(c, row, col, saved, alpha):
+        """``c[row, col] *= f'`` from ``saved[row, col]``."""
+        c[row, col] = c[row, col] * scalar.chain_factor(kind, saved[row, col], alpha)
+
+    return apply
+
+
 @cuda.jit(device=True)
 def _planes_out(c, row, col, value, bias):
     """`PLANES_OUT`: ``c[n, row, h, w] = value`` for column ``col = (n, h, w)`` (+
@@ -382,6 +409,18 @@ def _planes_activation(kind):
         """``y[n, row, h, w] = f(c[n, row, h, w])`` for column ``col = (n, h, w)``."""
         n, h, w = _split3(col, c.shape[2], c.shape[3])
         y[n, row, h, w] = scalar.activation(kind, c[n, row, h, w], alpha)
+
+    return apply
+
+
+def _planes_chain(kind):
+    @cuda.jit(device=True)
+    def apply(c, row, col, saved, alpha):
+        """``c[n, row, h, w] *= f'`` from ``saved[n, row, h, w]``, column ``col = (n, h,
+        w)``."""
+        n, h, w = _split3(col, c.shape[2], c.shape[3])
+        c[n, row, h, w] = c[n, row, h, w] * scalar.chain_factor(kind, saved[n, row, h, w],
+                                                                alpha)
 
     return apply
 
@@ -413,8 +452,8 @@ def _weights_and_bias_column_out(W, row, col, value, bias):
         _weights_out(W, row, col, value, bias)
 
 
-MATRIX_OUT = Epilogue("MATRIX_OUT", _matrix_out, _matrix_activation)
-PLANES_OUT = Epilogue("PLANES_OUT", _planes_out, _planes_activation)
+MATRIX_OUT = Epilogue("MATRIX_OUT", _matrix_out, _matrix_activation, _matrix_chain)
+PLANES_OUT = Epilogue("PLANES_OUT", _planes_out, _planes_activation, _planes_chain)
 WEIGHTS_OUT = Epilogue("WEIGHTS_OUT", _weights_out)
 MATRIX_AND_BIAS_ROW_OUT = Epilogue("MATRIX_AND_BIAS_ROW_OUT", _matrix_and_bias_row_out)
 WEIGHTS_AND_BIAS_COLUMN_OUT = Epilogue("WEIGHTS_AND_BIAS_COLUMN_OUT",

@@ -2,15 +2,18 @@
 backward runs one thread per input element, which gathers from the windows that contain
 it (no atomics, deterministic). Max pooling's backward scatters each output's gradient to
 its recorded maximum with an atomic add (exact where windows do not overlap, the usual case;
-overlapping windows that share a maximum add in an unspecified order)."""
+overlapping windows that share a maximum add in an unspecified order). Either backward
+may write the gradient through an element-wise activation before the pooling (the
+``_chained`` entry points: each value times the activation's derivative there, in the
+same launch)."""
 
 import math
 
 from numba import cuda
 
-from atlas.kernels.cuda.launch import THREADS, blocks
+from atlas.kernels.cuda.launch import THREADS, blocks, no_values
 from atlas.kernels.cuda.launcher import kernel
-from atlas.kernels.scalar import pool_divisor
+from atlas.kernels.scalar import NO_ACTIVATION, activation_derivative, pool_divisor
 
 
 @cuda.jit(device=True)
@@ -61,14 +64,17 @@ def _zero(x):
 
 
 @kernel
-def _maxpool2d_backward(dy, argmax, dx):
+def _maxpool2d_backward(dy, argmax, kind, alpha, z, x, dx):
     t = cuda.grid(1)
     if t >= dy.size:
         return
     n, c, p, q = _unravel(t, dy.shape)
     where = argmax[n, c, p, q]
-    width = dx.shape[3]
-    cuda.atomic.add(dx, (n, c, where // width, where % width), dy[n, c, p, q])
+    h, w = where // dx.shape[3], where % dx.shape[3]
+    grad = dy[n, c, p, q]
+    if kind != NO_ACTIVATION:  # through the activation x = f(z) before the pooling
+        grad *= activation_derivative(kind, z[n, c, h, w], x[n, c, h, w], alpha)
+    cuda.atomic.add(dx, (n, c, h, w), grad)
 
 
 @kernel
@@ -89,7 +95,8 @@ def _avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
 
 
 @kernel
-def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
+def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, kind, alpha, z,
+                        x, dx):
     t = cuda.grid(1)
     if t >= dx.size:
         return
@@ -102,6 +109,8 @@ def _avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx)
         for q in range(q_lo, q_hi):
             total += dy[n, c, p, q] / pool_divisor(p, q, height, width, kernel_size, stride,
                                                    padding, count_include_pad)
+    if kind != NO_ACTIVATION:  # through the activation x = f(z) before the pooling
+        total *= activation_derivative(kind, z[n, c, h, w], x[n, c, h, w], alpha)
     dx[n, c, h, w] = total
 
 
@@ -132,8 +141,13 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
 
 
 def maxpool2d_backward(dy, argmax, dx):
+    nothing = no_values(dx.dtype, 4)
+    maxpool2d_backward_chained(dy, argmax, NO_ACTIVATION, 0.0, nothing, nothing, dx)
+
+
+def maxpool2d_backward_chained(dy, argmax, kind, alpha, z, x, dx):
     _zero[blocks(dx.size), THREADS](dx)
-    _maxpool2d_backward[blocks(dy.size), THREADS](dy, argmax, dx)
+    _maxpool2d_backward[blocks(dy.size), THREADS](dy, argmax, kind, float(alpha), z, x, dx)
 
 
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
@@ -142,8 +156,16 @@ def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):
 
 
 def avgpool2d_backward(dy, kernel_size, stride, padding, count_include_pad, dx):
+    nothing = no_values(dx.dtype, 4)
+    avgpool2d_backward_chained(dy, kernel_size, stride, padding, count_include_pad,
+                               NO_ACTIVATION, 0.0, nothing, nothing, dx)
+
+
+def avgpool2d_backward_chained(dy, kernel_size, stride, padding, count_include_pad, kind,
+                               alpha, z, x, dx):
     _avgpool2d_backward[blocks(dx.size), THREADS](dy, kernel_size, stride, padding,
-                                                  count_include_pad, dx)
+                                                  count_include_pad, kind, float(alpha), z,
+                                                  x, dx)
 
 
 def global_avgpool_forward(x, y):
