@@ -297,6 +297,7 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
 
     from atlas.kernels.cuda import gemm
     from atlas.kernels.cuda.launch import blocks, fill, no_values
+    from atlas.kernels.cuda.reduce import counters
 
     a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
@@ -316,7 +317,8 @@ def time_product(m, k, n, trans_a, trans_b, label, rng, kernels, torch):
         rows.append((f"blocked {bm}x{bn}x{bk} / {tm}x{tn}",
                      lambda kernel=kernel, grid=grid, threads=threads:
                      kernel[grid, threads](da, db, c, no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
-                                           trans_a, not trans_b, m, n, k, k, no_partial)))
+                                           trans_a, not trans_b, m, n, k, k, no_partial,
+                                           counters(grid[0] * grid[1]))))
     print(f"  {label} ({m}x{k}x{n})", flush=True)
     for name, run in rows:
         fill[blocks(m * n), 256](c.reshape(m * n), np.nan)  # every output must be written

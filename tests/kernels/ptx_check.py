@@ -152,9 +152,9 @@ def product_signatures(f):
         ends = (*product.operands, product.epilogue)
         a, b_, c = [m if kind in matrices else t4 for kind in ends]
         epilogue = (f[::1], c, types.float64)  # bias, y (the activation or saved), alpha
-        arguments = (a, b_, c, *epilogue, types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3)
+        arguments = (a, b_, c, *epilogue, types.UniTuple(i64, 10), b, b, i64, i64, i64, i64, t3,
+                     types.int32[::1])
         sigs[f"{name}.tiled"] = sigs[f"{name}.blocked"] = arguments
-        sigs[f"{name}.sum_slices"] = (t3, c, *epilogue)
     return sigs
 
 
@@ -186,7 +186,6 @@ def kernels(activated=False):
                 found[name] = obj
     for name, product in products(activated).items():  # made by factories: one per float type
         found[f"{name}.tiled"], found[f"{name}.blocked"] = product.tiled, product.blocked
-        found[f"{name}.sum_slices"] = product.sum_slices
     return found
 
 

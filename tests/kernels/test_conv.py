@@ -472,9 +472,9 @@ def test_conv_cuda_products_in_the_register_blocked_kernel(geometry, rng, monkey
 
 def test_conv_cuda_products_with_their_sums_cut_into_slices(rng, monkeypatch):
     """Sums of 144 and 128 terms cut into two slices (the threshold lowered from 1024): the
-    kernel that adds the slices writes through the epilogue, into the planes with the bias
-    (forward), and into the weights and, from the column of ones, the bias (their
-    gradients: 16 x 145 outputs, 10 blocks)."""
+    last block of a tile, which adds the slices, writes through the epilogue, into the
+    planes with the bias (forward), and into the weights and, from the column of ones,
+    the bias (their gradients: 16 x 145 outputs, 10 blocks)."""
     from atlas.kernels.cuda import gemm
 
     monkeypatch.setattr(gemm, "SPLIT_MIN_K", 64)

@@ -167,7 +167,7 @@ def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(t
     thread's 8 rows lie in two runs of four, 64 apart (`gemm._make_blocked`)."""
     from numba import cuda
 
-    from atlas.kernels.cuda import gemm, launch
+    from atlas.kernels.cuda import gemm, launch, reduce
 
     bm, bn, bk, tm, tn = tiling
     k = 2 * bk + 3
@@ -182,7 +182,8 @@ def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(t
         grid = (-(-n // bn), -(-m // bm))
         kernel[grid, (bm // tm) * (bn // tn)](cuda.to_device(a), cuda.to_device(b), c,
                                               no_bias, no_y, 0.0, gemm.NO_GEOMETRY,
-                                              trans_a, not trans_b, m, n, k, k, no_partial)
+                                              trans_a, not trans_b, m, n, k, k, no_partial,
+                                              reduce.counters(grid[0] * grid[1]))
         expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"trans_a={trans_a} trans_b={trans_b}")
@@ -192,11 +193,12 @@ def test_the_register_blocked_product_in_the_other_tilings_the_benchmark_times(t
 def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, n, k, rng,
                                                                               monkeypatch):
     """Split-K: too few output blocks to fill a GPU, so the sum is cut into slices that
-    separate blocks add up, then one kernel adds the slices. (The threshold on the sum's
-    length is lowered so that the simulator runs small shapes.)"""
+    separate blocks add up, and the last block of each tile to finish adds the slices;
+    it leaves the tiles' counters at zero for the next product. (The threshold on the
+    sum's length is lowered so that the simulator runs small shapes.)"""
     from numba import cuda
 
-    from atlas.kernels.cuda import gemm
+    from atlas.kernels.cuda import gemm, reduce
 
     monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
 
@@ -214,6 +216,7 @@ def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, 
         expected = (a.T if trans_a else a) @ (b.T if trans_b else b)
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-12, atol=1e-12,
                                    err_msg=f"trans_a={trans_a} trans_b={trans_b}")
+        assert not reduce.counters(grid_blocks).copy_to_host().any()
 
 
 def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkeypatch):

@@ -21,15 +21,15 @@ Accumulators have the arrays' type (float32 products accumulate in float32). Eit
 kernel cuts a long sum into slices when its output alone would leave the GPU idle
 (split-K): the dense layer's ``(64, 3136) x (3136, 1024)`` is 16 blocks of 64 x 64
 outputs, a GPU runs hundreds at once, so each block of slice ``z`` sums only its part of
-``K`` into ``partial[z]`` and one more kernel adds the slices, in a fixed order (the
-result does not depend on which block finished first), and writes them through the
-epilogue.
+``K`` into ``partial[z]``, and the last of a tile's blocks to finish adds the tile's
+slices, in a fixed order (the result does not depend on which block finished last), and
+writes them through the epilogue: one launch, as without slices.
 """
 
 import numpy as np
-from numba import cuda, uint32
+from numba import cuda, int32, uint32
 
-from atlas.kernels.cuda.launch import THREADS, blocks, no_values, scratch
+from atlas.kernels.cuda.launch import no_values, scratch
 from atlas.kernels.cuda.launcher import kernel
 from atlas.kernels.cuda.operands import (
     CHANNELS,
@@ -49,6 +49,7 @@ from atlas.kernels.cuda.operands import (
     WEIGHTS_OUT,
     WEIGHTS_T,
 )
+from atlas.kernels.cuda.reduce import counters, last_to_finish
 
 TILE = 16
 
@@ -114,11 +115,13 @@ def _make_tiled(dtype, operand_a, operand_b, store, activate):
 
     @kernel
     def product_tiled(a, b, c, bias, y, alpha, geometry, a_k_major, b_k_major, m, n, k_total,
-                      chunk, partial):
+                      chunk, partial, counters):
         # c (m, n) = op(a) (m, K) @ op(b) (K, n); with slices of the sum (gridDim.z > 1),
-        # slice z = blockIdx.z (z * chunk <= k < (z + 1) * chunk) goes to partial[z].
+        # slice z = blockIdx.z (z * chunk <= k < (z + 1) * chunk) goes to partial[z], and
+        # the tile's last block to finish adds the slices (`_last_of_the_slices`).
         tile_a = cuda.shared.array((TILE, TILE), dtype)
         tile_b = cuda.shared.array((TILE, TILE), dtype)
+        last = cuda.shared.array(1, int32)
         tx, ty = uint32(cuda.threadIdx.x), uint32(cuda.threadIdx.y)  # unsigned: see
         # `_make_blocked` (here 32 registers instead of 39: eight blocks, not six)
         row = cuda.blockIdx.y * TILE + ty
@@ -147,14 +150,41 @@ def _make_tiled(dtype, operand_a, operand_b, store, activate):
             for kk in range(TILE):
                 acc += tile_a[ty, kk] * tile_b[kk, tx]
             cuda.syncthreads()
-        if row < m and col < n:
-            if cuda.gridDim.z == 1:
-                store(c, row, col, acc, bias)
-                activate(c, row, col, y, alpha)
-            else:
+        inside = row < m and col < n
+        if cuda.gridDim.z > 1:
+            if inside:
                 partial[z, row, col] = acc
+            if not _last_of_the_slices(counters, last):
+                return
+            if inside:
+                acc = _sliced_total(partial, row, col)
+        if inside:
+            store(c, row, col, acc, bias)
+            activate(c, row, col, y, alpha)
 
     return product_tiled
+
+
+@cuda.jit(device=True)
+def _last_of_the_slices(counters, flag):
+    """Called by every thread of a block of a product whose sum is cut into slices, once
+    its slice is written to ``partial``: whether this block is the last of its tile's
+    (its ``gridDim.z`` blocks along ``z``) to get there, which then adds the slices and
+    writes the tile through the epilogue (`reduce.last_to_finish`, one counter a tile).
+    The sum of the slices took a launch of its own before: two launches of LeNet-5's
+    training step, five of the two-convolution network's."""
+    tile = cuda.blockIdx.y * cuda.gridDim.x + cuda.blockIdx.x
+    return last_to_finish(counters, tile, cuda.gridDim.z, flag)
+
+
+@cuda.jit(device=True)
+def _sliced_total(partial, row, col):
+    """``partial[0, row, col] + partial[1, row, col] + ...``, in that order: the same
+    total whichever block finished last."""
+    total = partial[0, row, col]
+    for z in range(1, partial.shape[0]):
+        total += partial[z, row, col]
+    return total
 
 
 def _make_stage(operand, bk, width, threads):
@@ -240,9 +270,10 @@ def _make_blocked(dtype, operand_a, operand_b, store, activate, tiles=(BM, BN, B
 
     @kernel
     def product_blocked(a, b, c, bias, y, alpha, geometry, a_k_major, b_k_major, m, n,
-                        k_total, chunk, partial):
+                        k_total, chunk, partial, counters):
         tile_a = cuda.shared.array((bk, bm), dtype)  # tile_a[kk, r] = op(a)[row0 + r, k + kk]
         tile_b = cuda.shared.array((bk, bn), dtype)  # tile_b[kk, q] = op(b)[k + kk, col0 + q]
+        last = cuda.shared.array(1, int32)
         acc = cuda.local.array((tm, tn), dtype)
         a_frag = cuda.local.array(tm, dtype)
         b_frag = cuda.local.array(tn, dtype)
@@ -279,45 +310,35 @@ def _make_blocked(dtype, operand_a, operand_b, store, activate, tiles=(BM, BN, B
                         acc[i, j] += a_frag[i] * b_frag[j]
                 kk += uint32(1)
             cuda.syncthreads()
+        sliced = cuda.gridDim.z > 1
         for i in range(tm):
             row = row0 + _owned(a_first, i, run_m, gap_m)
             for j in range(tn):
                 col = col0 + _owned(b_first, j, run_n, gap_n)
                 if row < m and col < n:
-                    if cuda.gridDim.z == 1:
-                        store(c, row, col, acc[i, j], bias)
-                    else:
+                    if sliced:
                         partial[z, row, col] = acc[i, j]
-        # Then the activation of what was stored (nothing, without one), in a loop of its
-        # own, so that the one above keeps the accumulators in registers (`operands.Epilogue`).
-        if cuda.gridDim.z == 1:
+                    else:
+                        store(c, row, col, acc[i, j], bias)
+        if sliced:  # the tile's last block adds the slices (`_last_of_the_slices`)
+            if not _last_of_the_slices(counters, last):
+                return
             for i in range(tm):
                 row = row0 + _owned(a_first, i, run_m, gap_m)
                 for j in range(tn):
                     col = col0 + _owned(b_first, j, run_n, gap_n)
                     if row < m and col < n:
-                        activate(c, row, col, y, alpha)
+                        store(c, row, col, _sliced_total(partial, row, col), bias)
+        # Then the activation of what was stored (nothing, without one), in a loop of its
+        # own, so that the one above keeps the accumulators in registers (`operands.Epilogue`).
+        for i in range(tm):
+            row = row0 + _owned(a_first, i, run_m, gap_m)
+            for j in range(tn):
+                col = col0 + _owned(b_first, j, run_n, gap_n)
+                if row < m and col < n:
+                    activate(c, row, col, y, alpha)
 
     return product_blocked
-
-
-def _make_sum_slices(store, activate):
-    """The kernel that adds the slices of a split sum and writes them through the epilogue."""
-
-    @kernel
-    def sum_slices(partial, c, bias, y, alpha):
-        """``c = partial[0] + partial[1] + ...``, one thread per output value."""
-        t = cuda.grid(1)
-        m, n = partial.shape[1], partial.shape[2]
-        if t < m * n:
-            i, j = t // n, t % n
-            total = partial[0, i, j]
-            for z in range(1, partial.shape[0]):
-                total += partial[z, i, j]
-            store(c, i, j, total, bias)
-            activate(c, i, j, y, alpha)
-
-    return sum_slices
 
 
 def _slices(grid_blocks, k_total, depth):
@@ -332,7 +353,7 @@ def _slices(grid_blocks, k_total, depth):
 class Product:
     r"""A product $C = \operatorname{op}(A)\operatorname{op}(B)$ for one pair of operands
     and one epilogue: its tiled and blocked kernels per floating type (compiled on first
-    use) and the kernel that adds the slices of a split sum. A product made with an
+    use). A product made with an
     activation code ``kind`` also writes the activation of its output, or, made with
     ``derivative``, multiplies its output by the activation's derivative (see
     `operands.Epilogue`); `activated` and `chained` make, and keep, those variants."""
@@ -344,7 +365,6 @@ class Product:
         types = (np.dtype(np.float32), np.dtype(np.float64))
         self.tiled = {t: _make_tiled(t.type, operand_a, operand_b, *ends) for t in types}
         self.blocked = {t: _make_blocked(t.type, operand_a, operand_b, *ends) for t in types}
-        self.sum_slices = _make_sum_slices(*ends)
         self._variants = {}
 
     def __repr__(self):
@@ -405,12 +425,12 @@ class Product:
         chunk = max(1, -(-k_total // (slices * depth))) * depth  # a whole number of tiles
         slices = max(1, -(-k_total // chunk))
         arguments = (bias, y, alpha, geometry, a_k_major, b_k_major, m, n, k_total, chunk)
+        tiles = counters(grid[0] * grid[1])
         if slices == 1:
-            kernel[grid, threads](a, b, c, *arguments, no_values(dtype, 3))
+            kernel[grid, threads](a, b, c, *arguments, no_values(dtype, 3), tiles)
             return
         partial = scratch((slices, m, n), c.dtype)
-        kernel[grid + (slices,), threads](a, b, c, *arguments, partial)
-        self.sum_slices[blocks(m * n), THREADS](partial, c, bias, y, alpha)
+        kernel[grid + (slices,), threads](a, b, c, *arguments, partial, tiles)
 
 
 #: The products the layers run: a dense layer's (every plain matrix product, and the

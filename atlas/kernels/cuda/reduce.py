@@ -48,11 +48,15 @@ def this_piece(count):
 @cuda.jit(device=True)
 def last_to_finish(counter, c, pieces, flag):
     """Called by every thread of a block once its part is written: whether this block is
-    the last of channel ``c``'s ``pieces`` blocks to get here (it then reads the others'
-    parts, which the fence made visible). The last resets ``counter[c]`` to zero for the
-    next launch. ``flag`` is a one-element shared array."""
+    the last of the ``pieces`` blocks that count themselves in ``counter[c]`` to get here
+    (it then reads the others' parts, which their fences made visible: every thread
+    fences its own writes, and the block's first thread counts the block once all have).
+    The last resets ``counter[c]`` to zero for the next launch. ``flag`` is a
+    one-element shared array. (Also the end of a matrix product whose sum is cut into
+    slices, `gemm`: one counter per tile of the output.)"""
     cuda.threadfence()
-    if cuda.threadIdx.x == 0:
+    cuda.syncthreads()
+    if cuda.threadIdx.x == 0 and cuda.threadIdx.y == 0:
         ticket = cuda.atomic.add(counter, c, 1)
         last = ticket == pieces - 1
         flag[0] = 1 if last else 0
@@ -66,7 +70,8 @@ _COUNTERS = []
 
 
 def counters(channels):
-    """One int32 counter per channel, all zero (each launch leaves them at zero)."""
+    """One int32 counter per channel (or tile), all zero (each launch leaves them at
+    zero), in one device array that every launch shares (made once, grown if needed)."""
     if not _COUNTERS or _COUNTERS[0].size < channels:
         _COUNTERS[:] = [cuda.to_device(np.zeros(max(channels, 256), np.int32))]
     return _COUNTERS[0]
