@@ -95,3 +95,47 @@ def install():
 
 #: The simulator's own ``BlockManager.run``, once `install` replaced it.
 REPLACED = None
+
+
+def main(argv):
+    """``python -m tests.cudasim [--original] [SWITCH_INTERVAL]``: time one 256-thread block
+    of the blocked product (128 x 128 x 8 tiles, 8 x 8 outputs a thread) in the simulator,
+    with `run` or, with ``--original``, the simulator's own method, at the given
+    ``sys.setswitchinterval`` (the interpreter's 0.005 s by default)."""
+    import os
+    import sys
+
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    from numba import cuda
+
+    from atlas.kernels.cuda import gemm, launch, reduce
+
+    if "--original" not in argv:
+        install()
+    numbers = [float(a) for a in argv if not a.startswith("--")]
+    if numbers:
+        sys.setswitchinterval(numbers[0])
+    tiling = bm, bn, bk, tm, tn = 128, 128, 8, 8, 8
+    m, n, k = bm, bn, 2 * bk + 3
+    ends = gemm.MATRIX_OUT.store, gemm.MATRIX_OUT.activation(gemm.NO_ACTIVATION)
+    kernel = gemm._make_blocked(np.float64, gemm.MATRIX, gemm.MATRIX, *ends, tiling)
+    rng = np.random.default_rng(0)
+    a, b = cuda.to_device(rng.standard_normal((m, k))), cuda.to_device(rng.standard_normal((k, n)))
+    c = cuda.device_array((m, n))
+    start = time.perf_counter()
+    kernel[(1, 1), (bm // tm) * (bn // tn)](a, b, c, launch.no_values(np.float64, 1),
+                                           launch.no_values(np.float64, 2), 0.0,
+                                           gemm.NO_GEOMETRY, False, True, m, n, k, k,
+                                           launch.no_values(np.float64, 3),
+                                           reduce.counters(1))
+    seconds = time.perf_counter() - start
+    error = np.abs(c.copy_to_host() - a.copy_to_host() @ b.copy_to_host()).max()
+    print(f"{'the simulator' if '--original' in argv else 'tests.cudasim'}'s blocks, switch "
+          f"interval {sys.getswitchinterval()} s: one block in {seconds:.1f} s "
+          f"(largest error {error:.1e})")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
