@@ -55,10 +55,12 @@ class MaxPool2D(_Pool2D):
     def backward(self, dy, activation=None):
         dx = self.backend.scratch(self._input_shape, self.dtype)
         k = self.backend.kernels
+        window = (self.pool_size, self.stride, self.padding)
         if activation is None:
-            k.maxpool2d_backward(dy, self._argmax, dx)
+            k.maxpool2d_backward(dy, self._argmax, *window, dx)
         else:  # the gradient through the activation before this layer (chains_activation)
-            k.maxpool2d_backward_chained(dy, self._argmax, *activation.chain_rule(), dx)
+            k.maxpool2d_backward_chained(dy, self._argmax, *window, *activation.chain_rule(),
+                                         dx)
         return dx
 
 

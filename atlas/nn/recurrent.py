@@ -83,6 +83,10 @@ class Recurrent(Layer):
                 "b_x": self.bias_init((g,), rng, self.dtype),
                 "b_h": self.bias_init((g,), rng, self.dtype)}
 
+    def build(self, input_shape, backend="cpu", rng=None, dtype="float32"):
+        self._workspace = {}  # the previous build's arrays: another device or type
+        return super().build(input_shape, backend, rng, dtype)
+
     def reset_states(self):
         """Start the next call from zero states."""
         self.initial_state = None
@@ -95,10 +99,19 @@ class Recurrent(Layer):
             self._workspace[name] = array
         return array
 
+    def _zeros(self, shape):
+        """An array of zeros that the kernels only read (the initial states, the gradients
+        that reach no output): made and zeroed once per shape, not in every step (on a GPU,
+        a launch saved each time)."""
+        key = ("zeros", tuple(shape))
+        array = self._workspace.get(key)
+        if array is None:
+            array = self._workspace[key] = self.backend.zeros(shape, self.dtype)
+        return array
+
     def _initial_states(self, n):
         if self.initial_state is None:
-            return tuple(self.backend.scratch((n, self.units), self.dtype, zero=True)
-                         for _ in range(self.states))
+            return (self._zeros((n, self.units)),) * self.states
         states = tuple(self.initial_state)
         expected = (n, self.units)
         for s in states:
@@ -156,11 +169,11 @@ class Recurrent(Layer):
         if self.return_sequences:
             dseq = self.backend.asarray(dy, self.dtype)
         else:  # the output is h_T: its gradient arrives at the final state
-            dseq = self.backend.scratch((n, steps, h), self.dtype, zero=True)
+            dseq = self._zeros((n, steps, h))
             grads_final[0] = dy if grads_final[0] is None else _add(self.backend, grads_final[0],
                                                                     dy)
-        grads_final = [self.backend.scratch((n, h), self.dtype, zero=True) if g is None
-                       else self.backend.asarray(g, self.dtype) for g in grads_final]
+        grads_final = [self._zeros((n, h)) if g is None else self.backend.asarray(g, self.dtype)
+                       for g in grads_final]
         dx = self.backend.scratch((n, steps, f), self.dtype)
         dinitial = tuple(self.backend.scratch((n, h), self.dtype) for _ in range(self.states))
         self.run_backward(dseq, grads_final, c, dx, dinitial)

@@ -6,7 +6,7 @@ import pytest
 from atlas.kernels import cpu
 from atlas.kernels.scalar import GELU, RELU, SIGMOID, TANH
 
-from .twins import activation_pair, assert_twins_agree
+from .twins import activation_pair, assert_twins_agree, cuda, gpu
 
 # (kernel, stride, padding) on a 7x6 input: non-overlapping, overlapping, padded.
 GEOMETRIES = [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((3, 2), (1, 2), (1, 0))]
@@ -60,7 +60,7 @@ def test_pooling_backward_is_the_adjoint(kernel, stride, padding, rng):
     dx = np.empty_like(x)
     argmax = np.empty(y.shape, np.int64)
     cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
-    cpu.maxpool2d_backward(dy, argmax, dx)
+    cpu.maxpool2d_backward(dy, argmax, kernel, stride, padding, dx)
     assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12)
     for include in (True, False):
         cpu.avgpool2d_forward(x, kernel, stride, padding, include, y)
@@ -115,8 +115,9 @@ def test_the_pooling_gradients_through_the_activation_before_the_pooling(rng):
     y, argmax = np.empty(dy.shape), np.empty(dy.shape, np.int64)
     cpu.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0), y, argmax)
     plain, chained = np.empty_like(x), np.empty_like(x)
-    cpu.maxpool2d_backward(dy, argmax, plain)
-    cpu.maxpool2d_backward_chained(dy, argmax, RELU, 0.0, z, x, chained)
+    cpu.maxpool2d_backward(dy, argmax, (2, 2), (2, 2), (0, 0), plain)
+    cpu.maxpool2d_backward_chained(dy, argmax, (2, 2), (2, 2), (0, 0), RELU, 0.0, z, x,
+                                   chained)
     np.testing.assert_array_equal(chained, plain * (z > 0))
     x = 1 / (1 + np.exp(-z))
     cpu.avgpool2d_backward(dy, (3, 3), (2, 2), (1, 1), True, plain)
@@ -134,7 +135,8 @@ def test_pooling_cuda_twins(kernel, stride, padding, dtype, rng):
     argmax = np.empty(y.shape, np.int64)
     assert_twins_agree("maxpool2d_forward", x, kernel, stride, padding, y, argmax)
     cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
-    assert_twins_agree("maxpool2d_backward", dy, argmax, np.empty_like(x))
+    assert_twins_agree("maxpool2d_backward", dy, argmax, kernel, stride, padding,
+                       np.empty_like(x))
     for include in (True, False):
         assert_twins_agree("avgpool2d_forward", x, kernel, stride, padding, include, y)
         assert_twins_agree("avgpool2d_backward", dy, kernel, stride, padding, include,
@@ -142,11 +144,32 @@ def test_pooling_cuda_twins(kernel, stride, padding, dtype, rng):
     # Backward through an activation before the pooling (its input x = f(z)).
     z, x_act = activation_pair(x.shape, GELU, 0.0, rng, dtype)
     cpu.maxpool2d_forward(x_act, kernel, stride, padding, y, argmax)
-    assert_twins_agree("maxpool2d_backward_chained", dy, argmax, GELU, 0.0, z, x_act,
-                       np.empty_like(x))
+    assert_twins_agree("maxpool2d_backward_chained", dy, argmax, kernel, stride, padding,
+                       GELU, 0.0, z, x_act, np.empty_like(x))
     z, x_act = activation_pair(x.shape, TANH, 0.0, rng, dtype)
     assert_twins_agree("avgpool2d_backward_chained", dy, kernel, stride, padding, False, TANH,
                        0.0, z, x_act, np.empty_like(x))
     x3 = x.reshape(1, 2, -1)
     assert_twins_agree("global_avgpool_forward", x3, np.empty((1, 2), dtype))
     assert_twins_agree("global_avgpool_backward", dy[:, :, 0, 0].copy(), np.empty_like(x3))
+
+
+@pytest.mark.parametrize("kernel,stride,padding", GEOMETRIES[1:])
+def test_max_pooling_cuda_backward_adds_shared_maxima_in_the_cpus_order(kernel, stride,
+                                                                          padding, rng):
+    """Overlapping windows on ties (random zeros and ones) share their maxima: the CUDA
+    gather adds each pixel's gradients in the CPU's order and type, so the two agree to
+    the bit in float32 (an atomic scatter would add them in any order)."""
+    x = rng.integers(0, 2, (2, 3, 7, 6)).astype(np.float32)
+    oh, ow = output_hw((7, 6), kernel, stride, padding)
+    dy = rng.standard_normal((2, 3, oh, ow)).astype(np.float32)
+    y, argmax = np.empty(dy.shape, np.float32), np.empty(dy.shape, np.int64)
+    cpu.maxpool2d_forward(x, kernel, stride, padding, y, argmax)
+    counts = np.zeros(x.size, np.int64)
+    np.add.at(counts, (np.arange(6)[:, None] * 42 + argmax.reshape(6, -1)).ravel(), 1)
+    assert counts.max() >= 2  # the premise: some pixel is the maximum of several windows
+    expected, got = np.empty_like(x), cuda.device_array_like(x)
+    cpu.maxpool2d_backward(dy, argmax, kernel, stride, padding, expected)
+    gpu.maxpool2d_backward(cuda.to_device(dy), cuda.to_device(argmax), kernel, stride,
+                           padding, got)
+    np.testing.assert_array_equal(got.copy_to_host(), expected)

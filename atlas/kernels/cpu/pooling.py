@@ -72,9 +72,14 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
 
 @threads.over_batch
 @kernel
-def maxpool2d_backward(dy, argmax, dx):
+def maxpool2d_backward(dy, argmax, kernel_size, stride, padding, dx):
     """``dx`` = zero except at each window's maximum, which receives that window's ``dy``
-    (summed where overlapping windows share a maximum)."""
+    (summed where overlapping windows share a maximum, in the windows' row-major order).
+
+    Here each ``dy`` is sent to the place ``argmax`` recorded, which needs nothing else; the
+    window's geometry (the forward's ``kernel_size, stride, padding``) is for the CUDA twin,
+    where one thread per input pixel gathers from the windows that contain it.
+    """
     batch, channels = dy.shape[0], dy.shape[1]
     dx[...] = 0.0
     for n in range(batch):
@@ -84,11 +89,12 @@ def maxpool2d_backward(dy, argmax, dx):
                 plane[where[k]] += grads[k]
 
 
-def maxpool2d_backward_chained(dy, argmax, kind, alpha, z, x, dx):
+def maxpool2d_backward_chained(dy, argmax, kernel_size, stride, padding, kind, alpha, z, x,
+                               dx):
     r"""`maxpool2d_backward` for a pooling whose input is the output of an element-wise
     activation, $x = f(z)$: ``dx`` is the gradient with respect to $z$, times $f'(z)$
     (here the two kernels in turn; the CUDA twin multiplies as it writes)."""
-    maxpool2d_backward(dy, argmax, dx)
+    maxpool2d_backward(dy, argmax, kernel_size, stride, padding, dx)
     _chain(kind, alpha, z, x, dx)
 
 

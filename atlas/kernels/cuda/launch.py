@@ -29,7 +29,7 @@ def no_values(dtype, ndim):
     """A device array of no values, of ``dtype`` and ``ndim`` axes (made once): an
     optional array argument a launch goes without (a product's ``bias``, the ``y`` of one
     without an activation, the ``partial`` of one whose sum is not cut, the activation's
-    arrays of a backward kernel not chained to one)."""
+    arrays of a backward kernel not chained to one, the cell state of an RNN or GRU)."""
     key = (np.dtype(dtype), ndim)
     if key not in _NO_VALUES:
         _NO_VALUES[key] = cuda.device_array((0,) * ndim, dtype)

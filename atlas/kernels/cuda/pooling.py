@@ -1,9 +1,9 @@
-"""CUDA twins of `pooling`: one thread per output element forward. Average pooling's
-backward runs one thread per input element, which gathers from the windows that contain
-it (no atomics, deterministic). Max pooling's backward scatters each output's gradient to
-its recorded maximum with an atomic add (exact where windows do not overlap, the usual case;
-overlapping windows that share a maximum add in an unspecified order). Either backward
-may write the gradient through an element-wise activation before the pooling (the
+"""CUDA twins of `pooling`: one thread per output element forward, one thread per input
+element backward, which gathers from the windows that contain it: average pooling takes
+each window's share, max pooling each gradient whose window recorded this pixel as its
+maximum. One launch each, no atomics, and deterministic: overlapping windows that share a
+maximum are added in the CPU's order (window rows, then columns), so the sums are the
+CPU's. Either backward may write the gradient through an element-wise activation before the pooling (the
 ``_chained`` entry points: each value times the activation's derivative there, in the
 same launch)."""
 
@@ -56,25 +56,21 @@ def _maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
 
 
 @kernel
-def _zero(x):
+def _maxpool2d_backward(dy, argmax, kernel_size, stride, padding, kind, alpha, z, x, dx):
     t = cuda.grid(1)
-    if t < x.size:
-        n, c, h, w = _unravel(t, x.shape)
-        x[n, c, h, w] = 0.0
-
-
-@kernel
-def _maxpool2d_backward(dy, argmax, kind, alpha, z, x, dx):
-    t = cuda.grid(1)
-    if t >= dy.size:
+    if t >= dx.size:
         return
-    n, c, p, q = _unravel(t, dy.shape)
-    where = argmax[n, c, p, q]
-    h, w = where // dx.shape[3], where % dx.shape[3]
-    grad = dy[n, c, p, q]
+    n, c, h, w = _unravel(t, dx.shape)
+    here = h * dx.shape[3] + w  # this pixel as argmax names it
+    p_lo, p_hi = _windows_containing(h, kernel_size[0], stride[0], padding[0], dy.shape[2])
+    q_lo, q_hi = _windows_containing(w, kernel_size[1], stride[1], padding[1], dy.shape[3])
+    dx[n, c, h, w] = 0.0  # summed in place, in dx's own type, as on the CPU
+    for p in range(p_lo, p_hi):
+        for q in range(q_lo, q_hi):
+            if argmax[n, c, p, q] == here:
+                dx[n, c, h, w] += dy[n, c, p, q]
     if kind != NO_ACTIVATION:  # through the activation x = f(z) before the pooling
-        grad *= activation_derivative(kind, z[n, c, h, w], x[n, c, h, w], alpha)
-    cuda.atomic.add(dx, (n, c, h, w), grad)
+        dx[n, c, h, w] *= activation_derivative(kind, z[n, c, h, w], x[n, c, h, w], alpha)
 
 
 @kernel
@@ -140,14 +136,16 @@ def maxpool2d_forward(x, kernel_size, stride, padding, y, argmax):
     _maxpool2d_forward[blocks(y.size), THREADS](x, kernel_size, stride, padding, y, argmax)
 
 
-def maxpool2d_backward(dy, argmax, dx):
+def maxpool2d_backward(dy, argmax, kernel_size, stride, padding, dx):
     nothing = no_values(dx.dtype, 4)
-    maxpool2d_backward_chained(dy, argmax, NO_ACTIVATION, 0.0, nothing, nothing, dx)
+    maxpool2d_backward_chained(dy, argmax, kernel_size, stride, padding, NO_ACTIVATION, 0.0,
+                               nothing, nothing, dx)
 
 
-def maxpool2d_backward_chained(dy, argmax, kind, alpha, z, x, dx):
-    _zero[blocks(dx.size), THREADS](dx)
-    _maxpool2d_backward[blocks(dy.size), THREADS](dy, argmax, kind, float(alpha), z, x, dx)
+def maxpool2d_backward_chained(dy, argmax, kernel_size, stride, padding, kind, alpha, z, x,
+                               dx):
+    _maxpool2d_backward[blocks(dx.size), THREADS](dy, argmax, kernel_size, stride, padding,
+                                                  kind, float(alpha), z, x, dx)
 
 
 def avgpool2d_forward(x, kernel_size, stride, padding, count_include_pad, y):

@@ -20,7 +20,7 @@ from numba import cuda, float64
 from atlas.kernels import scalar
 from atlas.kernels.cuda.dense import dense_backward_params
 from atlas.kernels.cuda.gemm import matmul
-from atlas.kernels.cuda.launch import THREADS, blocks, scratch
+from atlas.kernels.cuda.launch import THREADS, blocks, no_values, scratch
 from atlas.kernels.cuda.launcher import kernel
 from atlas.views import part, reshaped
 
@@ -65,11 +65,22 @@ def _swap_leading(src, dst, offset):
 
 
 @kernel
-def _copy_state(hs, h0):
+def _copy_states(hs, h0, cs, c0):
+    """``hs[0] = h0`` and, for the LSTM, ``cs[0] = c0`` in the same launch (``cs`` empty for
+    the RNN and GRU)."""
     t = cuda.grid(1)
     n, h = h0.shape
     if t < n * h:
         hs[0, t // h, t % h] = h0[t // h, t % h]
+        if cs.size:
+            cs[0, t // h, t % h] = c0[t // h, t % h]
+
+
+def _start(hs, h0, cs=None, c0=None):
+    """The first states of the sequence, ``hs[0]`` (and ``cs[0]``), from the initial ones."""
+    if cs is None:
+        cs, c0 = no_values(hs.dtype, 3), no_values(hs.dtype, 2)
+    _copy_states[_per_element(h0.shape)](hs, h0, cs, c0)
 
 
 def _swap(src, dst, offset):
@@ -187,7 +198,7 @@ def _rnn_step_backward(dy, step, hs, dgates, W_hT, dh_last):
 
 def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_state[_per_element(h0.shape)](hs, h0)
+    _start(hs, h0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _rnn_step[launch](gates, hs, t, W_h, b_h)
@@ -251,8 +262,7 @@ def _lstm_step_backward(dy, step, gates, cs, dgates, W_hT, dh_last, dc_run):
 
 def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_state[_per_element(h0.shape)](hs, h0)
-    _copy_state[_per_element(h0.shape)](cs, c0)
+    _start(hs, h0, cs, c0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _lstm_step[launch](gates, hs, cs, t, W_h, b_h)
@@ -319,7 +329,7 @@ def _gru_step_backward(dy, step, gates, hn, hs, dgates, dhgates, W_hT, dh_run):
 
 def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _input_projection(x, xs, W_x, b_x, gates)
-    _copy_state[_per_element(h0.shape)](hs, h0)
+    _start(hs, h0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
         _gru_step[launch](gates, hn, hs, t, W_h, b_h)
