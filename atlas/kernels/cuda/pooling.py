@@ -3,9 +3,9 @@ element backward, which gathers from the windows that contain it: average poolin
 each window's share, max pooling each gradient whose window recorded this pixel as its
 maximum. One launch each, no atomics, and deterministic: overlapping windows that share a
 maximum are added in the CPU's order (window rows, then columns), so the sums are the
-CPU's. Either backward may write the gradient through an element-wise activation before the pooling (the
-``_chained`` entry points: each value times the activation's derivative there, in the
-same launch)."""
+CPU's. Either backward may write the gradient through an element-wise activation before
+the pooling (the ``_chained`` entry points: each value times the activation's derivative
+there, in the same launch)."""
 
 import math
 
