@@ -131,11 +131,11 @@ def signatures(f):
         "_copy_states": (t3, m, t3, m),
         "_transpose": (m, m),
         "_state_gradient": (t3, m, b, m),
-        "_rnn_step": (t3, t3, i64, m, v),
+        "_rnn_step": (t3, t3, i64, m, v, t3),
         "_rnn_step_backward": (t3, i64, t3, t3, m, m),
-        "_lstm_step": (t3, t3, t3, i64, m, v),
+        "_lstm_step": (t3, t3, t3, i64, m, v, t3),
         "_lstm_step_backward": (t3, i64, t3, t3, t3, m, m, m),
-        "_gru_step": (t3, t3, t3, i64, m, v),
+        "_gru_step": (t3, t3, t3, i64, m, v, t3),
         "_gru_step_backward": (t3, i64, t3, t3, t3, t3, t3, m, m),
     }
 

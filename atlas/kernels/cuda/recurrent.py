@@ -8,7 +8,9 @@ does the whole gate arithmetic of that element, reading and writing each gate on
 thread per element ran each step's 1024-term sums one after the other: 121 us a forward
 step of the benchmark's LSTM on an H200, the GPU mostly waiting.) The
 kernels take the whole ``(T, N, ·)`` arrays and the step's index: slicing a device array
-on the host costs tens of microseconds, as much as a launch. Backward, thread ``(n, k)``
+on the host costs tens of microseconds, as much as a launch. A step writes its hidden
+state twice, into the time-major ``hs`` the next step reads and into the batch-first
+output ``y`` (no launch after the loop to reorder it). Backward, thread ``(n, k)``
 first gathers $\partial L / \partial h_t$ from the next step's gate gradients against a
 transposed copy of $W_h$ (so that its reads are coalesced too), then goes back through the
 gates. The input projections of all steps, and the weight gradients after the loop, are
@@ -176,13 +178,15 @@ def _to_initial_state(d, W_hT, keep, dh0):
 
 # Vanilla RNN ---------------------------------------------------------------------------------
 @kernel
-def _rnn_step(gates, hs, step, W_h, b_h):
+def _rnn_step(gates, hs, step, W_h, b_h, y):
     partial = cuda.shared.array((SLICES, ROW), float64)
     n, h = hs.shape[1], hs.shape[2]
     i, k, valid, first = _element(n, h)
     rec = _dot_column(partial, hs[step], i, W_h, k, valid)
     if valid and first:
-        hs[step + 1, i, k] = scalar.tanh(gates[step, i, k] + rec + b_h[k])
+        h_t = scalar.tanh(gates[step, i, k] + rec + b_h[k])
+        hs[step + 1, i, k] = h_t
+        y[i, step, k] = h_t
 
 
 @kernel
@@ -201,8 +205,7 @@ def rnn_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hs, y):
     _start(hs, h0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
-        _rnn_step[launch](gates, hs, t, W_h, b_h)
-    _swap(hs, y, 1)
+        _rnn_step[launch](gates, hs, t, W_h, b_h, y)
 
 
 def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, db_h,
@@ -218,7 +221,7 @@ def rnn_backward(dy, dhT, xs, hs, W_x, W_h, dgates, dx, dh0, dW_x, dW_h, db_x, d
 
 # LSTM ----------------------------------------------------------------------------------------
 @kernel
-def _lstm_step(gates, hs, cs, step, W_h, b_h):
+def _lstm_step(gates, hs, cs, step, W_h, b_h, y):
     partial = cuda.shared.array((SLICES, ROW), float64)
     n, h = hs.shape[1], hs.shape[2]
     i, k, valid, first = _element(n, h)
@@ -238,7 +241,9 @@ def _lstm_step(gates, hs, cs, step, W_h, b_h):
         a[i, 2 * h + k] = gg
         a[i, 3 * h + k] = og
         cs[step + 1, i, k] = c
-        hs[step + 1, i, k] = og * scalar.tanh(c)
+        h_t = og * scalar.tanh(c)
+        hs[step + 1, i, k] = h_t
+        y[i, step, k] = h_t
 
 
 @kernel
@@ -265,8 +270,7 @@ def lstm_forward(x, h0, c0, W_x, W_h, b_x, b_h, xs, gates, hs, cs, y):
     _start(hs, h0, cs, c0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
-        _lstm_step[launch](gates, hs, cs, t, W_h, b_h)
-    _swap(hs, y, 1)
+        _lstm_step[launch](gates, hs, cs, t, W_h, b_h, y)
 
 
 def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc0, dW_x,
@@ -283,7 +287,7 @@ def lstm_backward(dy, dhT, dcT, xs, gates, hs, cs, W_x, W_h, dgates, dx, dh0, dc
 
 # GRU -----------------------------------------------------------------------------------------
 @kernel
-def _gru_step(gates, hn, hs, step, W_h, b_h):
+def _gru_step(gates, hn, hs, step, W_h, b_h, y):
     partial = cuda.shared.array((SLICES, ROW), float64)
     n, h = hs.shape[1], hs.shape[2]
     i, k, valid, first = _element(n, h)
@@ -300,7 +304,9 @@ def _gru_step(gates, hn, hs, step, W_h, b_h):
         a[i, h + k] = z
         a[i, 2 * h + k] = c
         hn[step, i, k] = p
-        hs[step + 1, i, k] = (1.0 - z) * c + z * h_prev[i, k]
+        h_t = (1.0 - z) * c + z * h_prev[i, k]
+        hs[step + 1, i, k] = h_t
+        y[i, step, k] = h_t
 
 
 @kernel
@@ -332,8 +338,7 @@ def gru_forward(x, h0, W_x, W_h, b_x, b_h, xs, gates, hn, hs, y):
     _start(hs, h0)
     launch = _per_step_element(h0.shape)
     for t in range(x.shape[1]):
-        _gru_step[launch](gates, hn, hs, t, W_h, b_h)
-    _swap(hs, y, 1)
+        _gru_step[launch](gates, hn, hs, t, W_h, b_h, y)
 
 
 def gru_backward(dy, dhT, xs, gates, hn, hs, W_x, W_h, dgates, dhgates, dx, dh0, dW_x, dW_h,
