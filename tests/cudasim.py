@@ -1,4 +1,4 @@
-"""The CUDA simulator's thread blocks, without its busy wait.
+"""The CUDA simulator's thread blocks, without its busy wait, and in a shuffled order.
 
 Numba's simulator runs each thread of a block as a Python thread, and its
 ``BlockManager.run`` waits for them by polling them in a loop that never lets go of the
@@ -12,9 +12,16 @@ switch interval, 32 s at 0.5 ms, 13 s at 50 ms, 74 s at 0.5 s, and one test of i
 for no time (``time.sleep(0)``), which hands the GIL to the threads. The same block
 then takes 2.6-3.0 s, every time.
 
-`install` puts it in place of the simulator's when the installed numba-cuda is the one
-it was copied from, and leaves the simulator alone otherwise (the tests are then only
-slower).
+The simulator also runs a grid's blocks one after the other in the order of their
+indices, where a GPU runs them side by side and lets any of them finish last: a kernel
+that counts on that order (that the last block to finish a sum is the one of highest
+index, say) would pass in the simulator and fail on a GPU. So `install` also hands the
+simulator's launcher a grid walked in a shuffled order (`GridInAnyOrder`, seeded: the
+same tests see the same orders).
+
+`install` puts both in place when the installed numba-cuda is the one `run` was copied
+from, and leaves the simulator alone otherwise (the tests are then only slower, and see
+the blocks in order).
 """
 
 import time
@@ -71,9 +78,27 @@ def run(self, grid_point, *args):
             raise t.exception[0].with_traceback(t.exception[1])
 
 
+class GridInAnyOrder:
+    """NumPy as the simulator's launcher sees it (the module's ``np``), but for
+    ``ndindex``, with which the launcher walks the grid's blocks (and nothing else: the
+    blocks' threads are walked by `run`, which has the real ``np``): the same points in a
+    shuffled order, from a generator seeded once."""
+
+    def __init__(self, numpy, seed=0):
+        self._numpy = numpy
+        self._rng = numpy.random.default_rng(seed)
+
+    def __getattr__(self, name):
+        return getattr(self._numpy, name)
+
+    def ndindex(self, *shape):
+        points = list(self._numpy.ndindex(*shape))
+        return iter([points[i] for i in self._rng.permutation(len(points))])
+
+
 def install():
-    """Use `run` for the simulator's blocks; True if it did (the simulator in use and
-    numba-cuda the release `run` was copied from)."""
+    """Use `run` for the simulator's blocks and `GridInAnyOrder` for its grids; True if it
+    did (the simulator in use and numba-cuda the release `run` was copied from)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from numba import config
@@ -90,6 +115,8 @@ def install():
     if kernel.BlockManager.run is not run:
         REPLACED = kernel.BlockManager.run
     kernel.BlockManager.run = run
+    if not isinstance(kernel.np, GridInAnyOrder):
+        kernel.np = GridInAnyOrder(kernel.np)
     return True
 
 

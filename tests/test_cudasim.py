@@ -1,8 +1,12 @@
 """The tests' copy of the simulator's block manager (`tests/cudasim.py`) is the simulator's
-own method with one line added, and is the one in use."""
+own method with one line added, and is the one in use; the simulator runs a grid's blocks
+in a shuffled order."""
 
 import inspect
 import textwrap
+
+import numpy as np
+from numba import cuda
 
 from tests import cudasim
 
@@ -32,3 +36,21 @@ def test_the_copy_is_the_simulators_method_with_the_one_sleep_added():
     assert added <= {line.strip() for line in ours}
     assert theirs[0].startswith("def run(")
     assert _without(ours, added) == theirs[1:]  # line for line, indentation included
+
+
+def test_the_simulator_runs_a_grids_blocks_in_a_shuffled_order():
+    """Each of 64 one-thread blocks takes a ticket as it runs: every ticket is taken once,
+    not in the order of the blocks, and the next launch's order is another."""
+    @cuda.jit
+    def take_tickets(counter, tickets):
+        tickets[cuda.blockIdx.x] = cuda.atomic.add(counter, 0, 1)
+
+    orders = []
+    for _ in range(2):
+        counter, tickets = cuda.to_device(np.zeros(1, np.int64)), cuda.device_array(64, np.int64)
+        take_tickets[64, 1](counter, tickets)
+        orders.append(tickets.copy_to_host())
+    for order in orders:
+        assert sorted(order) == list(range(64))
+        assert list(order) != list(range(64))
+    assert list(orders[0]) != list(orders[1])

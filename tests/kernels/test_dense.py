@@ -219,6 +219,28 @@ def test_a_small_output_with_a_long_sum_is_split_into_slices_and_still_exact(m, 
         assert not reduce.counters(grid_blocks).copy_to_host().any()
 
 
+def test_a_split_sum_is_the_same_to_the_bit_whichever_block_finishes_last(rng, monkeypatch):
+    """The slices are added in their own order by whichever block of the tile finishes
+    last: the simulator runs the grid's blocks in a new shuffled order at each launch
+    (`tests/cudasim.py`), as a GPU lets any of them finish last, and the product of 15
+    slices comes out the same to the bit every time (added in the order they finished,
+    the float64 totals would differ in their last bits)."""
+    from numba import cuda
+
+    from atlas.kernels.cuda import gemm
+
+    monkeypatch.setattr(gemm, "SPLIT_MIN_K", 100)
+    assert gemm._slices(1, 1000, gemm.TILE) == 15
+    a, b = cuda.to_device(rng.standard_normal((5, 1000))), cuda.to_device(rng.standard_normal((1000, 7)))
+    totals = []
+    for _ in range(3):
+        c = cuda.device_array((5, 7), np.float64)
+        gemm.matmul(a, b, c)
+        totals.append(c.copy_to_host())
+    for total in totals[1:]:
+        np.testing.assert_array_equal(total, totals[0])
+
+
 def test_the_bias_is_added_after_the_slices_of_a_split_sum_are_added(rng, monkeypatch):
     """A dense forward whose sum is cut into slices writes through the same epilogue:
     the bias is added once, to the total; backward, the ones' row of the weight gradient's
