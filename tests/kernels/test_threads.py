@@ -50,6 +50,22 @@ def test_the_engines_blas_runs_on_one_thread_outside_the_kernels_that_ask_for_mo
     assert all(lib.num_threads == 1 for lib in threads._BLAS)
 
 
+def test_a_piece_alone_runs_with_blas_threads_and_several_pieces_without(two_threads):
+    """One piece (a batch too small to cut) would leave the pool's other threads idle: its
+    products get them through BLAS; pieces run side by side keep BLAS on one thread each."""
+    def blas():
+        return [lib.num_threads for lib in threads._BLAS]
+
+    with threads.blas_threads():
+        given = blas()  # the pool's two threads, as far as this BLAS goes
+    alone, side_by_side = [], []
+    threads.run(lambda: alone.append(blas()), [()])
+    threads.run(lambda k: side_by_side.append(blas()), [(0,), (1,)])
+    assert alone == [given]
+    assert side_by_side == [[1] * len(threads._BLAS)] * 2
+    assert blas() == [1] * len(threads._BLAS)
+
+
 def _results_on(n, rng_seed):
     """An SGD step, a max pooling, a strided convolution's gradients and an LSTM's passes on
     ``n`` threads."""

@@ -127,9 +127,20 @@ def split(n, minimum=1):
 def run(function, arguments):
     """``function(*args)`` for every tuple in ``arguments``, at once on the pool's threads
     (the first on the calling thread); returns when all are done and raises the first
-    exception any of them raised."""
+    exception any of them raised.
+
+    One piece alone (a batch of one image, too small to cut) runs on the calling thread
+    with `blas_threads`: the pool's other threads would be idle, so its products take
+    them. Style transfer's loss and gradient on a 256x256 image, five convolutions of a
+    batch of one, two threads: 560 -> 463 ms (`benchmarks/bench_style.py`); switching
+    BLAS's threads costs about 5 us a call, and OpenBLAS keeps products below 2^18
+    multiply-adds on one thread anyway."""
     if len(arguments) == 1:
-        function(*arguments[0])
+        if _threads == 1:
+            function(*arguments[0])
+            return
+        with blas_threads():
+            function(*arguments[0])
         return
     global _pool
     if _pool is None:
