@@ -127,7 +127,7 @@ def signatures(f):
         "_scale": (v, f),
         "_embedding_forward": (types.int64[::1], m, m),
         "_embedding_backward": (types.int64[::1], m, m),
-        "_swap_leading": (t3, t3, i64),
+        "_swap_leading": (t3, t3),
         "_copy_states": (t3, m, t3, m),
         "_transpose": (m, m),
         "_state_gradient": (t3, m, b, m),

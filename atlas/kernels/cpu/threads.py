@@ -132,9 +132,10 @@ def run(function, arguments):
     One piece alone (a batch of one image, too small to cut) runs on the calling thread
     with `blas_threads`: the pool's other threads would be idle, so its products take
     them. Style transfer's loss and gradient on a 256x256 image, five convolutions of a
-    batch of one, two threads: 560 -> 463 ms (`benchmarks/bench_style.py`); switching
-    BLAS's threads costs about 5 us a call, and OpenBLAS keeps products below 2^18
-    multiply-adds on one thread anyway."""
+    batch of one, two threads, before and after in one process: 488 -> 444 and 492 ->
+    473 ms (medians of six, interleaved; the gathers and ``col2im`` around the products
+    stay on one thread). Switching BLAS's threads costs about 5 us a call, and OpenBLAS
+    keeps products below 2^18 multiply-adds on one thread anyway."""
     if len(arguments) == 1:
         if _threads == 1:
             function(*arguments[0])

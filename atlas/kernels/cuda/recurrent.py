@@ -58,12 +58,13 @@ def _element(n, h):
 
 
 @kernel
-def _swap_leading(src, dst, offset):
+def _swap_leading(src, dst):
+    """``dst[a, b] = src[b, a]``: batch-first sequences time-major, or back."""
     t = cuda.grid(1)
     if t < dst.size:
         na, nb, k = dst.shape
         a, b, j = t // (nb * k), (t // k) % nb, t % k
-        dst[a, b, j] = src[b + offset, a, j]
+        dst[a, b, j] = src[b, a, j]
 
 
 @kernel
@@ -85,12 +86,12 @@ def _start(hs, h0, cs=None, c0=None):
     _copy_states[_per_element(h0.shape)](hs, h0, cs, c0)
 
 
-def _swap(src, dst, offset):
-    _swap_leading[blocks(dst.size), THREADS](src, dst, offset)
+def _swap(src, dst):
+    _swap_leading[blocks(dst.size), THREADS](src, dst)
 
 
 def _input_projection(x, xs, W_x, b_x, gates):
-    _swap(x, xs, 0)
+    _swap(x, xs)
     pre = _rows(gates)
     matmul(_rows(xs), W_x, pre, bias=b_x)
 
@@ -102,7 +103,7 @@ def _parameter_gradients(xs, hs, dpre_x, dpre_h, W_x, dx, dW_x, dW_h, db_x, db_h
     if input_grad:
         dxs = scratch(xs.shape, xs.dtype)
         matmul(_rows(dpre_x), W_x, _rows(dxs), trans_b=True)
-        _swap(dxs, dx, 0)
+        _swap(dxs, dx)
 
 
 def _seed(running, final):
