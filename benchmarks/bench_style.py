@@ -4,6 +4,11 @@ content losses, the backward pass to the image), which is what each L-BFGS step 
 
     python benchmarks/bench_style.py                  # 256x256, 2 threads
     python benchmarks/bench_style.py --size 128 --threads 1
+    python benchmarks/bench_style.py --piece-alone    # also: as before stop 27 (see below)
+
+With ``--piece-alone`` atlas also runs with a piece of work alone (here every convolution:
+a batch of one image) kept on one BLAS thread, as `atlas.kernels.cpu.threads.run` did
+before stop 27, interleaved with the rest.
 """
 
 import argparse
@@ -15,6 +20,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--repeats", type=int, default=6)
 parser.add_argument("--size", type=int, default=256)
+parser.add_argument("--piece-alone", action="store_true",
+                    help="also time atlas with a piece alone on one BLAS thread (before stop 27)")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 
@@ -52,6 +59,27 @@ def torch_objective(torch, model, style, content, style_weight):
     return evaluate
 
 
+def on_one_blas_thread(fn):
+    """``fn`` with `threads.run` as it was before stop 27: a piece alone runs on the calling
+    thread with BLAS on one thread (now it takes BLAS's threads)."""
+    from atlas.kernels.cpu import threads
+
+    def old_run(function, arguments):
+        if len(arguments) == 1:
+            return function(*arguments[0])
+        return current(function, arguments)
+
+    def timed():
+        threads.run = old_run
+        try:
+            return fn()
+        finally:
+            threads.run = current
+
+    current = threads.run
+    return timed
+
+
 def main():
     from atlas.style_transfer import Objective, load_image, random_features
 
@@ -68,10 +96,15 @@ def main():
         print(f"loss: atlas {ours[0]:.6g}, torch {theirs[0]:.6g}; gradient relative difference "
               f"{np.linalg.norm(ours[1] - theirs[1]) / np.linalg.norm(theirs[1]):.1e}")
         fns.append(lambda: reference(x))
+    if args.piece_alone:
+        fns.append(on_one_blas_thread(fns[0]))
     print(f"{args.threads} thread(s); medians of {args.repeats}, engines interleaved")
     times = interleaved(fns, args.repeats, rounds=2)
     report(f"style loss + gradient, {size}x{size}", times[0],
            times[1] if torch is not None else None)
+    if args.piece_alone:
+        report("  a piece alone on one BLAS thread", times[-1],
+               times[1] if torch is not None else None)
 
 
 if __name__ == "__main__":
