@@ -108,7 +108,11 @@ def set_threads(n: int):
 @contextlib.contextmanager
 def blas_threads():
     """Let BLAS use the pool's thread count inside the block (for kernels made of a few
-    large products, which BLAS splits better than pieces of the batch would)."""
+    large products, which BLAS splits better than pieces of the batch would; nothing to
+    switch on one thread)."""
+    if _threads == 1:
+        yield
+        return
     _set_blas(_threads)
     try:
         yield
@@ -137,9 +141,6 @@ def run(function, arguments):
     stay on one thread). Switching BLAS's threads costs about 5 us a call, and OpenBLAS
     keeps products below 2^18 multiply-adds on one thread anyway."""
     if len(arguments) == 1:
-        if _threads == 1:
-            function(*arguments[0])
-            return
         with blas_threads():
             function(*arguments[0])
         return
@@ -213,8 +214,6 @@ def using_blas_threads(kernel):
     """Decorator: run ``kernel`` with `blas_threads` (its products get the threads)."""
 
     def with_threads(*args):
-        if _threads == 1:
-            return kernel(*args)
         with blas_threads():
             return kernel(*args)
     return _wrapping(kernel, with_threads)
