@@ -10,6 +10,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 KATEX  := 0.19.1
 PORT   ?= 8000
+# pytest's worker processes (pytest-xdist): one a core; WORKERS=0 runs the tests in one process.
+WORKERS ?= auto
+PYTEST = $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
@@ -69,10 +72,10 @@ lint: setup
 	$(BIN)/ruff check atlas tests benchmarks mkdocs_hooks.py
 
 unit: setup
-	$(BIN)/python -m pytest -q --ignore=tests/site
+	$(PYTEST) --ignore=tests/site
 
 test: lint quick-figures docs/assets/katex/katex.min.js browser postgres
-	ATLAS_QUICK_FIGURES=1 $(BIN)/python -m pytest -q
+	ATLAS_QUICK_FIGURES=1 $(PYTEST)
 
 train: setup
 	$(BIN)/atlas train mlp
