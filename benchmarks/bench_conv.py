@@ -17,12 +17,12 @@ import os
 import statistics
 import time
 
-from common import best, cold_and_warm, report, torch_lenet, torch_or_none, torch_two_conv
+from common import COUNT, best, cold_and_warm, report, torch_lenet, torch_or_none, torch_two_conv
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=5, help="kernel timings: best of this many")
-parser.add_argument("--epoch-repeats", type=int, default=1)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=5, help="kernel timings: best of this many")
+parser.add_argument("--epoch-repeats", type=COUNT, default=1)
 parser.add_argument("--skip-epochs", action="store_true")
 parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
 parser.add_argument("--algorithms", action="store_true",

@@ -12,12 +12,12 @@ One epoch is 60,000 / 64 = 937 steps; its time here is the median step times 937
 import argparse
 import os
 
-from common import interleaved, report, torch_or_none
+from common import COUNT, interleaved, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=9)
-parser.add_argument("--batch", type=int, default=64)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=9)
+parser.add_argument("--batch", type=COUNT, default=64)
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 

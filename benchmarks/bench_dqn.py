@@ -15,14 +15,15 @@ import argparse
 import math
 import os
 
+from common import COUNT, at_least, torch_or_none
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1])
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 
 import numpy as np  # noqa: E402
-from common import torch_or_none  # noqa: E402
 
 from atlas.rl import SOLVED, DQNConfig, ReplayBuffer, evaluate, train_dqn  # noqa: E402
 

@@ -31,18 +31,10 @@ import os
 import statistics
 import time
 
+from common import COUNT, cold_and_warm
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-parser.add_argument("--repeats", type=_positive_int, default=20, help="steps timed (>= 1)")
+parser.add_argument("--repeats", type=COUNT, default=20, help="steps timed (>= 1)")
 parser.add_argument("--counts", action="store_true", help="only count launches, allocations "
                     "and host copies per step (works in the CUDA simulator)")
 parser.add_argument("--products", action="store_true", help="time the matrix products of the "
@@ -560,7 +552,6 @@ def time_startup():
     it)."""
     import subprocess
 
-    from common import cold_and_warm
 
     def both(snippet, cache):
         """``cold, again`` with ``ATLAS_CUDA_CACHE=cache``, or why the process failed."""

@@ -16,11 +16,11 @@ import math
 import os
 import time
 
-from common import interleaved, report, torch_or_none
+from common import COUNT, interleaved, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=9)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=9)
 parser.add_argument("--epoch", action="store_true", help="also time one real epoch of each")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)

@@ -17,9 +17,11 @@ import sys
 import tempfile
 import time
 
+from common import COUNT
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=3)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=3)
 parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)

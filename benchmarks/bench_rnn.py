@@ -14,12 +14,12 @@ clipping), batch 32 of 100 characters, in tokens per second.
 import argparse
 import os
 
-from common import cold_and_warm, interleaved, report, torch_or_none
+from common import COUNT, cold_and_warm, interleaved, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=15, help="timings: median of this many")
-parser.add_argument("--train-steps", type=int, default=20)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=15, help="timings: median of this many")
+parser.add_argument("--train-steps", type=COUNT, default=20)
 parser.add_argument("--startup", action="store_true", help="measure cold and warm start-up")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)

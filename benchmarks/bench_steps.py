@@ -13,11 +13,11 @@ nn.LSTM"); one real epoch of the CNNs is `bench_conv.py`.
 import argparse
 import os
 
-from common import interleaved, report, torch_lenet, torch_or_none, torch_two_conv
+from common import COUNT, interleaved, report, torch_lenet, torch_or_none, torch_two_conv
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=30, help="steps timed per engine")
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=30, help="steps timed per engine")
 args = parser.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 

@@ -14,12 +14,12 @@ before stop 27, interleaved with the rest.
 import argparse
 import os
 
-from common import interleaved, report, torch_or_none
+from common import COUNT, interleaved, report, torch_or_none
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=6)
-parser.add_argument("--size", type=int, default=256)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=6)
+parser.add_argument("--size", type=COUNT, default=256)
 parser.add_argument("--piece-alone", action="store_true",
                     help="also time atlas with a piece alone on one BLAS thread (before stop 27)")
 args = parser.parse_args()

@@ -11,14 +11,15 @@ import statistics
 import time
 
 import numpy as np
+from common import COUNT
 from threadpoolctl import threadpool_limits
 
 from atlas.kernels.cpu import conv, threads
 from atlas.kernels.cpu._conv import direct, im2col_gemm
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=15)
+parser.add_argument("--threads", type=COUNT, default=2)
+parser.add_argument("--repeats", type=COUNT, default=15)
 args = parser.parse_args()
 
 #: (batch, input channels, side, output channels, kernel, stride, padding)

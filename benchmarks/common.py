@@ -1,11 +1,35 @@
-"""What the benchmark scripts share: interleaved timing, the report line, start-up times."""
+"""What the benchmark scripts share: their counting arguments, interleaved timing, the report
+line, start-up times."""
 
+import argparse
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+
+def at_least(minimum):
+    """An argparse ``type``: a whole number no smaller than ``minimum``, so that a bad
+    ``--threads`` or ``--repeats`` stops at the command line, with a message that names the
+    argument, rather than in a traceback from deep inside an engine."""
+
+    def whole_number(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of at least {minimum}, got {value}")
+        return value
+
+    return whole_number
+
+
+#: Threads, repeats, sizes, steps: at least one.
+COUNT = at_least(1)
 
 
 def best(fn, repeats):
