@@ -11,8 +11,10 @@ BIN    := $(VENV)/bin
 KATEX  := 0.19.1
 PORT   ?= 8000
 # pytest's worker processes (pytest-xdist): one a core; WORKERS=0 runs the tests in one process.
+# A file's tests run on one worker (loadfile), so a fixture a file shares is made once: the site
+# built for tests/site, every page's blocks run for tests/test_pages.py.
 WORKERS ?= auto
-PYTEST = $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadgroup
+PYTEST = $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 

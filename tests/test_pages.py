@@ -13,9 +13,6 @@ import pytest
 
 from tests.run_pages import ROOT, executed_blocks
 
-#: One worker runs this module, so its one run of every page (the fixture below) happens once.
-pytestmark = pytest.mark.xdist_group("pages")
-
 
 @pytest.fixture(scope="module")
 def report():

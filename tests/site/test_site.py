@@ -12,9 +12,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.site.conftest import ARTIFACTS, pages
 
-#: One worker runs these tests, so the site is built (and Chromium started) once.
-pytestmark = pytest.mark.xdist_group("site")
-
 #: Pages that must exist (the curriculum so far, the engine page and the API reference).
 EXPECTED = ["", "concepts/neuron/", "concepts/tensors/", "concepts/activations/",
             "concepts/losses/", "concepts/backpropagation/", "concepts/gradient-descent/",
