@@ -33,8 +33,10 @@ os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 import numpy as np  # noqa: E402
 
 # (N, C_in, H, C_out, k, stride, padding)
+# (N, C_in, H, C_out, k, stride, padding): the CNNs' layers, then style transfer's batch of
+# one image (a batch smaller than the threads, in bands of output rows).
 CONV_SHAPES = [(64, 1, 28, 32, 5, 1, 2), (64, 32, 14, 64, 5, 1, 2), (32, 64, 32, 64, 3, 1, 1),
-               (32, 3, 32, 16, 3, 2, 1)]
+               (32, 3, 32, 16, 3, 2, 1), (1, 3, 256, 32, 11, 1, 5), (1, 3, 256, 32, 5, 1, 2)]
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
 
 STARTUP_SNIPPET = """

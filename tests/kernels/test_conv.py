@@ -6,7 +6,7 @@ import pytest
 
 from atlas.kernels import cpu
 from atlas.kernels.cpu import conv
-from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, winograd
+from atlas.kernels.cpu._conv import channels_last, direct, im2col_gemm, planes, winograd
 from atlas.kernels.scalar import ELU, GELU, SIGMOID, SWISH, TANH
 
 from .twins import activation_pair, assert_twins_agree
@@ -90,6 +90,13 @@ def test_the_plain_loops_agree_with_a_literal_reading_of_the_formula(rng):
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
+def band_workspace(channels, kh, kw, out_h, out_w, stride, dilation, rows=2):
+    """Values for im2col's columns of ``rows`` rows of outputs (and one more): a sample of
+    more rows is processed in bands of that many (`planes.buffers`)."""
+    _, _, row_width = planes.geometry(out_h, out_w, kh, kw, stride, dilation)
+    return channels * kh * kw * row_width * rows + 1
+
+
 def conv_arrays(geometry, rng, dtype=np.float64, workspace=None):
     n, c_in, h, w, c_out, kh, kw, stride, padding, dilation = geometry
     oh = conv_output(h, kh, stride[0], padding[0], dilation[0])
@@ -97,6 +104,8 @@ def conv_arrays(geometry, rng, dtype=np.float64, workspace=None):
     x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
     W = rng.standard_normal((c_out, c_in, kh, kw)).astype(dtype)
     b = rng.standard_normal(c_out).astype(dtype)
+    if workspace == "bands":
+        workspace = band_workspace(c_in, kh, kw, oh, ow, stride, dilation)
     # A 1-D workspace for two samples' columns of OW values per row (and a bit): chunks of
     # two samples on a GPU, of one or two on the CPU, whose stride-1 rows are wider.
     cols = np.empty(workspace or c_in * kh * kw * oh * ow * 2 + 5, dtype)
@@ -104,9 +113,10 @@ def conv_arrays(geometry, rng, dtype=np.float64, workspace=None):
     return x, W, b, cols, y
 
 
-# Workspace sizes: the default, one too small for a sample (the kernels make their own
-# room), one that holds the whole batch (a single matrix product).
-WORKSPACES = [None, 1, 10**6]
+# Workspace sizes: the default, one too small for a row of outputs (the kernels make their
+# own room, a row at a time), one for two rows (im2col's samples in bands of two rows), one
+# that holds the whole batch (a single matrix product).
+WORKSPACES = [None, 1, "bands", 10**6]
 
 
 def direct_forward(x, W, b, stride, padding, dilation, cols, y):
@@ -291,6 +301,8 @@ def test_conv_transpose2d_matches_naive_loops(geometry, workspace, path, rng):
     out_hw = tuple((size - 1) * s - 2 * p + d * (k - 1) + 1
                    for size, k, s, p, d in zip((h, w), (kh, kw), stride, padding, dilation))
     assert min(out_hw) >= 1, "every geometry here leaves a transposed-convolution output"
+    if workspace == "bands":  # the convolution it is the adjoint of has h x w outputs
+        workspace = band_workspace(c_out, kh, kw, h, w, stride, dilation)
     cols = np.empty(workspace or c_out * kh * kw * h * w)  # by default, a sample's worth
     y = np.empty((n, c_out, *out_hw))
     forward(x, W, b, stride, padding, dilation, cols, y)
@@ -307,6 +319,93 @@ def test_conv_transpose2d_matches_naive_loops(geometry, workspace, path, rng):
     conv._naive_backward(x, dy, W, stride, padding, dilation, dy_ref, dW_ref, db_ref)
     np.testing.assert_allclose(dW, dW_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-10)
+
+
+def test_im2col_processes_a_sample_too_large_for_its_workspace_in_bands_of_rows(rng):
+    """A 3-channel 23x17 image under a 5x5 kernel, stride 1 and 2: with room for the columns
+    of five rows of outputs, each sample goes in bands of five (the last one shorter),
+    forward, backward and transposed, and every value is the plain loops'."""
+    for stride in ((1, 1), (2, 1)):
+        geometry = (2, 3, 23, 17, 4, 5, 5, stride, (2, 1), (1, 1))
+        n, c_in, h, w, c_out, kh, kw, _, padding, dilation = geometry
+        oh = conv_output(h, kh, stride[0], padding[0], dilation[0])
+        ow = conv_output(w, kw, stride[1], padding[1], dilation[1])
+        size = band_workspace(c_in, kh, kw, oh, ow, stride, dilation, rows=5)
+        x, W, b, cols, y = conv_arrays(geometry, rng, workspace=size)
+        hp, wp, row_width = planes.geometry(oh, ow, kh, kw, stride, dilation)
+        _, chunk, band, _, _ = planes.buffers(cols, n, c_in, kh, kw, oh, hp, wp, row_width,
+                                              dilation, c_out)
+        assert (chunk, band) == (1, 5) and oh % band != 0  # the premise: ragged bands
+        im2col_gemm.forward(x, W, b, stride, padding, dilation, cols, y)
+        np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
+                                   rtol=1e-10, atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
+        im2col_gemm.backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+        dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+        conv._naive_backward(dy, x, W, stride, padding, dilation, dx_ref, dW_ref, db_ref)
+        for got, expected in ((dx, dx_ref), (dW, dW_ref), (db, db_ref)):
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        # The transposed convolution of the same shapes, its input dy in bands of 5 rows.
+        Wt = rng.standard_normal((c_out, c_in, kh, kw))
+        xt = np.empty_like(x)
+        im2col_gemm.transpose_forward(dy, Wt, b[:c_in], stride, padding, dilation, cols, xt)
+        np.testing.assert_allclose(xt, naive_conv_transpose2d(dy, Wt, b[:c_in], stride, padding,
+                                                              dilation, (h, w)),
+                                   rtol=1e-10, atol=1e-12)
+        gt = rng.standard_normal(xt.shape)
+        ddy, dWt, dbt = np.full_like(dy, np.nan), np.empty_like(Wt), np.empty(c_in)
+        im2col_gemm.transpose_backward(gt, dy, Wt, stride, padding, dilation, cols, ddy, dWt,
+                                       dbt, True)
+        np.testing.assert_allclose(ddy, naive_conv2d(gt, Wt, np.zeros(c_out), stride, padding,
+                                                     dilation), rtol=1e-10, atol=1e-12)
+        g_ref, dWt_ref, unused_db = np.empty_like(gt), np.empty_like(Wt), np.empty(c_out)
+        conv._naive_backward(dy, gt, Wt, stride, padding, dilation, g_ref, dWt_ref, unused_db)
+        np.testing.assert_allclose(dWt, dWt_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dbt, gt.sum(axis=(0, 2, 3)), rtol=1e-10)
+
+
+@pytest.mark.parametrize("path", ["chosen", "im2col", "channels_last", "direct", "winograd"])
+def test_a_batch_smaller_than_the_threads_runs_in_bands_of_output_rows(path, rng, monkeypatch):
+    """With three threads (and no minimum piece), every geometry of fewer than three samples
+    is cut into bands of output rows, each a convolution of its own with the padding above
+    it that its rows need, its input rows overlapping its neighbours' (their gradients
+    added): the same outputs and gradients as the plain loops, on every path."""
+    from atlas.kernels.cpu import threads
+
+    before = threads.count()
+    threads.set_threads(3)
+    monkeypatch.setattr(threads, "ELEMENTS_PER_PIECE", 1)
+    paths = {"im2col": im2col_gemm, "channels_last": channels_last, "direct": direct,
+             "winograd": winograd}
+    if path != "chosen":  # the entry points, made to take this path alone
+        for name in ("direct", "winograd"):
+            monkeypatch.setattr(paths[name], "wins", lambda *args, _on=name == path: _on)
+        monkeypatch.setattr(conv, "_im2col_layout", lambda stride, W: paths[path])
+    try:
+        tried = 0
+        for geometry in GEOMETRIES:
+            stride, padding, dilation = geometry[7:]
+            if (geometry[0] >= 3 or (path == "direct" and stride != (1, 1))
+                    or (path == "winograd" and not takes_winograd(geometry))):
+                continue
+            x, W, b, cols, y = conv_arrays(geometry, rng)
+            pieces = conv._pieces(x, y, W, stride, padding, dilation, cols)
+            assert all(p.banded for p in pieces) and len(pieces) == min(3, y.shape[2])
+            tried += len(pieces) > 1
+            cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
+            np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
+                                       rtol=1e-10, atol=1e-12)
+            dy = rng.standard_normal(y.shape)
+            dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
+            cpu.conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+            dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+            conv._naive_backward(dy, x, W, stride, padding, dilation, dx_ref, dW_ref, db_ref)
+            for got, expected in ((dx, dx_ref), (dW, dW_ref), (db, db_ref)):
+                np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        assert tried >= 3  # the premise: geometries really cut into several bands
+    finally:
+        threads.set_threads(before)
 
 
 @pytest.mark.parametrize("stride,channels,kw,chosen", [

@@ -28,7 +28,8 @@ This module holds the math three ways, to be read in this order:
    the reference that every fast path is tested against.
 2. The entry points `conv2d_forward`, `conv2d_backward`, `conv_transpose2d_forward` and
    `conv_transpose2d_backward`: a few lines each that pick a fast path and run it on
-   pieces of the batch at once (`atlas.kernels.cpu.threads`).
+   pieces of the batch at once (`atlas.kernels.cpu.threads`), or, for a convolution of
+   fewer samples than threads, on bands of its output rows.
 3. The fast paths, in the private package `atlas.kernels.cpu._conv`: ``planes`` (the input
    copied into zero-padded planes, so that no loop tests bounds), ``im2col`` (receptive
    fields copied into columns, then one matrix product per chunk of the batch, run by
@@ -48,6 +49,8 @@ Geometry arguments are pairs of integers: ``stride = (s_h, s_w)``,
 column follows from the shapes of ``x`` and ``y``, so asymmetric ("same") padding needs
 nothing more. ``cols`` is a 1-D scratch workspace (`conv_workspace_size` values).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,12 +122,64 @@ def _naive_backward(dy, x, W, stride, padding, dilation, dx, dW, db):
 
 # 2. The entry points ---------------------------------------------------------------------------
 # Each picks the fast path here, in Python (so that a network compiles only the paths its
-# layers use), and runs it on pieces of the batch at once on the pool of `threads`.
-def _pieces(batch, cols):
-    """``[(start, stop, workspace), ...]``: the batch cut into one piece per thread, each
-    with its share of the ``cols`` workspace."""
+# layers use), and runs it on pieces at once on the pool of `threads`: each piece is a
+# convolution of its own, of part of the batch or of a band of output rows.
+class Piece(NamedTuple):
+    """A part of a convolution that one thread computes as a convolution of its own: outputs
+    ``y[outputs]`` from inputs ``x[inputs]`` under ``padding`` (``dy`` and ``dx`` the same
+    way), with its own ``workspace``. ``banded``: the pieces are bands of output rows, whose
+    inputs overlap."""
+
+    inputs: tuple
+    outputs: tuple
+    padding: tuple
+    workspace: np.ndarray
+    banded: bool
+
+
+def _batch_pieces(batch, padding, cols):
+    """One `Piece` per thread, each a part of the batch."""
     parts = threads.split(batch)
-    return [(s, e, ws) for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))]
+    return [Piece(np.s_[s:e], np.s_[s:e], padding, ws, False)
+            for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))]
+
+
+def _pieces(x, y, W, stride, padding, dilation, cols):
+    """The convolution ``x -> y`` cut into one `Piece` per thread: parts of the batch, or,
+    for a batch of fewer samples than threads (style transfer's one image), bands of output
+    rows, each reading the input rows its windows reach: from row $a = r_0 s_h - p_h$ (or
+    from 0, with $-a$ rows of padding above) for outputs from row $r_0$ on."""
+    if len(x) >= threads.count():
+        return _batch_pieces(len(x), padding, cols)
+    per_row = len(x) * y.shape[1] * y.shape[3]
+    parts = threads.split(y.shape[2], threads.ELEMENTS_PER_PIECE // max(1, per_row))
+    pieces = []
+    for (top, bottom), ws in zip(parts, threads.workspaces(cols, len(parts))):
+        first = top * stride[0] - padding[0]
+        reach = (bottom - 1) * stride[0] - padding[0] + dilation[0] * (W.shape[2] - 1) + 1
+        a = max(0, first)
+        rows = np.s_[:, :, a:max(a, min(x.shape[2], reach))]
+        pieces.append(Piece(rows, np.s_[:, :, top:bottom], (a - first, padding[1]), ws, True))
+    return pieces
+
+
+def _input_gradients(dx, pieces):
+    """Where each piece writes its share of the input gradient: ``dx[piece.inputs]``; for
+    bands, whose inputs overlap, that for the first piece only and arrays of their own for
+    the others, which `_add_input_gradients` adds in."""
+    if not pieces[0].banded:
+        return [dx[p.inputs] for p in pieces]
+    return [dx[pieces[0].inputs]] + [np.empty_like(dx[p.inputs]) for p in pieces[1:]]
+
+
+def _add_input_gradients(dx, pieces, shares):
+    """``dx`` from the shares of `_input_gradients`: for bands, zeros past the first band's
+    input rows, then the other bands' shares added in."""
+    if not pieces[0].banded:
+        return
+    dx[:, :, pieces[0].inputs[2].stop:] = 0.0
+    for piece, share in zip(pieces[1:], shares[1:]):
+        dx[piece.inputs] += share
 
 
 def _im2col_layout(stride, W):
@@ -137,19 +192,19 @@ def _im2col_layout(stride, W):
 def conv2d_forward(x, W, b, stride, padding, dilation, cols, y):
     r"""Forward pass $y = W \star x + b$: ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``,
     ``b (C_out,)``, ``y (N, C_out, OH, OW)``."""
-    pieces = _pieces(len(x), cols)
+    pieces = _pieces(x, y, W, stride, padding, dilation, cols)
     if winograd.wins(W.shape, stride, dilation):
         AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
         U = winograd.filter_transform(W, G)
-        threads.run(winograd.forward, [(x[s:e], U, b, padding, AT, BT, y[s:e])
-                                       for s, e, _ in pieces])
+        threads.run(winograd.forward, [(x[p.inputs], U, b, p.padding, AT, BT, y[p.outputs])
+                                       for p in pieces])
     elif direct.wins(W.shape[0], W[0].size, stride):
-        threads.run(direct.forward, [(x[s:e], W, b, padding, dilation, y[s:e])
-                                     for s, e, _ in pieces])
+        threads.run(direct.forward, [(x[p.inputs], W, b, p.padding, dilation, y[p.outputs])
+                                     for p in pieces])
     else:
         path = _im2col_layout(stride, W)
-        threads.run(path.forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                                   for s, e, ws in pieces])
+        threads.run(path.forward, [(x[p.inputs], W, b, stride, p.padding, dilation,
+                                    p.workspace, y[p.outputs]) for p in pieces])
 
 
 def conv2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha, z, y):
@@ -164,35 +219,34 @@ def conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input
     """Gradients of `conv2d_forward` (overwritten, not accumulated): ``dW``, ``db`` and,
     when ``input_grad`` is true, ``dx``; by the same path as the forward pass. Each piece
     of the batch sums its own share of ``dW`` and ``db``; the shares are added at the end."""
-    pieces = _pieces(len(x), cols)
+    pieces = _pieces(x, dy, W, stride, padding, dilation, cols)
     dbs = threads.partials(db, len(pieces))
-
-    def grad_x(s, e):
-        return dx[s:e] if input_grad else dx
-
+    dxs = _input_gradients(dx, pieces) if input_grad else [dx] * len(pieces)
     if winograd.wins(W.shape, stride, dilation):
         AT, G, BT = winograd.transforms(W.shape[2], x.dtype)
         U = winograd.filter_transform(W, G)
         dUs = threads.partials(np.empty_like(U), len(pieces))
-        threads.run(winograd.backward, [(dy[s:e], x[s:e], U, padding, AT, BT, grad_x(s, e),
-                                         dUs[k], dbs[k], input_grad)
-                                        for k, (s, e, _) in enumerate(pieces)])
+        threads.run(winograd.backward, [(dy[p.outputs], x[p.inputs], U, p.padding, AT, BT,
+                                         dxs[k], dUs[k], dbs[k], input_grad)
+                                        for k, p in enumerate(pieces)])
         threads.reduce_into(dUs[0], dUs)
         winograd.filter_transform_adjoint(dUs[0], G, dW)
     elif direct.wins(W.shape[0], W[0].size, stride):
         dWs = threads.partials(dW, len(pieces))
-        threads.run(direct.backward, [(dy[s:e], x[s:e], W, padding, dilation, grad_x(s, e),
-                                       dWs[k], dbs[k], input_grad)
-                                      for k, (s, e, _) in enumerate(pieces)])
+        threads.run(direct.backward, [(dy[p.outputs], x[p.inputs], W, p.padding, dilation,
+                                       dxs[k], dWs[k], dbs[k], input_grad)
+                                      for k, p in enumerate(pieces)])
         threads.reduce_into(dW, dWs)
     else:
         path = _im2col_layout(stride, W)
         dWs = threads.partials(dW, len(pieces))
-        threads.run(path.backward, [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
-                                     grad_x(s, e), dWs[k], dbs[k], input_grad)
-                                    for k, (s, e, ws) in enumerate(pieces)])
+        threads.run(path.backward, [(dy[p.outputs], x[p.inputs], W, stride, p.padding,
+                                     dilation, p.workspace, dxs[k], dWs[k], dbs[k], input_grad)
+                                    for k, p in enumerate(pieces)])
         threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
+    if input_grad:
+        _add_input_gradients(dx, pieces, dxs)
 
 
 def conv2d_backward_chained(dy, x, W, stride, padding, dilation, cols, kind, alpha, z, dx,
@@ -211,8 +265,9 @@ def conv_transpose2d_forward(x, W, b, stride, padding, dilation, cols, y):
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$."""
     path = _im2col_layout(stride, W)
-    threads.run(path.transpose_forward, [(x[s:e], W, b, stride, padding, dilation, ws, y[s:e])
-                                         for s, e, ws in _pieces(len(x), cols)])
+    threads.run(path.transpose_forward, [(x[p.inputs], W, b, stride, padding, dilation,
+                                          p.workspace, y[p.outputs])
+                                         for p in _batch_pieces(len(x), padding, cols)])
 
 
 def conv_transpose2d_forward_activated(x, W, b, stride, padding, dilation, cols, kind, alpha,
@@ -227,13 +282,13 @@ def conv_transpose2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW,
                               input_grad):
     """Gradients of `conv_transpose2d_forward` (overwritten): ``dW``, ``db`` and, when
     ``input_grad`` is true, ``dx``, a plain convolution of ``dy``."""
-    pieces = _pieces(len(x), cols)
+    pieces = _batch_pieces(len(x), padding, cols)
     dWs, dbs = threads.partials(dW, len(pieces)), threads.partials(db, len(pieces))
+    dxs = _input_gradients(dx, pieces) if input_grad else [dx] * len(pieces)
     path = _im2col_layout(stride, W)
     threads.run(path.transpose_backward,
-                [(dy[s:e], x[s:e], W, stride, padding, dilation, ws,
-                  dx[s:e] if input_grad else dx, dWs[k], dbs[k], input_grad)
-                 for k, (s, e, ws) in enumerate(pieces)])
+                [(dy[p.outputs], x[p.inputs], W, stride, padding, dilation, p.workspace,
+                  dxs[k], dWs[k], dbs[k], input_grad) for k, p in enumerate(pieces)])
     threads.reduce_into(dW, dWs)
     threads.reduce_into(db, dbs)
 
@@ -267,6 +322,7 @@ def col2im(cols, stride, padding, dilation, x):
     channels, kh, kw, batch, oh, ow = cols.shape
     hp, wp, _ = planes.geometry(oh, ow, kh, kw, stride, dilation)
     padded = planes.allocate(batch, channels, hp, wp, kw, dilation, x)
+    padded[:] = 0.0
     planes.scatter_add(cols, hp, wp, stride, dilation, padded)
     planes.crop(padded, padding, hp, wp, x)
 

@@ -33,26 +33,30 @@ def forward(x, W, b, stride, padding, dilation, cols, y):
     ``x (N, C_in, H, W)``, ``W (C_out, C_in, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)``. ``cols`` is a 1-D workspace: the batch is processed in chunks
     of as many samples as its size holds (``C_in kh kw OH R`` values each, ``R`` the row
-    width), so the columns stay in cache between `planes.gather` and the matrix product instead
-    of going out to memory.
+    width), or a sample too large for it in bands of output rows (`planes.buffers`), so the
+    columns stay in cache between `planes.gather` and the matrix product instead of going
+    out to memory.
     """
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh, ow = y.shape[2], y.shape[3]
     hp, wp, row_width = planes.geometry(oh, ow, kh, kw, stride, dilation)
     k = c_in * kh * kw
-    workspace, chunk, padded, buffer = planes.buffers(cols, batch, c_in, kh, kw, oh, hp, wp,
-                                                      row_width, dilation, c_out)
+    workspace, chunk, band, padded, buffer = planes.buffers(cols, batch, c_in, kh, kw, oh, hp,
+                                                            wp, row_width, dilation, c_out)
     weights = W.reshape(c_out, k)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
-        m = (stop - start) * oh * row_width
-        columns = planes.chunk_view(workspace, c_in, kh, kw, stop - start, oh, row_width)
         planes.pad(x[start:stop], padding, hp, wp, padded)
-        planes.gather(padded, hp, wp, stride, dilation, columns)
-        out = planes.matrix(buffer, c_out, m)
-        np.dot(weights, columns.reshape(k, m), out)
-        planes.from_columns(out, b, y[start:stop])
+        for top in range(0, oh, band):
+            rows = min(band, oh - top)
+            m = (stop - start) * rows * row_width
+            columns = planes.chunk_view(workspace, c_in, kh, kw, stop - start, rows, row_width)
+            planes.gather(planes.band_of(padded, top, stride, wp), hp, wp, stride, dilation,
+                          columns)
+            out = planes.matrix(buffer, c_out, m)
+            np.dot(weights, columns.reshape(k, m), out)
+            planes.from_columns(out, b, y[start:stop, :, top:top + rows])
 
 
 @kernel
@@ -60,14 +64,17 @@ def backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     r"""`conv2d_backward` as im2col + GEMM:
     $dW = \sum_{\text{chunks}} dY\,\text{cols}^\top$, $db = \sum dY$, and, when
     ``input_grad`` is true, $dx = \text{col2im}(W^\top dY)$. The columns of each chunk are
-    recomputed from ``x`` (cheaper than keeping them for the whole batch)."""
+    recomputed from ``x`` (cheaper than keeping them for the whole batch). The input's
+    gradient has padded planes of its own, which every band of a sample adds to (their
+    windows overlap), while all of them read the input's."""
     batch, c_in = x.shape[0], x.shape[1]
     c_out, _, kh, kw = W.shape
     oh, ow = dy.shape[2], dy.shape[3]
     hp, wp, row_width = planes.geometry(oh, ow, kh, kw, stride, dilation)
     k = c_in * kh * kw
-    workspace, chunk, padded, buffer = planes.buffers(cols, batch, c_in, kh, kw, oh, hp, wp,
-                                                      row_width, dilation, c_out)
+    workspace, chunk, band, padded, buffer = planes.buffers(cols, batch, c_in, kh, kw, oh, hp,
+                                                            wp, row_width, dilation, c_out)
+    grad_planes = np.empty_like(padded)  # the input's gradient: every band adds to it
     weights = W.reshape(c_out, k)
     grad_w = dW.reshape(c_out, k)
     part = np.empty((c_out, k), dtype=dW.dtype)
@@ -75,18 +82,25 @@ def backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     grad_w[...] = 0.0
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
-        m = (stop - start) * oh * row_width
-        columns = planes.chunk_view(workspace, c_in, kh, kw, stop - start, oh, row_width)
         planes.pad(x[start:stop], padding, hp, wp, padded)
-        planes.gather(padded, hp, wp, stride, dilation, columns)
-        grads = planes.matrix(buffer, c_out, m)
-        planes.to_columns(dy[start:stop], grads)
-        np.dot(grads, columns.reshape(k, m).T, part)
-        grad_w += part
         if input_grad:
-            np.dot(weights.T, grads, columns.reshape(k, m))
-            planes.scatter_add(columns, hp, wp, stride, dilation, padded)
-            planes.crop(padded, padding, hp, wp, dx[start:stop])
+            grad_planes[:] = 0.0
+        for top in range(0, oh, band):
+            rows = min(band, oh - top)
+            m = (stop - start) * rows * row_width
+            columns = planes.chunk_view(workspace, c_in, kh, kw, stop - start, rows, row_width)
+            planes.gather(planes.band_of(padded, top, stride, wp), hp, wp, stride, dilation,
+                          columns)
+            grads = planes.matrix(buffer, c_out, m)
+            planes.to_columns(dy[start:stop, :, top:top + rows], grads)
+            np.dot(grads, columns.reshape(k, m).T, part)
+            grad_w += part
+            if input_grad:
+                np.dot(weights.T, grads, columns.reshape(k, m))
+                planes.scatter_add(columns, hp, wp, stride, dilation,
+                                   planes.band_of(grad_planes, top, stride, wp))
+        if input_grad:
+            planes.crop(grad_planes, padding, hp, wp, dx[start:stop])
 
 
 @kernel
@@ -97,23 +111,28 @@ def transpose_forward(x, W, b, stride, padding, dilation, cols, y):
     ``x (N, C_in, H, W)``, ``W (C_in, C_out, kh, kw)``, ``b (C_out,)``,
     ``y (N, C_out, OH, OW)`` with
     $OH = (H - 1) s_h - 2 p_h + d_h (k_h - 1) + \text{output\_padding} + 1$; ``cols`` is a
-    1-D workspace, as in `conv2d_forward` (``C_out kh kw H R`` values per sample).
+    1-D workspace, as in `conv2d_forward` (``C_out kh kw H R`` values per sample; a sample
+    too large for it in bands of input rows, each adding its columns to the output's planes).
     """
     batch, c_in, height, width = x.shape
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
     hp, wp, row_width = planes.geometry(height, width, kh, kw, stride, dilation)
     k = c_out * kh * kw
-    workspace, chunk, padded, buffer = planes.buffers(cols, batch, c_out, kh, kw, height, hp,
-                                                      wp, row_width, dilation, c_in)
+    workspace, chunk, band, padded, buffer = planes.buffers(cols, batch, c_out, kh, kw, height,
+                                                            hp, wp, row_width, dilation, c_in)
     weights = W.reshape(c_in, k)
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
-        m = (stop - start) * height * row_width
-        columns = planes.chunk_view(workspace, c_out, kh, kw, stop - start, height, row_width)
-        x_cm = planes.matrix(buffer, c_in, m)
-        planes.to_columns(x[start:stop], x_cm)
-        np.dot(weights.T, x_cm, columns.reshape(k, m))
-        planes.scatter_add(columns, hp, wp, stride, dilation, padded)
+        padded[:] = 0.0
+        for top in range(0, height, band):
+            rows = min(band, height - top)
+            m = (stop - start) * rows * row_width
+            columns = planes.chunk_view(workspace, c_out, kh, kw, stop - start, rows, row_width)
+            x_cm = planes.matrix(buffer, c_in, m)
+            planes.to_columns(x[start:stop, :, top:top + rows], x_cm)
+            np.dot(weights.T, x_cm, columns.reshape(k, m))
+            planes.scatter_add(columns, hp, wp, stride, dilation,
+                               planes.band_of(padded, top, stride, wp))
         planes.crop(padded, padding, hp, wp, y[start:stop])
     planes.add_channel_bias(y, b)
 
@@ -127,8 +146,8 @@ def transpose_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, in
     c_out, kh, kw = W.shape[1], W.shape[2], W.shape[3]
     hp, wp, row_width = planes.geometry(height, width, kh, kw, stride, dilation)
     k = c_out * kh * kw
-    workspace, chunk, padded, buffer = planes.buffers(cols, batch, c_out, kh, kw, height, hp,
-                                                      wp, row_width, dilation, c_in)
+    workspace, chunk, band, padded, buffer = planes.buffers(cols, batch, c_out, kh, kw, height,
+                                                            hp, wp, row_width, dilation, c_in)
     weights = W.reshape(c_in, k)
     grad_w = dW.reshape(c_in, k)
     part = np.empty((c_in, k), dtype=dW.dtype)
@@ -137,15 +156,18 @@ def transpose_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, in
     grad_w[...] = 0.0
     for start in range(0, batch, chunk):
         stop = min(start + chunk, batch)
-        m = (stop - start) * height * row_width
-        columns = planes.chunk_view(workspace, c_out, kh, kw, stop - start, height, row_width)
         planes.pad(dy[start:stop], padding, hp, wp, padded)
-        planes.gather(padded, hp, wp, stride, dilation, columns)
-        x_cm = planes.matrix(buffer, c_in, m)
-        planes.to_columns(x[start:stop], x_cm)
-        np.dot(x_cm, columns.reshape(k, m).T, part)
-        grad_w += part
-        if input_grad:
-            np.dot(weights, columns.reshape(k, m), x_cm)
-            planes.from_columns(x_cm, zero_bias, dx[start:stop])
+        for top in range(0, height, band):
+            rows = min(band, height - top)
+            m = (stop - start) * rows * row_width
+            columns = planes.chunk_view(workspace, c_out, kh, kw, stop - start, rows, row_width)
+            planes.gather(planes.band_of(padded, top, stride, wp), hp, wp, stride, dilation,
+                          columns)
+            x_cm = planes.matrix(buffer, c_in, m)
+            planes.to_columns(x[start:stop, :, top:top + rows], x_cm)
+            np.dot(x_cm, columns.reshape(k, m).T, part)
+            grad_w += part
+            if input_grad:
+                np.dot(weights, columns.reshape(k, m), x_cm)
+                planes.from_columns(x_cm, zero_bias, dx[start:stop, :, top:top + rows])
 

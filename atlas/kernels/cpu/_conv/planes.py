@@ -22,8 +22,8 @@ The dropped outputs read real input values too, so an infinite input can turn th
 $0 \cdot \infty$ into NaN in the weight gradient; such an input already makes the
 layer's outputs infinite.
 
-The helpers here lay the planes out (`geometry`, `allocate`, `buffers`), copy into and out
-of them (`pad`, `crop`), copy receptive fields between planes and columns (`gather`,
+The helpers here lay the planes out (`geometry`, `allocate`, `buffers`, `band_of`), copy into
+and out of them (`pad`, `crop`), copy receptive fields between planes and columns (`gather`,
 `scatter_add`), and move outputs between ``(N, C, H, W)`` and channel-major wide rows
 (`to_columns`, `from_columns`).
 """
@@ -52,18 +52,33 @@ def allocate(samples, channels, hp, wp, kw, dilation, like):
 
 @kernel
 def buffers(cols, batch, channels, kh, kw, rows, hp, wp, row_width, dilation, matrix_rows):
-    """``(workspace, chunk, planes, matrix)`` for a convolution whose columns have ``rows``
-    rows of ``row_width`` values per tap: ``cols`` (or a fresh array for one sample when it
-    cannot hold one) and how many samples' columns it holds, padded planes for that many
-    samples of ``channels`` channels, and a flat buffer for the ``matrix_rows``-row matrix
-    on the other side of the product."""
-    per_sample = channels * kh * kw * rows * row_width
-    workspace, chunk = cols, min(batch, cols.size // per_sample)
+    """``(workspace, chunk, band, planes, matrix)`` for a convolution whose columns have
+    ``rows`` rows of ``row_width`` values per tap. A chunk is as many samples as ``cols``
+    holds the columns of, processed at once; where it holds less than one sample's, a chunk
+    is one sample, processed in bands of ``band`` rows (else ``band == rows``), so that the
+    columns still fit in it (an RGB 256x256 image under an 11x11 kernel has 99 MB of them
+    in float32).
+    ``workspace`` is ``cols`` (or a fresh array for one row when it cannot hold one),
+    ``planes`` padded planes for a chunk's samples of ``channels`` channels, ``matrix`` a
+    flat buffer for the ``matrix_rows``-row matrix on the other side of the product."""
+    per_row = channels * kh * kw * row_width
+    workspace, chunk, band = cols, min(batch, cols.size // (per_row * rows)), rows
     if chunk == 0:
-        workspace, chunk = np.empty(per_sample, dtype=cols.dtype), 1
+        chunk, band = 1, min(rows, cols.size // per_row)
+    if band == 0:
+        workspace, band = np.empty(per_row, dtype=cols.dtype), 1
     planes = allocate(chunk, channels, hp, wp, kw, dilation, cols)
-    matrix = np.empty(matrix_rows * chunk * rows * row_width, dtype=cols.dtype)
-    return workspace, chunk, planes, matrix
+    matrix = np.empty(matrix_rows * chunk * band * row_width, dtype=cols.dtype)
+    return workspace, chunk, band, planes, matrix
+
+
+@kernel
+def band_of(planes, top, stride, wp):
+    """The flat ``planes`` from the first row that output row ``top`` reads (row
+    ``top s_h`` of every plane): `gather` and `scatter_add` given it and ``rows`` outputs
+    per column work on outputs ``top`` to ``top + rows`` as on a whole plane, since they
+    find each plane ``H_p W_p`` values after the last."""
+    return planes[top * stride[0] * wp:]
 
 
 @kernel
@@ -155,13 +170,12 @@ def gather(planes, hp, wp, stride, dilation, cols):
 
 @kernel
 def scatter_add(cols, hp, wp, stride, dilation, planes):
-    """The adjoint of `gather`: ``planes`` is zeroed, then every column is added where
-    `gather` read it from."""
+    """The adjoint of `gather`: every column is added where `gather` read it from (into
+    ``planes`` as they are: zero them first for the adjoint alone)."""
     channels, kh, kw, batch, oh, row_width = cols.shape
     rows = cols.reshape((channels, kh, kw, batch, oh * row_width))
     block = stride[0] == 1 and row_width == wp
     offsets = window_offsets(oh, row_width, stride, wp)
-    planes[:] = 0.0
     for c in range(channels):
         for i in range(kh):
             for j in range(kw):
@@ -210,15 +224,16 @@ def from_columns(cm, bias, y):
 
 @kernel
 def channel_sums(y, out):
-    """``out[c] = sum of y[:, c]`` (the bias gradient)."""
-    batch, channels = y.shape[0], y.shape[1]
-    size = y.size // (batch * channels)
-    y3 = y.reshape(batch, channels, size)
+    """``out[c] = sum of y[:, c]`` (the bias gradient) for ``y (N, C, H, W)``, contiguous or
+    a band of rows of a larger array."""
+    batch, channels, height, width = y.shape
     for c in range(channels):
         total = 0.0
         for n in range(batch):
-            for s in range(size):
-                total += y3[n, c, s]
+            for r in range(height):
+                row = y[n, c, r]
+                for s in range(width):
+                    total += row[s]
         out[c] = total
 
 
