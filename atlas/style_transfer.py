@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.checks import integer, non_negative, positive
+from atlas.kernels.cpu.threads import numpy_blas_on_one_thread
 
 #: The filter sizes of the random feature network, and filters per size. The 1x1 filters
 #: see colour; the others, shifted to mean zero, see structure at their scale.
@@ -201,17 +202,20 @@ class Objective:
         maps = [backend.to_numpy(f)[0].astype(np.float64) for f in self.model.forward(x)]
         content_loss = style_loss = 0.0
         grads = []
-        for k, F in enumerate(maps):
-            channels, m = F.shape[0], F[0].size
-            flat = F.reshape(channels, m)
-            difference = gram(F) - self.targets[k]
-            style_loss += np.sum(difference ** 2) / channels ** 2
-            grad = self.style_weight * 4.0 * (difference @ flat) / (m * channels ** 2)
-            if self.content is not None:
-                delta = flat - self.content[k].reshape(channels, m)
-                content_loss += np.sum(delta ** 2) / (channels * m)
-                grad += self.content_weight * 2.0 * delta / (channels * m)
-            grads.append(backend.asarray(grad.reshape(1, *F.shape).astype(dtype)))
+        # NumPy's products on one thread: its idle BLAS threads would otherwise spin
+        # through the backward pass below (see `numpy_blas_on_one_thread`).
+        with numpy_blas_on_one_thread():
+            for k, F in enumerate(maps):
+                channels, m = F.shape[0], F[0].size
+                flat = F.reshape(channels, m)
+                difference = gram(F) - self.targets[k]
+                style_loss += np.sum(difference ** 2) / channels ** 2
+                grad = self.style_weight * 4.0 * (difference @ flat) / (m * channels ** 2)
+                if self.content is not None:
+                    delta = flat - self.content[k].reshape(channels, m)
+                    content_loss += np.sum(delta ** 2) / (channels * m)
+                    grad += self.content_weight * 2.0 * delta / (channels * m)
+                grads.append(backend.asarray(grad.reshape(1, *F.shape).astype(dtype)))
         dx = backend.to_numpy(self.model.backward(grads))[0].astype(np.float64)
         loss = self.content_weight * content_loss + self.style_weight * style_loss
         return loss, dx, (content_loss, style_loss)

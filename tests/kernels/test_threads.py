@@ -66,6 +66,21 @@ def test_a_piece_alone_runs_with_blas_threads_and_several_pieces_without(two_thr
     assert blas() == [1] * len(threads._BLAS)
 
 
+def test_numpy_blas_runs_on_one_thread_inside_the_block_and_gets_its_threads_back():
+    """NumPy's own BLAS (the wheels bundle one apart from SciPy's, the engine's) on one
+    thread inside the block, as many as before after it, even when the block raises; the
+    engine's BLAS untouched."""
+    assert threads._NUMPY_BLAS, "NumPy's BLAS is expected apart from the engine's here"
+    numpy_blas = [lib.num_threads for lib in threads._NUMPY_BLAS]
+    engine_blas = [lib.num_threads for lib in threads._BLAS]
+    with pytest.raises(RuntimeError, match="inside"):
+        with threads.numpy_blas_on_one_thread():
+            assert [lib.num_threads for lib in threads._NUMPY_BLAS] == [1] * len(numpy_blas)
+            assert [lib.num_threads for lib in threads._BLAS] == engine_blas
+            raise RuntimeError("inside")
+    assert [lib.num_threads for lib in threads._NUMPY_BLAS] == numpy_blas
+
+
 def _results_on(n, rng_seed):
     """An SGD step, a max pooling, a strided convolution's gradients and an LSTM's passes on
     ``n`` threads."""

@@ -120,6 +120,33 @@ def blas_threads():
         _set_blas(1)
 
 
+_NUMPY_BLAS = [lib for lib in ThreadpoolController().lib_controllers
+               if lib.user_api == "blas" and lib.filepath not in {b.filepath for b in _BLAS}]
+
+
+@contextlib.contextmanager
+def numpy_blas_on_one_thread():
+    """NumPy's own BLAS on one thread inside the block: for a user's NumPy products that
+    run between the engine's kernels.
+
+    NumPy's BLAS is a library apart from the engine's, loaded with NumPy, before atlas can
+    shorten its threads' spin-wait (``OPENBLAS_THREAD_TIMEOUT`` above): after each product
+    its threads keep a core busy for about 0.1 s, through whatever kernels come next. On
+    one thread its threads never wake. Style transfer's objective (Gram matrices of
+    float64 maps with NumPy, then the network's backward pass), two threads, on and off
+    interleaved in one process: 357 -> 336, 395 -> 350 and 343 -> 295 ms an evaluation
+    (medians); the backward pass alone after the objective's products took 126-146 ms
+    against 74-83 with the timeout set before Python started."""
+    before = [lib.num_threads for lib in _NUMPY_BLAS]
+    for lib in _NUMPY_BLAS:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(_NUMPY_BLAS, before):
+            lib.set_num_threads(n)
+
+
 def split(n, minimum=1):
     """``[(start, stop), ...]``: ``range(n)`` in at most `count` contiguous, nearly equal
     pieces of at least ``minimum`` items (one piece when ``n`` is small)."""
