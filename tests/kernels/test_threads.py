@@ -73,11 +73,10 @@ def test_numpy_blas_runs_on_one_thread_inside_the_block_and_gets_its_threads_bac
     assert threads._NUMPY_BLAS, "NumPy's BLAS is expected apart from the engine's here"
     numpy_blas = [lib.num_threads for lib in threads._NUMPY_BLAS]
     engine_blas = [lib.num_threads for lib in threads._BLAS]
-    with pytest.raises(RuntimeError, match="inside"):
-        with threads.numpy_blas_on_one_thread():
-            assert [lib.num_threads for lib in threads._NUMPY_BLAS] == [1] * len(numpy_blas)
-            assert [lib.num_threads for lib in threads._BLAS] == engine_blas
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError, match="inside"), threads.numpy_blas_on_one_thread():
+        assert [lib.num_threads for lib in threads._NUMPY_BLAS] == [1] * len(numpy_blas)
+        assert [lib.num_threads for lib in threads._BLAS] == engine_blas
+        raise RuntimeError("inside")
     assert [lib.num_threads for lib in threads._NUMPY_BLAS] == numpy_blas
 
 
