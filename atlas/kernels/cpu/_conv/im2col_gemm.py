@@ -74,7 +74,8 @@ def backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, input_grad):
     k = c_in * kh * kw
     workspace, chunk, band, padded, buffer = planes.buffers(cols, batch, c_in, kh, kw, oh, hp,
                                                             wp, row_width, dilation, c_out)
-    grad_planes = np.empty_like(padded)  # the input's gradient: every band adds to it
+    # The input's gradient, which every band adds to (none without input_grad).
+    grad_planes = np.empty(padded.size if input_grad else 0, dtype=padded.dtype)
     weights = W.reshape(c_out, k)
     grad_w = dW.reshape(c_out, k)
     part = np.empty((c_out, k), dtype=dW.dtype)
