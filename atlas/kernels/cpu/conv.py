@@ -169,7 +169,10 @@ def _input_gradients(dx, pieces):
     the others, which `_add_input_gradients` adds in."""
     if not pieces[0].banded:
         return [dx[p.inputs] for p in pieces]
-    return [dx[pieces[0].inputs]] + [np.empty_like(dx[p.inputs]) for p in pieces[1:]]
+    # The others' rows of arrays shaped as dx: every share then has the strides of dx's own
+    # rows, so a kernel compiles once for them (fresh contiguous arrays had cost a second
+    # compilation), and only the rows a piece writes are ever touched.
+    return [dx[pieces[0].inputs]] + [np.empty_like(dx)[p.inputs] for p in pieces[1:]]
 
 
 def _add_input_gradients(dx, pieces, shares):
