@@ -140,7 +140,7 @@ class Piece(NamedTuple):
 def _batch_pieces(batch, padding, cols):
     """One `Piece` per thread, each a part of the batch."""
     parts = threads.split(batch)
-    return [Piece(np.s_[s:e], np.s_[s:e], padding, ws, False)
+    return [Piece(np.s_[s:e, ...], np.s_[s:e, ...], padding, ws, False)
             for (s, e), ws in zip(parts, threads.workspaces(cols, len(parts)))]
 
 

@@ -134,9 +134,11 @@ def numpy_blas_on_one_thread():
     its threads keep a core busy for about 0.1 s, through whatever kernels come next. On
     one thread its threads never wake. Style transfer's objective (Gram matrices of
     float64 maps with NumPy, then the network's backward pass), two threads, on and off
-    interleaved in one process: 357 -> 336, 395 -> 350 and 343 -> 295 ms an evaluation
-    (medians); the backward pass alone after the objective's products took 126-146 ms
-    against 74-83 with the timeout set before Python started."""
+    interleaved in one process, four runs: 343 -> 295, 377 -> 361, 357 -> 336 and
+    395 -> 350 ms an evaluation (medians); the backward pass alone after the objective's
+    products took 126-146 ms against 74-83 with the timeout set before Python started.
+    (Where atlas was imported before NumPy, as by the ``atlas`` command, NumPy's BLAS has
+    the short spin-wait too, and this only keeps its products on one thread.)"""
     before = [lib.num_threads for lib in _NUMPY_BLAS]
     for lib in _NUMPY_BLAS:
         lib.set_num_threads(1)
