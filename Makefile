@@ -14,6 +14,9 @@ PORT   ?= 8000
 # A file's tests run on one worker (loadfile), so a fixture a file shares is made once: the site
 # built for tests/site, every page's blocks run for tests/test_pages.py.
 WORKERS ?= auto
+ifneq ($(shell echo 'x$(WORKERS)' | grep -Ex 'x(auto|[0-9]+)'),x$(WORKERS))
+$(error WORKERS is auto or a whole number of processes (0: the tests in one process), got '$(WORKERS)')
+endif
 PYTEST = $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
