@@ -37,6 +37,7 @@ part 240 startup "$py" benchmarks/bench_gpu.py --startup --families lenet lstm
 # (not the machine-code check: it needs the cuda-toolkit wheels of the dev extra, which the
 # GPU machine's python3 lacks, and it needs no GPU)
 part "${TEST_LIMIT:-170}" tests "$py" -m pytest -q -x -p no:cacheprovider \
-    -k "(cuda or twin or blocked or split) and not values_on_chip" \
+    -k "(cuda or twin or blocked or split or device_array) and not values_on_chip" \
     tests/kernels tests/test_arena.py tests/nn/test_sequential.py tests/nn/test_recurrent.py \
-    tests/nn/test_graph.py tests/models/test_gan.py tests/models/test_autoencoder.py
+    tests/nn/test_graph.py tests/models/test_gan.py tests/models/test_autoencoder.py \
+    tests/test_style_transfer.py tests/test_views.py
