@@ -305,11 +305,21 @@ def test_conv_transpose2d_matches_naive_loops(geometry, workspace, path, rng):
         workspace = band_workspace(c_out, kh, kw, h, w, stride, dilation)
     cols = np.empty(workspace or c_out * kh * kw * h * w)  # by default, a sample's worth
     y = np.empty((n, c_out, *out_hw))
+    check_transposed_against_the_plain_loops(forward, backward, x, W, b, stride, padding,
+                                             dilation, cols, y, rng)
+
+
+def check_transposed_against_the_plain_loops(forward, backward, x, W, b, stride, padding,
+                                             dilation, cols, y, rng):
+    """Run a transposed convolution's ``forward`` into ``y``, then its ``backward`` (the
+    input's gradient asked for, its array poisoned with NaN) on a random ``dy``, and compare
+    with the plain loops: the input gradient is the convolution the layer is the adjoint
+    of, and the weight gradient is that convolution's, with the roles of input and output
+    swapped."""
+    c_in = x.shape[1]
     forward(x, W, b, stride, padding, dilation, cols, y)
     np.testing.assert_allclose(y, naive_conv_transpose2d(x, W, b, stride, padding, dilation,
-                                                         out_hw), rtol=1e-10, atol=1e-12)
-    # Backward: the input gradient is the convolution that the layer is the adjoint of, and
-    # the weight gradient is that convolution's, with the roles of input and output swapped.
+                                                         y.shape[2:]), rtol=1e-10, atol=1e-12)
     dy = rng.standard_normal(y.shape)
     dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
     backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
@@ -319,6 +329,24 @@ def test_conv_transpose2d_matches_naive_loops(geometry, workspace, path, rng):
     conv._naive_backward(x, dy, W, stride, padding, dilation, dy_ref, dW_ref, db_ref)
     np.testing.assert_allclose(dW, dW_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-10)
+
+
+def check_against_the_plain_loops(forward, backward, x, W, b, stride, padding, dilation, cols,
+                                  y, rng):
+    """Run ``forward`` into ``y``, then ``backward`` (the input's gradient asked for, its
+    array poisoned with NaN) on a random ``dy``, and compare the output and the three
+    gradients with the plain loops'. Returns ``dy``."""
+    forward(x, W, b, stride, padding, dilation, cols, y)
+    np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
+                               rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
+    backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
+    dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
+    conv._naive_backward(dy, x, W, stride, padding, dilation, dx_ref, dW_ref, db_ref)
+    for got, expected in ((dx, dx_ref), (dW, dW_ref), (db, db_ref)):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    return dy
 
 
 def test_im2col_processes_a_sample_too_large_for_its_workspace_in_bands_of_rows(rng):
@@ -336,33 +364,13 @@ def test_im2col_processes_a_sample_too_large_for_its_workspace_in_bands_of_rows(
         _, chunk, band, _, _ = planes.buffers(cols, n, c_in, kh, kw, oh, hp, wp, row_width,
                                               dilation, c_out)
         assert (chunk, band) == (1, 5) and oh % band != 0  # the premise: ragged bands
-        im2col_gemm.forward(x, W, b, stride, padding, dilation, cols, y)
-        np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
-                                   rtol=1e-10, atol=1e-12)
-        dy = rng.standard_normal(y.shape)
-        dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
-        im2col_gemm.backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
-        dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-        conv._naive_backward(dy, x, W, stride, padding, dilation, dx_ref, dW_ref, db_ref)
-        for got, expected in ((dx, dx_ref), (dW, dW_ref), (db, db_ref)):
-            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        dy = check_against_the_plain_loops(im2col_gemm.forward, im2col_gemm.backward, x, W, b,
+                                           stride, padding, dilation, cols, y, rng)
         # The transposed convolution of the same shapes, its input dy in bands of 5 rows.
         Wt = rng.standard_normal((c_out, c_in, kh, kw))
-        xt = np.empty_like(x)
-        im2col_gemm.transpose_forward(dy, Wt, b[:c_in], stride, padding, dilation, cols, xt)
-        np.testing.assert_allclose(xt, naive_conv_transpose2d(dy, Wt, b[:c_in], stride, padding,
-                                                              dilation, (h, w)),
-                                   rtol=1e-10, atol=1e-12)
-        gt = rng.standard_normal(xt.shape)
-        ddy, dWt, dbt = np.full_like(dy, np.nan), np.empty_like(Wt), np.empty(c_in)
-        im2col_gemm.transpose_backward(gt, dy, Wt, stride, padding, dilation, cols, ddy, dWt,
-                                       dbt, True)
-        np.testing.assert_allclose(ddy, naive_conv2d(gt, Wt, np.zeros(c_out), stride, padding,
-                                                     dilation), rtol=1e-10, atol=1e-12)
-        g_ref, dWt_ref, unused_db = np.empty_like(gt), np.empty_like(Wt), np.empty(c_out)
-        conv._naive_backward(dy, gt, Wt, stride, padding, dilation, g_ref, dWt_ref, unused_db)
-        np.testing.assert_allclose(dWt, dWt_ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(dbt, gt.sum(axis=(0, 2, 3)), rtol=1e-10)
+        check_transposed_against_the_plain_loops(
+            im2col_gemm.transpose_forward, im2col_gemm.transpose_backward, dy, Wt, b[:c_in],
+            stride, padding, dilation, cols, np.empty_like(x), rng)
 
 
 @pytest.mark.parametrize("path", ["chosen", "im2col", "channels_last", "direct", "winograd"])
@@ -393,16 +401,8 @@ def test_a_batch_smaller_than_the_threads_runs_in_bands_of_output_rows(path, rng
             pieces = conv._pieces(x, y, W, stride, padding, dilation, cols)
             assert all(p.banded for p in pieces) and len(pieces) == min(3, y.shape[2])
             tried += len(pieces) > 1
-            cpu.conv2d_forward(x, W, b, stride, padding, dilation, cols, y)
-            np.testing.assert_allclose(y, naive_conv2d(x, W, b, stride, padding, dilation),
-                                       rtol=1e-10, atol=1e-12)
-            dy = rng.standard_normal(y.shape)
-            dx, dW, db = np.full_like(x, np.nan), np.empty_like(W), np.empty_like(b)
-            cpu.conv2d_backward(dy, x, W, stride, padding, dilation, cols, dx, dW, db, True)
-            dx_ref, dW_ref, db_ref = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-            conv._naive_backward(dy, x, W, stride, padding, dilation, dx_ref, dW_ref, db_ref)
-            for got, expected in ((dx, dx_ref), (dW, dW_ref), (db, db_ref)):
-                np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+            check_against_the_plain_loops(cpu.conv2d_forward, cpu.conv2d_backward, x, W, b,
+                                          stride, padding, dilation, cols, y, rng)
         assert tried >= 3  # the premise: geometries really cut into several bands
     finally:
         threads.set_threads(before)
